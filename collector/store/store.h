@@ -1,0 +1,103 @@
+// Storage of events and their verdicts. Plain C++ types; back-ends beside this
+// header (sqlite_store.h; PostgreSQL later). Idempotent on (agent_id, seq).
+#ifndef IDFLOW_COLLECTOR_STORE_STORE_H_
+#define IDFLOW_COLLECTOR_STORE_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace idflow::store {
+
+// One judged event. Identifier values appear only as keyed digests.
+struct EventRecord {
+  std::string agent_id;
+  uint64_t seq = 0;
+  // where
+  std::string device_id;
+  std::string device_class;
+  std::string firmware;
+  // who
+  int64_t pid = 0;
+  std::string exe;
+  std::string module;
+  std::string module_build_id;
+  std::string sdk;
+  // what
+  std::string action;       // transmit | acquire
+  std::string channel;      // tcp | udp | unix | tls-openssl | ...
+  std::string dest_ip;
+  uint32_t dest_port = 0;
+  std::string dest_host;
+  std::string dest_peer_exe;
+  // which identifier
+  std::string data_type;    // kind: mac_address, oaid, ...
+  std::string instance;     // e.g. eth0
+  std::string encoding;     // raw, nosep, upper, md5, ...
+  std::string digest;       // keyed digest of the value
+  int64_t offset = 0;
+  std::string snippet;      // redacted context
+  // context
+  std::vector<std::string> scenarios;
+  std::vector<std::string> consents;  // "key=true" / "key=false"
+  // accounting
+  uint64_t count = 1;
+  int64_t first_seen_unix_ms = 0;
+  int64_t last_seen_unix_ms = 0;
+  // verdict
+  std::string verdict;      // clear | vague | omitted | ...
+  std::string statement;
+  std::string statement_version;
+  std::string entry;
+  std::string explanation;
+
+  // "ip:port", the hostname or the peer executable: what reports show.
+  std::string Destination() const;
+};
+
+struct VerdictFilter {
+  std::string device_id;  // "" = any
+  std::string sdk;        // "" = any
+  std::string verdict;    // "" = any
+  bool violations_only = false;  // everything except "clear"
+  std::string agent_id;   // "" = any
+  size_t limit = 1000;
+};
+
+// Events with the same (device, sdk, module, data_type, encoding, destination,
+// verdict, statement, entry) grouped, with the summed count.
+struct VerdictGroup {
+  EventRecord sample;  // the most recent event of the group (seq, digest of it)
+  uint64_t count = 0;
+  int64_t first_seen_unix_ms = 0;
+  int64_t last_seen_unix_ms = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Appends in one transaction. Events whose (agent_id, seq) is already
+  // stored are skipped, so re-delivery never duplicates.
+  virtual absl::Status Append(const std::vector<EventRecord>& events) = 0;
+
+  // Highest seq stored for the agent; 0 when none.
+  virtual absl::StatusOr<uint64_t> LastSeq(const std::string& agent_id) = 0;
+
+  virtual absl::StatusOr<std::vector<VerdictGroup>> QueryVerdicts(const VerdictFilter& f) = 0;
+  // Raw events, newest first, for drill-down and tests.
+  virtual absl::StatusOr<std::vector<EventRecord>> QueryEvents(const VerdictFilter& f) = 0;
+  virtual absl::StatusOr<uint64_t> CountEvents(const VerdictFilter& f) = 0;
+};
+
+// "sqlite:PATH" (or a bare path). PostgreSQL URLs are refused with a clear
+// error until that back-end exists.
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& url);
+
+}  // namespace idflow::store
+
+#endif  // IDFLOW_COLLECTOR_STORE_STORE_H_
