@@ -1,0 +1,78 @@
+// The compiled set of identifier forms the tap looks for in outgoing bytes.
+// Each identifier expands into encoded forms (raw, upper, nosep, md5, ...);
+// identical byte strings are kept once (first label wins) and compiled as
+// literals with Vectorscan. The serialized database is what the agent sends
+// to every tap; pattern ids index PatternInfo, which carries only the keyed
+// digest, never the raw value.
+#ifndef IDFLOW_AGENT_PATTERN_DB_H_
+#define IDFLOW_AGENT_PATTERN_DB_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "agent/inventory.h"
+
+struct hs_database;
+
+namespace idflow::agent {
+
+struct PatternInfo {
+  std::string kind;      // identifier kind
+  std::string instance;  // identifier instance (interface...)
+  std::string encoding;  // raw, upper, nosep, nosep_upper, dash, dash_upper, md5, sha1, sha256,
+                         // md5_upper, sha1_upper, sha256_upper, base64
+  std::string digest;    // KeyedDigest(digest_key, canonical value)
+};
+
+class PatternDb {
+ public:
+  struct Match {
+    uint32_t id;
+    size_t start;  // byte offset of the first matched byte
+    size_t end;    // one past the last matched byte
+  };
+
+  // Forms shorter than this are not compiled: they would match everywhere.
+  static constexpr size_t kMinFormBytes = 6;
+
+  // Builds from identity.identifiers followed by `discovered` (sysfs).
+  // Placeholders are skipped. With no usable identifier the database is empty:
+  // size() == 0 and serialized() is empty ("nothing to scan").
+  static absl::StatusOr<PatternDb> Build(const Identity& identity,
+                                         const std::vector<Identifier>& discovered = {});
+
+  PatternDb(PatternDb&&) noexcept;
+  PatternDb& operator=(PatternDb&&) noexcept;
+  ~PatternDb();
+
+  // nullptr for an unknown id (ids come from the tap: never trust them).
+  const PatternInfo* Lookup(uint32_t id) const;
+  const std::string& serialized() const { return serialized_; }
+  size_t size() const { return infos_.size(); }
+
+  // All matches, ordered by (start, id). Thread-safe (scratch per call).
+  std::vector<Match> Scan(std::string_view data) const;
+
+  // Replaces every identifier form in `context` by "<kind>" and masks any
+  // remaining run of 8+ hex digits (':'/'-' separators allowed) by "<hex>", so
+  // a snippet cut through an identifier does not leak a partial raw value.
+  std::string Redact(std::string_view context) const;
+
+ private:
+  PatternDb() = default;
+
+  std::vector<PatternInfo> infos_;
+  std::vector<size_t> lengths_;  // byte length of each compiled form
+  std::string serialized_;
+  hs_database* db_ = nullptr;
+};
+
+}  // namespace idflow::agent
+
+#endif  // IDFLOW_AGENT_PATTERN_DB_H_

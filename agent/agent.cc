@@ -1,0 +1,142 @@
+#include "agent/agent.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+
+namespace idflow::agent {
+
+absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentOptions& options) {
+  if (options.collectors.empty()) return absl::InvalidArgumentError("--collector is required");
+  if (options.socket_path.empty()) return absl::InvalidArgumentError("--socket is required");
+  if (options.spool_dir.empty()) return absl::InvalidArgumentError("--spool is required");
+  if (options.identity_file.empty()) return absl::InvalidArgumentError("--identity is required");
+  std::unique_ptr<Agent> a(new Agent());
+  a->options_ = options;
+  ASSIGN_OR_RETURN(a->identity_, LoadIdentityFile(options.identity_file));
+  std::vector<Identifier> discovered;
+  if (absl::Status st = DiscoverSysfs(options.sysfs_root, &discovered); !st.ok()) {
+    LogWarning("sysfs discovery failed: ", st.message(), "; using the identity file only");
+  }
+  ASSIGN_OR_RETURN(PatternDb db, PatternDb::Build(a->identity_, discovered));
+  LogInfo("inventory: ", a->identity_.identifiers.size(), " declared and ", discovered.size(),
+          " discovered identifiers, ", db.size(), " patterns");
+  a->patterns_ = std::make_shared<const PatternDb>(std::move(db));
+  SpoolOptions spool;
+  spool.dir = options.spool_dir;
+  spool.max_bytes = options.spool_max_bytes;
+  ASSIGN_OR_RETURN(a->spool_, Spool::Open(spool));
+  return a;
+}
+
+Agent::~Agent() { Stop(); }
+
+absl::Status Agent::Start() {
+  IngressOptions ing;
+  ing.socket_path = options_.socket_path;
+  ingress_ = std::make_unique<TapIngress>(
+      io_, ing, patterns_,
+      [this](const TapHello& who, const TapEvent& ev) { OnTapEvent(who, ev); },
+      [this](const TapHello&, const TapStats& st) { OnTapStats(st); });
+  RETURN_IF_ERROR(ingress_->Start());
+
+  SenderOptions so;
+  so.collectors = options_.collectors;
+  so.device.set_id(identity_.device_id);
+  so.device.set_class_(identity_.device_class);
+  so.device.set_firmware(identity_.firmware);
+  sender_ = std::make_unique<Sender>(so, spool_.get());
+  sender_->Start();
+  flush_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+  ScheduleFlush();
+  auto st = spool_->stats();
+  LogInfo("agent ", spool_->agent_id(), " listening on ", options_.socket_path, "; spool ",
+          options_.spool_dir, " holds ", st.next_seq - 1 - st.acked, " unacked events");
+  return absl::OkStatus();
+}
+
+void Agent::Run() { io_.run(); }
+
+void Agent::Stop() {
+  if (stopped_.exchange(true)) return;
+  // Flush on the io thread if it runs; otherwise here.
+  boost::asio::post(io_, [this] {
+    Flush();
+    if (ingress_) ingress_->Stop();
+    if (flush_timer_) flush_timer_->cancel();
+    io_.stop();
+  });
+  if (io_.stopped()) Flush();
+  if (sender_) sender_->Stop();
+}
+
+void Agent::ScheduleFlush() {
+  flush_timer_->expires_after(options_.flush_interval);
+  flush_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    Flush();
+    ScheduleFlush();
+  });
+}
+
+void Agent::Flush() {
+  if (pending_.empty()) return;
+  absl::Status st = spool_->Append(&pending_);
+  if (!st.ok()) {
+    // Keep them for the next flush; the pending bound turns a persistent
+    // failure into counted drops instead of growth.
+    counters_.spool_errors++;
+    LogError("spool append failed: ", st.ToString());
+    return;
+  }
+  pending_.clear();
+  if (sender_) sender_->Notify(spool_->last_seq());
+}
+
+void Agent::OnTapEvent(const TapHello& who, const TapEvent& ev) {
+  counters_.events_in++;
+  if (patterns_->Lookup(ev.pattern_id) == nullptr) {
+    counters_.unknown_pattern++;
+    return;
+  }
+  if (pending_.size() >= options_.max_pending) {
+    counters_.pending_dropped++;
+    return;
+  }
+  pending_.push_back(Enrich(who, ev));
+  if (pending_.size() >= 256) Flush();
+}
+
+void Agent::OnTapStats(const TapStats& stats) { counters_.tap_dropped += stats.events_dropped; }
+
+idflow::v1::Event Agent::Enrich(const TapHello& who, const TapEvent& ev) const {
+  idflow::v1::Event out;
+  out.mutable_device()->set_id(identity_.device_id);
+  out.mutable_device()->set_class_(identity_.device_class);
+  out.mutable_device()->set_firmware(identity_.firmware);
+  out.mutable_origin()->set_pid(ev.pid ? ev.pid : who.pid);
+  out.mutable_origin()->set_exe(who.exe);
+  out.mutable_origin()->set_module(ev.module);
+  out.set_action(ev.action == TapAction::kAcquire ? idflow::v1::ACTION_ACQUIRE
+                                                  : idflow::v1::ACTION_TRANSMIT);
+  out.set_channel(std::string(ChannelName(ev.channel)));
+  out.mutable_destination()->set_ip(ev.address);
+  out.mutable_destination()->set_port(ev.port);
+  out.mutable_destination()->set_hostname(ev.hostname);
+  const PatternInfo* info = patterns_->Lookup(ev.pattern_id);
+  auto* id = out.mutable_identifier();
+  id->set_kind(info->kind);
+  id->set_instance(info->instance);
+  id->set_encoding(info->encoding);
+  id->set_digest(info->digest);
+  id->set_offset(static_cast<int64_t>(ev.offset));
+  id->set_snippet(patterns_->Redact(ev.context));
+  for (const auto& s : who.scenarios) out.mutable_context()->add_scenarios(s);
+  for (const auto& [k, v] : who.consents) (*out.mutable_context()->mutable_consents())[k] = v;
+  out.set_count(1);
+  out.set_first_seen_unix_ms(static_cast<int64_t>(ev.timestamp_ms));
+  out.set_last_seen_unix_ms(static_cast<int64_t>(ev.timestamp_ms));
+  return out;
+}
+
+}  // namespace idflow::agent

@@ -1,0 +1,89 @@
+// idflow-agent as a library: inventory -> pattern database -> tap ingress ->
+// enrichment -> durable spool -> gRPC sender. One Boost.Asio io_context runs
+// ingress and the flush timer; the sender has its own thread.
+#ifndef IDFLOW_AGENT_AGENT_H_
+#define IDFLOW_AGENT_AGENT_H_
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "agent/ingress.h"
+#include "agent/inventory.h"
+#include "agent/pattern_db.h"
+#include "agent/sender.h"
+#include "agent/spool.h"
+#include "idflow/v1/event.pb.h"
+
+namespace idflow::agent {
+
+struct AgentOptions {
+  std::vector<std::string> collectors;
+  std::string socket_path;
+  std::string spool_dir;
+  std::string identity_file;
+  std::string sysfs_root = "/sys";
+  uint64_t spool_max_bytes = 256ull << 20;
+  std::chrono::milliseconds flush_interval{20};
+  size_t max_pending = 10000;  // events awaiting the spool; beyond: counted drops
+};
+
+struct AgentCounters {
+  std::atomic<uint64_t> events_in{0};
+  std::atomic<uint64_t> unknown_pattern{0};
+  std::atomic<uint64_t> pending_dropped{0};
+  std::atomic<uint64_t> spool_errors{0};
+  std::atomic<uint64_t> tap_dropped{0};
+};
+
+class Agent {
+ public:
+  // Loads the identity (errors are InvalidArgument/NotFound naming the file),
+  // discovers sysfs identifiers, compiles patterns, opens the spool.
+  static absl::StatusOr<std::unique_ptr<Agent>> Create(const AgentOptions& options);
+  ~Agent();
+
+  // Starts ingress, the flush timer and the sender.
+  absl::Status Start();
+  // Runs the io_context on the calling thread until Stop().
+  void Run();
+  // Flushes what is pending to the spool and stops everything. Thread-safe.
+  void Stop();
+
+  boost::asio::io_context& io() { return io_; }
+  const AgentCounters& counters() const { return counters_; }
+  Spool& spool() { return *spool_; }
+
+  // Turns one tap event into a wire event (no raw identifier values).
+  idflow::v1::Event Enrich(const TapHello& who, const TapEvent& ev) const;
+
+ private:
+  Agent() = default;
+  void OnTapEvent(const TapHello& who, const TapEvent& ev);
+  void OnTapStats(const TapStats& stats);
+  void ScheduleFlush();
+  void Flush();
+
+  AgentOptions options_;
+  Identity identity_;
+  std::shared_ptr<const PatternDb> patterns_;
+  boost::asio::io_context io_;
+  std::unique_ptr<boost::asio::steady_timer> flush_timer_;
+  std::unique_ptr<TapIngress> ingress_;
+  std::unique_ptr<Spool> spool_;
+  std::unique_ptr<Sender> sender_;
+  std::vector<idflow::v1::Event> pending_;  // io thread only
+  AgentCounters counters_;
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace idflow::agent
+
+#endif  // IDFLOW_AGENT_AGENT_H_

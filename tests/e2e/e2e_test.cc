@@ -1,0 +1,237 @@
+// End-to-end: collector, agent and programs under the tap as real processes
+// on loopback. Asserts go through the Query API, as a user's would.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/ascii.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "idflow/v1/query.grpc.pb.h"
+#include "tests/e2e/harness.h"
+
+namespace idflow::e2e {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::vector<idflow::v1::StoredEvent> ListEvents(const std::string& address) {
+  auto stub = idflow::v1::Query::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  idflow::v1::ListEventsRequest req;
+  idflow::v1::ListEventsResponse resp;
+  if (!stub->ListEvents(&ctx, req, &resp).ok()) return {};
+  return {resp.events().begin(), resp.events().end()};
+}
+
+std::vector<idflow::v1::Verdict> ListVerdicts(const std::string& address) {
+  auto stub = idflow::v1::Query::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  idflow::v1::ListVerdictsRequest req;
+  idflow::v1::ListVerdictsResponse resp;
+  if (!stub->ListVerdicts(&ctx, req, &resp).ok()) return {};
+  return {resp.verdicts().begin(), resp.verdicts().end()};
+}
+
+std::string Basename(const std::string& path) {
+  return path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
+}
+
+class EndToEnd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    mac_ = FirstMac();
+    if (mac_.empty()) GTEST_SKIP() << "this machine has no network interface with a MAC";
+  }
+  std::string mac_;
+  Stack stack_;
+};
+
+// A program nobody here wrote: curl posts this machine's MAC.
+TEST_F(EndToEnd, CurlPostOfMacIsATransmitEventAttributedToCurl) {
+  std::string why;
+  ASSERT_TRUE(stack_.Start(&why)) << why;
+  Sink sink;
+  std::string out, err;
+  int code = RunToEnd({BinDir() + "/idflowctl", "run", "--socket", stack_.socket, "--", "curl",
+                       "-sS", "-o", "/dev/null", "-d", "mac=" + mac_,
+                       absl::StrCat("http://127.0.0.1:", sink.port(), "/")},
+                      &out, &err);
+  ASSERT_EQ(code, 0) << err;
+
+  std::vector<idflow::v1::StoredEvent> events;
+  ASSERT_TRUE(WaitFor([&] {
+    events = ListEvents(stack_.collector_address());
+    return !events.empty();
+  })) << "no event reached the collector\nagent: " << stack_.agent->Stderr()
+      << "\ncollector: " << stack_.collector->Stderr();
+  bool found = false;
+  for (const auto& se : events) {
+    const auto& ev = se.event();
+    if (ev.identifier().kind() != "mac_address") continue;
+    found = true;
+    EXPECT_EQ(ev.action(), idflow::v1::ACTION_TRANSMIT);
+    EXPECT_EQ(ev.identifier().encoding(), "raw");
+    EXPECT_EQ(ev.destination().ip(), "127.0.0.1");
+    EXPECT_EQ(ev.destination().port(), static_cast<uint32_t>(sink.port()));
+    std::string module = Basename(ev.origin().module());
+    EXPECT_TRUE(absl::StartsWith(module, "libcurl") || module == "curl") << module;
+    EXPECT_EQ(ev.device().id(), Stack::kDeviceId);
+    EXPECT_FALSE(ev.identifier().digest().empty());
+    EXPECT_THAT(ev.identifier().snippet(), ::testing::Not(HasSubstr(mac_)));
+  }
+  EXPECT_TRUE(found);
+}
+
+// The demo app: three SDKs, three verdict categories.
+TEST_F(EndToEnd, DemoSdksGetClearOmittedAndUndeclaredParty) {
+  std::string why;
+  ASSERT_TRUE(stack_.Start(&why)) << why;
+  std::string out, err;
+  int code = RunToEnd({BinDir() + "/idflowctl", "run", "--socket", stack_.socket, "--scenario",
+                       "device_discovery", "--", BinDir() + "/idflow-demo-host", "--device-id",
+                       Stack::kHwDeviceId, "--oaid", Stack::kOaid},
+                      &out, &err);
+  ASSERT_EQ(code, 0) << err;
+
+  auto has = [](const std::vector<idflow::v1::Verdict>& vs, const std::string& sdk_or_module,
+                const std::string& data, const std::string& verdict) {
+    for (const auto& v : vs) {
+      if ((v.sdk() == sdk_or_module || absl::StrContains(v.module(), sdk_or_module)) &&
+          v.data_type() == data && v.verdict() == verdict) {
+        return true;
+      }
+    }
+    return false;
+  };
+  std::vector<idflow::v1::Verdict> vs;
+  ASSERT_TRUE(WaitFor([&] {
+    vs = ListVerdicts(stack_.collector_address());
+    return has(vs, "IDM SDK", "mac_address", "clear") &&
+           has(vs, "IDM SDK", "device_id", "clear") &&
+           has(vs, "Lebo SDK", "mac_address", "omitted") &&
+           has(vs, "Lebo SDK", "oaid", "omitted") &&
+           has(vs, "libmystery_sdk.so", "oaid", "undeclared_party");
+  })) << "verdicts so far: " << vs.size() << "\nagent: " << stack_.agent->Stderr();
+  for (const auto& v : vs) {
+    if (v.verdict() == "undeclared_party") continue;
+    EXPECT_EQ(v.statement_version(), "v20250508");
+    EXPECT_FALSE(v.entry().empty());
+  }
+  for (const auto& v : vs) EXPECT_FALSE(v.explanation().empty());
+
+  // Telemetry must not leak what it watches: no raw identifier anywhere on disk.
+  ASSERT_EQ(stack_.collector->Stop(), 0) << stack_.collector->Stderr();
+  ASSERT_EQ(stack_.agent->Stop(), 0) << stack_.agent->Stderr();
+  std::vector<std::string> raw = {mac_, absl::AsciiStrToUpper(mac_),
+                                  absl::StrReplaceAll(mac_, {{":", ""}}), Stack::kOaid,
+                                  Stack::kHwDeviceId};
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(stack_.spool_dir)) {
+    if (e.is_regular_file()) files.push_back(e.path());
+  }
+  for (const auto& e : std::filesystem::directory_iterator(stack_.dir)) {
+    if (absl::StartsWith(e.path().filename().string(), "idflow.db")) files.push_back(e.path());
+  }
+  ASSERT_FALSE(files.empty());
+  bool saw_db = false;
+  for (const auto& f : files) {
+    std::string content = Slurp(f);
+    saw_db |= absl::StrContains(f, "idflow.db") && !content.empty();
+    for (const auto& r : raw) EXPECT_FALSE(absl::StrContains(content, r)) << r << " in " << f;
+  }
+  EXPECT_TRUE(saw_db);
+}
+
+// With no collector the agent spools, says so once, and delivers later.
+TEST_F(EndToEnd, AgentSpoolsWhileCollectorIsDownAndDeliversLater) {
+  // Reserve a port for the collector that is not there yet.
+  Sink placeholder;
+  int port = placeholder.port();
+  std::string why;
+  ASSERT_TRUE(stack_.StartAgent(&why, absl::StrCat("127.0.0.1:", port))) << why;
+  Sink sink;
+  std::string err;
+  ASSERT_EQ(RunToEnd({BinDir() + "/idflowctl", "run", "--socket", stack_.socket, "--", "curl",
+                      "-sS", "-o", "/dev/null", "-d", "mac=" + mac_,
+                      absl::StrCat("http://127.0.0.1:", sink.port(), "/")},
+                     nullptr, &err),
+            0)
+      << err;
+  // The placeholder accepts TCP but speaks no gRPC; let the agent fail a few times.
+  ASSERT_TRUE(WaitFor([&] { return placeholder.connections() >= 2; }));
+  ASSERT_TRUE(stack_.StartCollector(&why, 0)) << why;
+  // Point a second agent run at the real collector: same spool, same agent id.
+  ASSERT_EQ(stack_.agent->Stop(), 0);
+  std::string first_run = stack_.agent->Stderr();
+  size_t warnings = 0;
+  for (size_t pos = first_run.find("unreachable"); pos != std::string::npos;
+       pos = first_run.find("unreachable", pos + 1)) {
+    ++warnings;
+  }
+  EXPECT_EQ(warnings, 1u) << first_run;
+  ASSERT_TRUE(stack_.StartAgent(&why, stack_.collector_address())) << why;
+  ASSERT_TRUE(WaitFor([&] {
+    for (const auto& se : ListEvents(stack_.collector_address())) {
+      if (se.event().identifier().kind() == "mac_address") return true;
+    }
+    return false;
+  })) << stack_.agent->Stderr();
+}
+
+TEST(BadInput, AgentRejectsUnreadableIdentityWithExit2) {
+  std::string dir = MakeTempDir("idflow-bad");
+  std::string err;
+  int code = RunToEnd({BinDir() + "/idflow-agent", "--collector", "127.0.0.1:1", "--socket",
+                       dir + "/s", "--spool", dir + "/spool", "--identity", dir + "/missing.yaml"},
+                      nullptr, &err);
+  EXPECT_EQ(code, 2);
+  EXPECT_THAT(err, HasSubstr("missing.yaml"));
+}
+
+TEST(BadInput, AgentRejectsMalformedIdentityWithPosition) {
+  std::string dir = MakeTempDir("idflow-bad");
+  WriteText(dir + "/id.yaml", "device:\n  id: x\n  clas: hub\n");
+  std::string err;
+  int code = RunToEnd({BinDir() + "/idflow-agent", "--collector", "127.0.0.1:1", "--socket",
+                       dir + "/s", "--spool", dir + "/spool", "--identity", dir + "/id.yaml"},
+                      nullptr, &err);
+  EXPECT_EQ(code, 2);
+  EXPECT_THAT(err, HasSubstr("id.yaml:3:"));
+}
+
+TEST(BadInput, UnknownFlagsExit2) {
+  for (const char* bin : {"idflow-agent", "idflow-collector", "idflowctl"}) {
+    std::string err;
+    std::vector<std::string> argv = {BinDir() + "/" + bin};
+    if (std::string(bin) == "idflowctl") argv.push_back("violations");
+    argv.push_back("--no-such-flag");
+    EXPECT_EQ(RunToEnd(argv, nullptr, &err), 2) << bin;
+    EXPECT_THAT(err, HasSubstr("no-such-flag")) << bin;
+  }
+}
+
+TEST(BadInput, CollectorRefusesMalformedPolicyWithPosition) {
+  std::string dir = MakeTempDir("idflow-bad");
+  std::filesystem::copy(SourceDir() + "/policies", dir + "/policies",
+                        std::filesystem::copy_options::recursive);
+  WriteText(dir + "/policies/ontology.yaml", "schema: idflow.policy/v1\nkind: ontology\n  - [\n");
+  std::string err;
+  int code = RunToEnd({BinDir() + "/idflow-collector", "--listen", "127.0.0.1:0", "--store",
+                       "sqlite:" + dir + "/db", "--policies", dir + "/policies"},
+                      nullptr, &err);
+  EXPECT_EQ(code, 2);
+  EXPECT_THAT(err, HasSubstr("ontology.yaml:"));
+}
+
+}  // namespace
+}  // namespace idflow::e2e

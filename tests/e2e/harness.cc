@@ -1,0 +1,264 @@
+#include "tests/e2e/harness.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+namespace idflow::e2e {
+
+std::string BinDir() { return IDFLOW_BINARY_DIR "/bin"; }
+std::string LibDir() { return IDFLOW_BINARY_DIR "/lib"; }
+std::string SourceDir() { return IDFLOW_SOURCE_DIR; }
+
+std::string MakeTempDir(const std::string& prefix) {
+  const char* base = std::getenv("TMPDIR");
+  std::string tmpl = std::string(base ? base : "/tmp") + "/" + prefix + "-XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (::mkdtemp(buf.data()) == nullptr) return "";
+  return buf.data();
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteText(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+}
+
+bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (cond()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+namespace {
+
+pid_t Spawn(const std::vector<std::string>& argv, const std::string& out, const std::string& err,
+            const std::map<std::string, std::string>& env) {
+  pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  int in = ::open("/dev/null", O_RDONLY);
+  if (o < 0 || e < 0 || in < 0) _exit(126);
+  ::dup2(in, 0);
+  ::dup2(o, 1);
+  ::dup2(e, 2);
+  for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  ::execvp(args[0], args.data());
+  _exit(127);
+}
+
+int Decode(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+}  // namespace
+
+Process::Process(std::vector<std::string> argv, const std::string& log_prefix,
+                 const std::map<std::string, std::string>& env)
+    : prefix_(log_prefix) {
+  pid_ = Spawn(argv, prefix_ + ".out", prefix_ + ".err", env);
+}
+
+Process::~Process() {
+  if (Running()) {
+    ::kill(pid_, SIGKILL);
+    Wait();
+  }
+}
+
+bool Process::Running() {
+  if (pid_ <= 0 || status_ != -1) return false;
+  int st = 0;
+  pid_t r = ::waitpid(pid_, &st, WNOHANG);
+  if (r == pid_) {
+    status_ = st;
+    return false;
+  }
+  return r == 0;
+}
+
+int Process::Stop(int sig) {
+  if (Running()) ::kill(pid_, sig);
+  return Wait();
+}
+
+int Process::Wait() {
+  if (status_ == -1 && pid_ > 0) {
+    int st = 0;
+    while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+    }
+    status_ = st;
+  }
+  return Decode(status_);
+}
+
+int RunToEnd(std::vector<std::string> argv, std::string* out, std::string* err,
+             const std::map<std::string, std::string>& env) {
+  std::string dir = MakeTempDir("idflow-run");
+  Process p(std::move(argv), dir + "/p", env);
+  int code = p.Wait();
+  if (out) *out = p.Stdout();
+  if (err) *err = p.Stderr();
+  return code;
+}
+
+struct Sink::State {
+  std::thread thread;
+  std::atomic<int> connections{0};
+  std::atomic<bool> stop{false};
+};
+
+Sink::Sink() : state_(new State) {
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  ::listen(fd_, 64);
+  ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+  port_ = ntohs(addr.sin_port);
+  int fd = fd_;
+  State* st = state_;
+  state_->thread = std::thread([fd, st] {
+    while (!st->stop) {
+      int c = ::accept(fd, nullptr, nullptr);
+      if (c < 0) return;
+      st->connections++;
+      std::thread([c] {
+        char buf[8192];
+        // Answer like a web server so HTTP clients finish promptly.
+        ssize_t n = ::read(c, buf, sizeof(buf));
+        (void)n;
+        const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+        (void)!::write(c, resp, sizeof(resp) - 1);
+        ::shutdown(c, SHUT_WR);
+        while (::read(c, buf, sizeof(buf)) > 0) {
+        }
+        ::close(c);
+      }).detach();
+    }
+  });
+}
+
+Sink::~Sink() {
+  state_->stop = true;
+  ::shutdown(fd_, SHUT_RDWR);
+  ::close(fd_);
+  state_->thread.join();
+  delete state_;
+}
+
+int Sink::connections() const { return state_->connections; }
+
+bool Stack::StartCollector(std::string* why, int port) {
+  if (dir.empty()) dir = MakeTempDir("idflow-e2e");
+  db_path = dir + "/idflow.db";
+  std::string port_file = dir + "/ports";
+  ::unlink(port_file.c_str());
+  collector = std::make_unique<Process>(
+      std::vector<std::string>{BinDir() + "/idflow-collector", "--listen",
+                               "127.0.0.1:" + std::to_string(port), "--http", "127.0.0.1:0",
+                               "--store", "sqlite:" + db_path, "--policies",
+                               SourceDir() + "/policies", "--port-file", port_file},
+      dir + "/collector");
+  bool up = WaitFor([&] {
+    std::string ports = Slurp(port_file);
+    if (ports.find("grpc=") == std::string::npos) return !collector->Running();
+    std::sscanf(ports.c_str(), "grpc=%d\nhttp=%d", &grpc_port, &http_port);
+    return true;
+  });
+  if (!up || !collector->Running() || grpc_port == 0) {
+    *why = "collector did not start: " + collector->Stderr();
+    return false;
+  }
+  return true;
+}
+
+bool Stack::StartAgent(std::string* why, const std::string& collector_address) {
+  if (dir.empty()) dir = MakeTempDir("idflow-e2e");
+  spool_dir = dir + "/spool";
+  socket = dir + "/agent.sock";
+  identity = dir + "/identity.yaml";
+  WriteText(identity, std::string("device:\n  id: ") + kDeviceId +
+                          "\n  class: qa-phone\n  firmware: e2e\nidentifiers:\n"
+                          "  - kind: oaid\n    value: \"" + kOaid + "\"\n"
+                          "  - kind: device_id\n    value: \"" + kHwDeviceId + "\"\n");
+  agent = std::make_unique<Process>(
+      std::vector<std::string>{BinDir() + "/idflow-agent", "--collector", collector_address,
+                               "--socket", socket, "--spool", spool_dir, "--identity", identity},
+      dir + "/agent");
+  bool up = WaitFor([&] {
+    if (!agent->Running()) return true;
+    int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, socket.c_str(), sizeof(addr.sun_path) - 1);
+    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    ::close(fd);
+    return ok;
+  });
+  if (!up || !agent->Running()) {
+    *why = "agent did not start: " + agent->Stderr();
+    return false;
+  }
+  return true;
+}
+
+bool Stack::Start(std::string* why, int collector_port) {
+  return StartCollector(why, collector_port) && StartAgent(why, collector_address());
+}
+
+std::string FirstMac() {
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir("/sys/class/net")) {
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] != '.') names.push_back(e->d_name);
+    }
+    ::closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  for (const auto& n : names) {
+    std::string mac = Slurp("/sys/class/net/" + n + "/address");
+    while (!mac.empty() && (mac.back() == '\n' || mac.back() == ' ')) mac.pop_back();
+    if (mac.size() == 17 && mac != "00:00:00:00:00:00" && mac != "02:00:00:00:00:00" &&
+        mac != "ff:ff:ff:ff:ff:ff") {
+      return mac;
+    }
+  }
+  return "";
+}
+
+}  // namespace idflow::e2e

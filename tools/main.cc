@@ -1,0 +1,32 @@
+// idflowctl: thin dispatch over the tools library.
+#include <cstring>
+#include <iostream>
+
+#include "tools/commands.h"
+
+namespace {
+constexpr char kUsage[] =
+    "usage: idflowctl COMMAND [flags]\n"
+    "commands:\n"
+    "  run --socket PATH [--scenario NAME] [--consent KEY=true|false] -- CMD ARGS...\n"
+    "      run a program under the tap\n"
+    "  violations --collector HOST:PORT [--device ID] [--sdk NAME] [--all]\n"
+    "             [--format table|json|junit|sarif]\n"
+    "      list verdicts; exit 1 when violations are found\n";
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  const char* cmd = argv[1];
+  if (!std::strcmp(cmd, "run")) return idflow::tools::RunCommand(argc, argv);
+  if (!std::strcmp(cmd, "violations")) return idflow::tools::ViolationsCommand(argc, argv);
+  if (!std::strcmp(cmd, "help") || !std::strcmp(cmd, "--help")) {
+    std::cout << kUsage;
+    return 0;
+  }
+  std::cerr << "idflowctl: unknown command '" << cmd << "'\n" << kUsage;
+  return 2;
+}

@@ -1,0 +1,20 @@
+// Verdict reports for people and pipelines: table, JSON lines, JUnit, SARIF.
+#ifndef IDFLOW_TOOLS_REPORT_H_
+#define IDFLOW_TOOLS_REPORT_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "idflow/v1/query.pb.h"
+
+namespace idflow::tools {
+
+// Formats: "table", "json" (one object per line), "junit", "sarif".
+absl::StatusOr<std::string> FormatVerdicts(const std::vector<idflow::v1::Verdict>& verdicts,
+                                           const std::string& format);
+std::string JsonEscape(const std::string& s);
+
+}  // namespace idflow::tools
+
+#endif  // IDFLOW_TOOLS_REPORT_H_
