@@ -32,12 +32,12 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentOptions& options
 Agent::~Agent() { Stop(); }
 
 absl::Status Agent::Start() {
-  IngressOptions ing;
+  TapIngress::Options ing;
   ing.socket_path = options_.socket_path;
   ingress_ = std::make_unique<TapIngress>(
-      io_, ing, patterns_,
-      [this](const TapHello& who, const TapEvent& ev) { OnTapEvent(who, ev); },
+      io_, ing, [this](const TapHello& who, const TapEvent& ev) { OnTapEvent(who, ev); },
       [this](const TapHello&, const TapStats& st) { OnTapStats(st); });
+  ingress_->UpdatePatterns(patterns_);
   RETURN_IF_ERROR(ingress_->Start());
 
   SenderOptions so;
@@ -59,15 +59,11 @@ void Agent::Run() { io_.run(); }
 
 void Agent::Stop() {
   if (stopped_.exchange(true)) return;
-  // Flush on the io thread if it runs; otherwise here.
-  boost::asio::post(io_, [this] {
-    Flush();
-    if (ingress_) ingress_->Stop();
-    if (flush_timer_) flush_timer_->cancel();
-    io_.stop();
-  });
-  if (io_.stopped()) Flush();
+  if (flush_timer_) flush_timer_->cancel();
+  if (ingress_) ingress_->Stop();
+  Flush();  // whatever is pending is durable before we go
   if (sender_) sender_->Stop();
+  io_.stop();
 }
 
 void Agent::ScheduleFlush() {

@@ -54,7 +54,8 @@ class Agent {
   absl::Status Start();
   // Runs the io_context on the calling thread until Stop().
   void Run();
-  // Flushes what is pending to the spool and stops everything. Thread-safe.
+  // Flushes what is pending to the spool and stops everything. Call it on
+  // the io thread (e.g. from a signal handler on io()) or after Run() returns.
   void Stop();
 
   boost::asio::io_context& io() { return io_; }

@@ -15,26 +15,39 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "boost/asio/local/seq_packet_protocol.hpp"
+#include "boost/asio/basic_seq_packet_socket.hpp"
+#include "boost/asio/basic_socket_acceptor.hpp"
+#include "boost/asio/local/basic_endpoint.hpp"
 #include "boost/asio/post.hpp"
 #include "boost/asio/strand.hpp"
 
 namespace idflow::agent {
 
 namespace asio = boost::asio;
-using SeqPacket = asio::local::seq_packet_protocol;
+
+// Boost 1.74 has no local::seq_packet_protocol (added in 1.86): a minimal
+// Protocol for AF_UNIX/SOCK_SEQPACKET.
+class SeqPacket {
+ public:
+  int type() const noexcept { return SOCK_SEQPACKET; }
+  int protocol() const noexcept { return 0; }
+  int family() const noexcept { return AF_UNIX; }
+  using endpoint = asio::local::basic_endpoint<SeqPacket>;
+  using socket = asio::basic_seq_packet_socket<SeqPacket>;
+  using acceptor = asio::basic_socket_acceptor<SeqPacket>;
+};
 
 class TapConnection;
 
 struct TapIngress::Shared {
-  Shared(asio::io_context& io, Options opts, EventCallback ev, StatsCallback st,
+  Shared(asio::io_context& ctx, Options opts, EventCallback ev, StatsCallback st,
          GoodbyeCallback bye)
       : options(std::move(opts)),
         on_event(std::move(ev)),
         on_stats(std::move(st)),
         on_goodbye(std::move(bye)),
-        io(io),
-        acceptor(asio::make_strand(io)) {}
+        io(ctx),
+        acceptor(asio::make_strand(ctx)) {}
 
   std::shared_ptr<const std::vector<std::string>> Chunks() {
     absl::MutexLock l(&mu);
@@ -91,10 +104,9 @@ class TapConnection : public std::enable_shared_from_this<TapConnection> {
  private:
   void Read() {
     auto self = shared_from_this();
-    socket_.async_receive(asio::buffer(buf_), 0, in_flags_,
-                          [self](const boost::system::error_code& ec, size_t n) {
-                            self->OnRead(ec, n);
-                          });
+    socket_.async_receive(
+        asio::buffer(buf_), 0, in_flags_,
+        [self](const boost::system::error_code& ec, size_t n) { self->OnRead(ec, n); });
   }
 
   void OnRead(const boost::system::error_code& ec, size_t n) {
@@ -131,7 +143,8 @@ class TapConnection : public std::enable_shared_from_this<TapConnection> {
 
   void SendPatterns() {
     std::shared_ptr<const std::vector<std::string>> chunks = shared_->Chunks();
-    if (!chunks) chunks = std::make_shared<const std::vector<std::string>>(EncodePatterns("", 0, 0));
+    if (!chunks)
+      chunks = std::make_shared<const std::vector<std::string>>(EncodePatterns("", 0, 0));
     pending_chunks_ = chunks;
     next_chunk_ = 0;
     WriteNext();
@@ -144,13 +157,12 @@ class TapConnection : public std::enable_shared_from_this<TapConnection> {
     }
     auto self = shared_from_this();
     const std::string& chunk = (*pending_chunks_)[next_chunk_];
-    socket_.async_send(asio::buffer(chunk), 0,
-                       [self](const boost::system::error_code& ec, size_t) {
-                         if (ec) return self->Close();
-                         ++self->shared_->chunks_sent;
-                         ++self->next_chunk_;
-                         self->WriteNext();
-                       });
+    socket_.async_send(asio::buffer(chunk), 0, [self](const boost::system::error_code& ec, size_t) {
+      if (ec) return self->Close();
+      ++self->shared_->chunks_sent;
+      ++self->next_chunk_;
+      self->WriteNext();
+    });
   }
 
   SeqPacket::socket socket_;
@@ -168,8 +180,7 @@ namespace {
 void Accept(std::shared_ptr<TapIngress::Shared> shared) {
   SeqPacket::acceptor& acceptor = shared->acceptor;
   acceptor.async_accept(
-      asio::make_strand(shared->io),
-      [shared](const boost::system::error_code& ec, SeqPacket::socket socket) {
+      asio::make_strand(shared->io), [shared](const boost::system::error_code& ec, auto socket) {
         if (shared->stopped || !shared->acceptor.is_open()) return;
         if (!ec) {
           if (shared->active.load() >= shared->options.max_connections) {
@@ -211,10 +222,9 @@ absl::Status TapIngress::Start() {
   const std::string& path = options_.socket_path;
   if (path.empty()) return absl::InvalidArgumentError("tap socket path is empty");
   if (path.size() >= sizeof(sockaddr_un::sun_path)) {
-    return absl::InvalidArgumentError(absl::StrCat("tap socket path too long (",
-                                                   path.size(), " bytes, max ",
-                                                   sizeof(sockaddr_un::sun_path) - 1,
-                                                   "): ", path));
+    return absl::InvalidArgumentError(absl::StrCat("tap socket path too long (", path.size(),
+                                                   " bytes, max ",
+                                                   sizeof(sockaddr_un::sun_path) - 1, "): ", path));
   }
   struct stat st;
   if (lstat(path.c_str(), &st) == 0) {

@@ -53,12 +53,12 @@ bool ValidKind(std::string_view kind) {
 class YamlError {
  public:
   explicit YamlError(std::string_view name) : name_(name) {}
-  absl::Status At(const YAML::Mark& mark, std::string_view message) const {
+  absl::Status At(const YAML::Mark& mark, absl::string_view message) const {
     if (mark.is_null()) return absl::InvalidArgumentError(absl::StrCat(name_, ": ", message));
     return absl::InvalidArgumentError(
         absl::StrCat(name_, ":", mark.line + 1, ":", mark.column + 1, ": ", message));
   }
-  absl::Status At(const YAML::Node& node, std::string_view message) const {
+  absl::Status At(const YAML::Node& node, absl::string_view message) const {
     return At(node.Mark(), message);
   }
 
@@ -67,21 +67,21 @@ class YamlError {
 };
 
 absl::Status CheckKeys(const YamlError& err, const YAML::Node& map,
-                       const std::set<std::string>& allowed, std::string_view where) {
+                       const std::set<std::string>& allowed, absl::string_view where) {
   if (!map.IsMap()) return err.At(map, absl::StrCat(where, " must be a mapping"));
   for (const auto& kv : map) {
     if (!kv.first.IsScalar()) return err.At(kv.first, "keys must be scalars");
     const std::string& key = kv.first.Scalar();
     if (allowed.count(key) == 0) {
-      return err.At(kv.first, absl::StrCat("unknown key '", key, "' in ", where, " (allowed: ",
-                                           absl::StrJoin(allowed, ", "), ")"));
+      return err.At(kv.first, absl::StrCat("unknown key '", key, "' in ", where,
+                                           " (allowed: ", absl::StrJoin(allowed, ", "), ")"));
     }
   }
   return absl::OkStatus();
 }
 
-absl::Status GetScalar(const YamlError& err, const YAML::Node& map, const char* key,
-                       bool required, std::string* out) {
+absl::Status GetScalar(const YamlError& err, const YAML::Node& map, const char* key, bool required,
+                       std::string* out) {
   YAML::Node n = map[key];
   if (!n) {
     if (required) return err.At(map, absl::StrCat("missing required key '", key, "'"));
@@ -120,14 +120,14 @@ absl::StatusOr<Identity> ParseIdentityNode(const YAML::Node& root, const YamlErr
       if (!(s = GetScalar(err, item, "value", true, &ident.value)).ok()) return s;
       if (!(s = GetScalar(err, item, "instance", false, &ident.instance)).ok()) return s;
       if (!ValidKind(ident.kind)) {
-        return err.At(item["kind"], absl::StrCat("invalid kind '", ident.kind,
-                                                 "' (expected lower_snake_case)"));
+        return err.At(item["kind"],
+                      absl::StrCat("invalid kind '", ident.kind, "' (expected lower_snake_case)"));
       }
       if (ident.value.empty()) return err.At(item["value"], "value must not be empty");
       if (IsHardwareAddressKind(ident.kind) && !ParseHardwareAddress(ident.value)) {
-        return err.At(item["value"],
-                      absl::StrCat(ident.kind, " value is not a hardware address like "
-                                               "aa:bb:cc:dd:ee:ff"));
+        return err.At(item["value"], absl::StrCat(ident.kind,
+                                                  " value is not a hardware address like "
+                                                  "aa:bb:cc:dd:ee:ff"));
       }
       id.identifiers.push_back(std::move(ident));
     }
@@ -145,14 +145,16 @@ std::string CanonicalValue(std::string_view kind, std::string_view value) {
   if (IsHardwareAddressKind(kind)) {
     if (auto hw = ParseHardwareAddress(value)) return *hw;
   }
-  return absl::AsciiStrToLower(value);
+  return absl::AsciiStrToLower(absl::string_view(value.data(), value.size()));
 }
 
 bool IsPlaceholder(std::string_view kind, std::string_view value) {
-  std::string_view trimmed = absl::StripAsciiWhitespace(value);
+  absl::string_view trimmed =
+      absl::StripAsciiWhitespace(absl::string_view(value.data(), value.size()));
   if (trimmed.empty()) return true;
   if (IsHardwareAddressKind(kind)) {
-    std::optional<std::string> hw = ParseHardwareAddress(trimmed);
+    std::optional<std::string> hw =
+        ParseHardwareAddress(std::string_view(trimmed.data(), trimmed.size()));
     if (!hw) return false;
     return *hw == "00:00:00:00:00:00" || *hw == "ff:ff:ff:ff:ff:ff" || *hw == "02:00:00:00:00:00";
   }
@@ -174,16 +176,15 @@ absl::StatusOr<Identity> ParseIdentity(std::string_view yaml, std::string_view n
   } catch (const YAML::Exception& e) {
     return err.At(e.mark, e.msg);
   } catch (const std::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(name, ": ", e.what()));
+    return absl::InvalidArgumentError(absl::StrCat(std::string(name), ": ", e.what()));
   }
 }
 
 absl::StatusOr<Identity> LoadIdentityFile(const std::string& path) {
   absl::StatusOr<std::string> text = ReadFile(path);
   if (!text.ok()) {
-    return absl::Status(text.status().code(),
-                        absl::StrCat("cannot read identity file ", path, ": ",
-                                     text.status().message()));
+    return absl::Status(text.status().code(), absl::StrCat("cannot read identity file ", path, ": ",
+                                                           text.status().message()));
   }
   return ParseIdentity(*text, path);
 }
@@ -209,15 +210,15 @@ absl::Status DiscoverSysfs(const std::string& sysfs_root, std::vector<Identifier
       if (name.rfind(src.prefix, 0) == 0) names.push_back(name);
     }
     if (ec) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot list ", dir.string(), ": ", ec.message()));
+      return absl::UnavailableError(absl::StrCat("cannot list ", dir.string(), ": ", ec.message()));
     }
     std::sort(names.begin(), names.end());  // stable order => stable pattern ids
     for (const std::string& name : names) {
       absl::StatusOr<std::string> text = ReadFile((dir / name / "address").string());
       if (!text.ok()) continue;  // interfaces without an address file are normal
-      std::string_view value = absl::StripAsciiWhitespace(*text);
-      std::optional<std::string> hw = ParseHardwareAddress(value);
+      absl::string_view value = absl::StripAsciiWhitespace(*text);
+      std::optional<std::string> hw =
+          ParseHardwareAddress(std::string_view(value.data(), value.size()));
       if (!hw || IsPlaceholder(src.kind, *hw)) continue;
       out->push_back(Identifier{src.kind, name, *hw, "sysfs"});
     }

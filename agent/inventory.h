@@ -41,7 +41,14 @@ bool IsPlaceholder(std::string_view kind, std::string_view value);
 // hardware addresses (when the value parses as one), lower-case otherwise.
 std::string CanonicalValue(std::string_view kind, std::string_view value);
 
-// Parses the identity YAML (see agent/README.md). Errors are
+// Parses the identity YAML:
+//   device: {id: qa-phone-0001, class: qa-phone, firmware: "1.2.3"}
+//   digest_key: "..."              # optional per-deployment HMAC key
+//   identifiers:
+//     - {kind: oaid, value: "..."}
+//     - {kind: bluetooth_address, value: "aa:bb:cc:dd:ee:ff", instance: hci0}
+// device.id is required; kinds are lower_snake_case; hardware-address kinds
+// must parse as 6-byte addresses. Errors are
 // InvalidArgument("PATH:LINE:COLUMN: message") with 1-based positions;
 // unknown keys are rejected. Placeholder values are kept; PatternDb skips them.
 absl::StatusOr<Identity> LoadIdentityFile(const std::string& path);

@@ -28,12 +28,9 @@ std::vector<Form> EncodedForms(const Identifier& ident) {
     raw = CanonicalValue(ident.kind, ident.value);  // aa:bb:cc:dd:ee:ff
     std::string nosep = absl::StrReplaceAll(raw, {{":", ""}});
     std::string dash = absl::StrReplaceAll(raw, {{":", "-"}});
-    forms = {{raw, "raw"},
-             {absl::AsciiStrToUpper(raw), "upper"},
-             {nosep, "nosep"},
-             {absl::AsciiStrToUpper(nosep), "nosep_upper"},
-             {dash, "dash"},
-             {absl::AsciiStrToUpper(dash), "dash_upper"}};
+    forms = {{raw, "raw"},     {absl::AsciiStrToUpper(raw), "upper"},
+             {nosep, "nosep"}, {absl::AsciiStrToUpper(nosep), "nosep_upper"},
+             {dash, "dash"},   {absl::AsciiStrToUpper(dash), "dash_upper"}};
   } else {
     raw = ident.value;
     std::string nosep = absl::StrReplaceAll(raw, {{"-", ""}});
@@ -61,8 +58,8 @@ struct HsScratchDeleter {
 
 int CollectMatch(unsigned int id, unsigned long long from, unsigned long long to,
                  unsigned int flags, void* ctx) {
-  // Literals: start = end - length, filled in by Scan (SOM not requested).
-  static_cast<std::vector<PatternDb::Match>*>(ctx)->push_back({id, 0, static_cast<size_t>(to)});
+  static_cast<std::vector<PatternDb::Match>*>(ctx)->push_back(
+      {id, static_cast<size_t>(from), static_cast<size_t>(to)});
   return 0;
 }
 
@@ -105,8 +102,7 @@ absl::StatusOr<PatternDb> PatternDb::Build(const Identity& identity,
   absl::flat_hash_set<std::string> seen;
   auto add = [&](const Identifier& ident) {
     if (IsPlaceholder(ident.kind, ident.value)) return;
-    std::string digest =
-        KeyedDigest(identity.digest_key, CanonicalValue(ident.kind, ident.value));
+    std::string digest = KeyedDigest(identity.digest_key, CanonicalValue(ident.kind, ident.value));
     for (Form& f : EncodedForms(ident)) {
       if (f.bytes.size() < kMinFormBytes || !seen.insert(f.bytes).second) continue;
       db.infos_.push_back(PatternInfo{ident.kind, ident.instance, f.encoding, digest});
@@ -119,7 +115,9 @@ absl::StatusOr<PatternDb> PatternDb::Build(const Identity& identity,
   if (bytes.empty()) return db;
 
   std::vector<const char*> exprs;
-  std::vector<unsigned int> flags(bytes.size(), 0), ids;
+  // SOM_LEFTMOST so that the tap, which does not know pattern lengths, can
+  // report where a match starts; cheap for literals in block mode.
+  std::vector<unsigned int> flags(bytes.size(), HS_FLAG_SOM_LEFTMOST), ids;
   for (size_t i = 0; i < bytes.size(); ++i) {
     exprs.push_back(bytes[i].data());
     ids.push_back(static_cast<unsigned int>(i));
@@ -180,7 +178,6 @@ std::vector<PatternDb::Match> PatternDb::Scan(std::string_view data) const {
   // hs_scan takes an unsigned int length: input past 4 GiB is not scanned.
   hs_scan(db_, data.data(), static_cast<unsigned int>(std::min<size_t>(data.size(), 0xffffffffu)),
           0, scratch.get(), CollectMatch, &out);
-  for (Match& m : out) m.start = m.end - lengths_[m.id];
   std::sort(out.begin(), out.end(), [](const Match& a, const Match& b) {
     return std::tie(a.start, a.id) < std::tie(b.start, b.id);
   });

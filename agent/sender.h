@@ -19,6 +19,8 @@
 
 #include "absl/synchronization/mutex.h"
 #include "agent/spool.h"
+#include <grpcpp/security/credentials.h>
+
 #include "idflow/v1/ingest.grpc.pb.h"
 
 namespace idflow::agent {

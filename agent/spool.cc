@@ -111,7 +111,7 @@ absl::Status Spool::Recover() {
   if (d == nullptr) return Errno(absl::StrCat(options_.dir, ": opendir"));
   std::vector<Segment> found;
   while (dirent* e = ::readdir(d)) {
-    std::string_view name = e->d_name;
+    absl::string_view name = e->d_name;
     if (!absl::ConsumePrefix(&name, "seg-") || !absl::ConsumeSuffix(&name, ".log")) continue;
     Segment seg;
     if (!absl::SimpleAtoi(name, &seg.first_seq)) continue;

@@ -14,7 +14,7 @@
 namespace idflow::agent {
 namespace {
 
-absl::Status Bad(std::string_view what) {
+absl::Status Bad(absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("tap message: ", what));
 }
 
@@ -200,7 +200,7 @@ absl::StatusOr<TapMessage> DecodeTapMessage(std::string_view bytes) {
 
 std::vector<std::string> ParseScenarios(std::string_view raw) {
   std::vector<std::string> out;
-  for (absl::string_view part : absl::StrSplit(raw, ',')) {
+  for (absl::string_view part : absl::StrSplit(absl::string_view(raw.data(), raw.size()), ',')) {
     part = absl::StripAsciiWhitespace(part);
     if (!part.empty()) out.emplace_back(part);
   }
@@ -209,7 +209,7 @@ std::vector<std::string> ParseScenarios(std::string_view raw) {
 
 std::map<std::string, bool> ParseConsents(std::string_view raw) {
   std::map<std::string, bool> out;
-  for (absl::string_view part : absl::StrSplit(raw, ',')) {
+  for (absl::string_view part : absl::StrSplit(absl::string_view(raw.data(), raw.size()), ',')) {
     std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(part, '=');
     absl::string_view key = absl::StripAsciiWhitespace(kv.first);
     std::string value = absl::AsciiStrToLower(absl::StripAsciiWhitespace(kv.second));

@@ -128,8 +128,8 @@ struct TapWireEvent {
   char module[kTapModuleMax];
   char context[kTapContextMax];
 };
-static_assert(sizeof(TapWireEvent) == 16 + 16 + 16 + 16 + 16 + kTapHostMax + kTapModuleMax +
-                                          kTapContextMax);
+static_assert(sizeof(TapWireEvent) ==
+              16 + 16 + 16 + 16 + 16 + kTapHostMax + kTapModuleMax + kTapContextMax);
 
 struct TapWireStats {
   TapWireHeader header;
@@ -186,9 +186,9 @@ struct TapHello {
   uint32_t ppid = 0;
   bool want_patterns = true;
   std::string exe;
-  std::vector<std::string> scenarios;     // empty entries dropped
-  std::map<std::string, bool> consents;   // malformed entries dropped
-  PeerCredentials peer;                   // not on the wire: set by TapIngress
+  std::vector<std::string> scenarios;    // empty entries dropped
+  std::map<std::string, bool> consents;  // malformed entries dropped
+  PeerCredentials peer;                  // not on the wire: set by TapIngress
 };
 
 struct TapEvent {
@@ -197,14 +197,14 @@ struct TapEvent {
   uint32_t tid = 0;
   TapAction action = TapAction::kTransmit;
   TapChannel channel = TapChannel::kOther;
-  int family = 0;          // 0, 4, 6 or 1 (unix), see TapWireFamily
-  std::string address;     // textual IP ("127.0.0.1", "::1") or empty
+  int family = 0;       // 0, 4, 6 or 1 (unix), see TapWireFamily
+  std::string address;  // textual IP ("127.0.0.1", "::1") or empty
   uint16_t port = 0;
-  std::string hostname;    // HTTP Host header when present
-  std::string module;      // absolute path of the calling module
+  std::string hostname;  // HTTP Host header when present
+  std::string module;    // absolute path of the calling module
   uint32_t pattern_id = 0;
   uint64_t offset = 0;
-  std::string context;     // RAW bytes around the match: redact before leaving the agent
+  std::string context;  // RAW bytes around the match: redact before leaving the agent
   uint32_t context_offset = 0;
 };
 

@@ -27,10 +27,34 @@ struct Entity {
   std::vector<std::string> domains;  // "*.mi.com", "xiaomi.com"
 };
 
+// A usage scenario, with the wordings that name it (added beside the plain
+// `Ontology::scenarios` id list, which stays the authoritative id set).
+struct Scenario {
+  std::string id;                  // e.g. "casting"
+  std::vector<std::string> terms;  // e.g. {"during casting", "投屏时"}
+};
+
+// How a statement says data reaches the third party.
+struct SharingMethod {
+  std::string id;                    // e.g. "sdk_local_acquisition"
+  std::vector<std::string> terms;    // e.g. {"SDK local acquisition"}
+  std::vector<std::string> actions;  // event actions it covers: "acquire", "transmit"
+};
+
+// A consent key the app or harness reports, e.g. "user_experience_program".
+struct Consent {
+  std::string id;
+  std::vector<std::string> terms;
+};
+
 struct Ontology {
   std::vector<DataType> data_types;
   std::vector<Entity> entities;
   std::vector<std::string> scenarios;  // known usage-scenario ids
+  // Added beside the lead's fields; filled by the loader from ontology.yaml.
+  std::vector<Scenario> scenario_defs;  // same ids as `scenarios`, with terms
+  std::vector<SharingMethod> sharing_methods;
+  std::vector<Consent> consents;
 
   const DataType* FindDataType(const std::string& id) const;
   // True when `ancestor` is `id` itself or a (transitive) broader term of it.
@@ -39,6 +63,10 @@ struct Ontology {
   const Entity* FindEntityByName(const std::string& name_or_alias) const;
   // Entity owning `hostname` through its domain patterns; nullptr when none.
   const Entity* FindEntityByHost(const std::string& hostname) const;
+  const Entity* FindEntity(const std::string& id) const;
+  const SharingMethod* FindSharingMethod(const std::string& id) const;
+  bool HasScenario(const std::string& id) const;
+  bool HasConsent(const std::string& id) const;
 };
 
 // ---- statements -------------------------------------------------------------
@@ -89,6 +117,22 @@ struct Policy {
 // Loads ontology.yaml, statements/*.yaml and bindings/*.yaml below `dir`.
 // Errors name file:line:column.
 absl::StatusOr<Policy> LoadPolicyDir(const std::string& dir);
+
+// A policy file given as (name, YAML text); `name` is what errors cite.
+struct PolicyFile {
+  std::string name;
+  std::string text;
+};
+
+// Same stages as LoadPolicyDir over in-memory files, in the order given
+// (LoadPolicyDir sorts by file name). For tests and tools.
+absl::StatusOr<Policy> LoadPolicyFromStrings(const PolicyFile& ontology,
+                                             const std::vector<PolicyFile>& statements,
+                                             const std::vector<PolicyFile>& bindings);
+
+// Non-fatal findings on a loaded policy ("FILE:LINE: message"), e.g. entries
+// that declare no data type, or data types and scenarios nothing uses.
+std::vector<std::string> LintPolicy(const Policy& policy);
 
 // ---- verdicts ---------------------------------------------------------------
 

@@ -1,0 +1,200 @@
+#include "agent/pattern_db.h"
+
+#include <hs/hs.h>
+
+#include <set>
+#include <string>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "common/digest.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+
+namespace idflow::agent {
+namespace {
+
+using ::idflow::testing::IsOk;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kMac[] = "3c:22:fb:12:34:56";
+constexpr char kOaid[] = "3f2a1b4c-5d6e-4f70-8192-a3b4c5d6e7f8";
+
+Identity TestIdentity() {
+  Identity id;
+  id.device_id = "qa-phone-0001";
+  id.digest_key = "test-key";
+  id.identifiers = {{"oaid", "", kOaid, "identity_file"},
+                    {"bluetooth_address", "hci0", "AA:BB:CC:DD:EE:01", "identity_file"},
+                    {"oaid", "", "00000000-0000-0000-0000-000000000000", "identity_file"}};
+  return id;
+}
+
+std::vector<Identifier> Discovered() { return {{"mac_address", "wlan0", kMac, "sysfs"}}; }
+
+// Scans `payload` embedded in noise; returns the info of the single match.
+const PatternInfo* FindOne(const PatternDb& db, const std::string& form) {
+  std::string data = absl::StrCat("GET /?x=1&id=", form, "&y=2 HTTP/1.1\r\n");
+  auto matches = db.Scan(data);
+  for (const auto& m : matches) {
+    if (m.end - m.start == form.size() && data.substr(m.start, form.size()) == form) {
+      return db.Lookup(m.id);
+    }
+  }
+  return nullptr;
+}
+
+TEST(PatternDbTest, EveryMacEncodingIsFound) {
+  auto db = PatternDb::Build(TestIdentity(), Discovered());
+  ASSERT_THAT(db, IsOk());
+  EXPECT_FALSE(db->serialized().empty());
+  const std::string mac = kMac;
+  const std::string nosep = "3c22fb123456";
+  const std::string dash = "3c-22-fb-12-34-56";
+  const std::vector<std::pair<std::string, std::string>> forms = {
+      {mac, "raw"},
+      {absl::AsciiStrToUpper(mac), "upper"},
+      {nosep, "nosep"},
+      {absl::AsciiStrToUpper(nosep), "nosep_upper"},
+      {dash, "dash"},
+      {absl::AsciiStrToUpper(dash), "dash_upper"},
+      {Md5Hex(mac), "md5"},
+      {Sha1Hex(mac), "sha1"},
+      {Sha256Hex(mac), "sha256"},
+      {absl::AsciiStrToUpper(Md5Hex(mac)), "md5_upper"},
+      {absl::Base64Escape(mac), "base64"},
+  };
+  for (const auto& [form, encoding] : forms) {
+    const PatternInfo* info = FindOne(*db, form);
+    ASSERT_NE(info, nullptr) << form;
+    EXPECT_EQ(info->kind, "mac_address") << form;
+    EXPECT_EQ(info->instance, "wlan0");
+    EXPECT_EQ(info->encoding, encoding) << form;
+    EXPECT_EQ(info->digest, KeyedDigest("test-key", mac));
+  }
+}
+
+TEST(PatternDbTest, OaidAndBluetoothEncodings) {
+  auto db = PatternDb::Build(TestIdentity(), Discovered());
+  ASSERT_THAT(db, IsOk());
+  std::string oaid = kOaid;
+  std::string nosep = "3f2a1b4c5d6e4f708192a3b4c5d6e7f8";
+  for (const auto& [form, encoding] : std::vector<std::pair<std::string, std::string>>{
+           {oaid, "raw"},
+           {absl::AsciiStrToUpper(oaid), "upper"},
+           {nosep, "nosep"},
+           {absl::AsciiStrToUpper(nosep), "nosep_upper"},
+           {Sha256Hex(oaid), "sha256"}}) {
+    const PatternInfo* info = FindOne(*db, form);
+    ASSERT_NE(info, nullptr) << form;
+    EXPECT_EQ(info->kind, "oaid");
+    EXPECT_EQ(info->encoding, encoding);
+  }
+  const PatternInfo* bt = FindOne(*db, "aa:bb:cc:dd:ee:01");
+  ASSERT_NE(bt, nullptr);
+  EXPECT_EQ(bt->kind, "bluetooth_address");
+  EXPECT_EQ(bt->encoding, "raw");
+  EXPECT_EQ(bt->digest, KeyedDigest("test-key", "aa:bb:cc:dd:ee:01"));
+  // Placeholder OAID compiled nothing.
+  EXPECT_EQ(FindOne(*db, "00000000-0000-0000-0000-000000000000"), nullptr);
+}
+
+TEST(PatternDbTest, DuplicatesKeepFirstLabel) {
+  Identity id;
+  id.identifiers = {{"mac_address", "wlan0", kMac, "identity_file"}};
+  auto once = PatternDb::Build(id);
+  auto twice = PatternDb::Build(id, {{"mac_address", "eth0", kMac, "sysfs"}});
+  ASSERT_THAT(once, IsOk());
+  ASSERT_THAT(twice, IsOk());
+  EXPECT_EQ(once->size(), twice->size());
+  const PatternInfo* info = FindOne(*twice, kMac);
+  ASSERT_NE(info, nullptr);
+  EXPECT_EQ(info->instance, "wlan0");
+}
+
+TEST(PatternDbTest, EmptyIdentityGivesEmptyDatabase) {
+  auto db = PatternDb::Build(Identity{});
+  ASSERT_THAT(db, IsOk());
+  EXPECT_EQ(db->size(), 0u);
+  EXPECT_TRUE(db->serialized().empty());
+  EXPECT_TRUE(db->Scan(kMac).empty());
+  EXPECT_EQ(db->Lookup(0), nullptr);
+}
+
+TEST(PatternDbTest, LookupRejectsUnknownIds) {
+  auto db = PatternDb::Build(TestIdentity());
+  ASSERT_THAT(db, IsOk());
+  EXPECT_NE(db->Lookup(0), nullptr);
+  EXPECT_EQ(db->Lookup(static_cast<uint32_t>(db->size())), nullptr);
+  EXPECT_EQ(db->Lookup(0xffffffffu), nullptr);
+}
+
+TEST(PatternDbTest, SerializedDatabaseDeserializesAndScans) {
+  auto db = PatternDb::Build(TestIdentity(), Discovered());
+  ASSERT_THAT(db, IsOk());
+  hs_database_t* copy = nullptr;
+  ASSERT_EQ(hs_deserialize_database(db->serialized().data(), db->serialized().size(), &copy),
+            HS_SUCCESS);
+  hs_scratch_t* scratch = nullptr;
+  ASSERT_EQ(hs_alloc_scratch(copy, &scratch), HS_SUCCESS);
+  std::string data = absl::StrCat("mac=", kMac);
+  std::vector<std::pair<unsigned, unsigned long long>> hits;
+  hs_scan(
+      copy, data.data(), data.size(), 0, scratch,
+      [](unsigned id, unsigned long long from, unsigned long long, unsigned, void* ctx) {
+        static_cast<std::vector<std::pair<unsigned, unsigned long long>>*>(ctx)->push_back(
+            {id, from});
+        return 0;
+      },
+      &hits);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].second, 4u);  // start of match reported (SOM_LEFTMOST)
+  EXPECT_EQ(db->Lookup(hits[0].first)->encoding, "raw");
+  hs_free_scratch(scratch);
+  hs_free_database(copy);
+}
+
+TEST(PatternDbTest, ThousandPatternsFitTheProtocolBudget) {
+  Identity id;
+  for (int i = 0; i < 100; ++i) {
+    id.identifiers.push_back({"mac_address", "",
+                              absl::StrCat("02:11:22:33:", absl::Hex(i / 256, absl::kZeroPad2), ":",
+                                           absl::Hex(i % 256, absl::kZeroPad2)),
+                              "test"});
+  }
+  auto db = PatternDb::Build(id);
+  ASSERT_THAT(db, IsOk());
+  EXPECT_GE(db->size(), 1000u);
+  EXPECT_LT(db->serialized().size(), 64u * 1024 * 1024);
+}
+
+TEST(PatternDbTest, RedactRemovesRawValues) {
+  auto db = PatternDb::Build(TestIdentity(), Discovered());
+  ASSERT_THAT(db, IsOk());
+  std::string mac = kMac;
+  std::string context = absl::StrCat("{\"mac\":\"", absl::AsciiStrToUpper(mac), "\",\"oaid\":\"",
+                                     kOaid, "\",\"h\":\"", Md5Hex(mac), "\"}");
+  std::string red = db->Redact(context);
+  EXPECT_THAT(red, HasSubstr("<mac_address>"));
+  EXPECT_THAT(red, HasSubstr("<oaid>"));
+  EXPECT_THAT(red, Not(HasSubstr("3C:22")));
+  EXPECT_THAT(red, Not(HasSubstr("3f2a1b4c")));
+  EXPECT_THAT(red, Not(HasSubstr(Md5Hex(mac).substr(0, 8))));
+  EXPECT_EQ(red, "{\"mac\":\"<mac_address>\",\"oaid\":\"<oaid>\",\"h\":\"<mac_address>\"}");
+}
+
+TEST(PatternDbTest, RedactMasksTruncatedAndUnknownHex) {
+  auto db = PatternDb::Build(TestIdentity(), Discovered());
+  ASSERT_THAT(db, IsOk());
+  // A context cut through an identifier: no full form to match.
+  EXPECT_EQ(db->Redact("x=3c:22:fb:12:3"), "x=<hex>");
+  EXPECT_EQ(db->Redact("token=deadbeefcafe1234 ok"), "token=<hex> ok");
+  EXPECT_EQ(db->Redact("short abc123 stays"), "short abc123 stays");
+  EXPECT_EQ(db->Redact(""), "");
+}
+
+}  // namespace
+}  // namespace idflow::agent

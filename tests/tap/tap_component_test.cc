@@ -1,0 +1,284 @@
+// Runs tap_test_sender under LD_PRELOAD=libidflow-tap.so against an in-process
+// TapIngress and checks the events that come back.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "agent/ingress.h"
+#include "agent/pattern_db.h"
+#include "boost/asio/executor_work_guard.hpp"
+#include "boost/asio/io_context.hpp"
+#include "common/digest.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+
+extern char** environ;
+
+namespace idflow::agent {
+namespace {
+
+using ::idflow::testing::IsOk;
+namespace fs = std::filesystem;
+
+constexpr char kMac[] = "3c:22:fb:12:34:56";
+
+bool PollUntil(const std::function<bool()>& cond, int timeout_ms = 10000) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return cond();
+}
+
+// Loopback TCP and UDP sinks on one port number each; TCP connections are
+// drained until EOF.
+class Sink {
+ public:
+  Sink() {
+    tcp_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(tcp_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    listen(tcp_, 16);
+    socklen_t len = sizeof(addr);
+    getsockname(tcp_, reinterpret_cast<sockaddr*>(&addr), &len);
+    tcp_port_ = ntohs(addr.sin_port);
+    udp_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    addr.sin_port = 0;
+    bind(udp_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    len = sizeof(addr);
+    getsockname(udp_, reinterpret_cast<sockaddr*>(&addr), &len);
+    udp_port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] {
+      for (;;) {
+        int c = accept4(tcp_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (c < 0) return;
+        char buf[4096];
+        while (read(c, buf, sizeof(buf)) > 0) {
+        }
+        close(c);
+      }
+    });
+  }
+  ~Sink() {
+    shutdown(tcp_, SHUT_RDWR);
+    thread_.join();
+    close(tcp_);
+    close(udp_);
+  }
+  int tcp_port() const { return tcp_port_; }
+  int udp_port() const { return udp_port_; }
+
+ private:
+  int tcp_ = -1, udp_ = -1, tcp_port_ = 0, udp_port_ = 0;
+  std::thread thread_;
+};
+
+class TapComponentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "idflow-tap-XXXXXX").string();
+    dir_ = mkdtemp(tmpl.data());
+    socket_path_ = dir_ + "/agent.sock";
+    Identity id;
+    id.device_id = "qa-phone-0001";
+    id.digest_key = "k";
+    id.identifiers = {{"oaid", "", "3f2a1b4c-5d6e-4f70-8192-a3b4c5d6e7f8", "identity_file"}};
+    auto db = PatternDb::Build(id, {{"mac_address", "wlan0", kMac, "sysfs"},
+                                    {"mac_address", "p2p0", "02:00:00:00:00:00", "sysfs"}});
+    ASSERT_THAT(db, IsOk());
+    db_ = std::make_shared<const PatternDb>(std::move(*db));
+    ingress_ = std::make_unique<TapIngress>(
+        io_, TapIngress::Options{socket_path_},
+        [this](const TapHello& who, const TapEvent& ev) {
+          absl::MutexLock l(&mu_);
+          events_.push_back({who, ev});
+        },
+        [this](const TapHello& who, const TapStats& st) {
+          absl::MutexLock l(&mu_);
+          stats_.push_back({who, st});
+        });
+    ingress_->UpdatePatterns(db_);
+    ASSERT_THAT(ingress_->Start(), IsOk());
+    thread_ = std::thread([this] { io_.run(); });
+  }
+
+  void TearDown() override {
+    ingress_.reset();
+    work_.reset();
+    io_.stop();
+    thread_.join();
+    fs::remove_all(dir_);
+  }
+
+  // Runs the sender under the tap; returns (pid, exit status).
+  std::pair<pid_t, int> Run(const std::vector<std::string>& args, const std::string& socket_path) {
+    std::vector<std::string> env_strings = {
+        std::string("LD_PRELOAD=") + IDFLOW_TAP_LIB, "IDFLOW_SOCKET=" + socket_path,
+        "IDFLOW_SCENARIO=casting", "IDFLOW_CONSENT=user_experience_program=false",
+        "IDFLOW_TAP_TIMEOUT_MS=5000"};
+    std::vector<char*> env;
+    for (auto& s : env_strings) env.push_back(s.data());
+    env.push_back(nullptr);
+    std::vector<std::string> argv_strings = {IDFLOW_TAP_SENDER};
+    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& s : argv_strings) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    if (posix_spawn(&pid, IDFLOW_TAP_SENDER, nullptr, nullptr, argv.data(), env.data()) != 0) {
+      return {-1, -1};
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return {pid, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)};
+  }
+
+  std::vector<std::pair<TapHello, TapEvent>> EventsFor(pid_t pid) {
+    absl::MutexLock l(&mu_);
+    std::vector<std::pair<TapHello, TapEvent>> out;
+    for (const auto& e : events_) {
+      if (e.second.pid == static_cast<uint32_t>(pid)) out.push_back(e);
+    }
+    return out;
+  }
+
+  bool HasStatsFor(pid_t pid) {
+    absl::MutexLock l(&mu_);
+    for (const auto& s : stats_) {
+      if (s.second.pid == static_cast<uint32_t>(pid)) return true;
+    }
+    return false;
+  }
+
+  std::string dir_, socket_path_;
+  std::shared_ptr<const PatternDb> db_;
+  boost::asio::io_context io_;
+  std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_ =
+      std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
+          io_.get_executor());
+  std::thread thread_;
+  std::unique_ptr<TapIngress> ingress_;
+  absl::Mutex mu_;
+  std::vector<std::pair<TapHello, TapEvent>> events_;
+  std::vector<std::pair<TapHello, TapStats>> stats_;
+  Sink sink_;
+};
+
+class TapModeTest : public TapComponentTest, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(TapModeTest, ReportsIdentifierWithDestinationHostAndModule) {
+  const std::string mode = GetParam();
+  const bool udp = mode == "udp";
+  const int port = udp ? sink_.udp_port() : sink_.tcp_port();
+  const std::string payload =
+      "POST /collect HTTP/1.1\r\nHost: sdk.example.test\r\nContent-Length: 30\r\n\r\n"
+      "mac=3C:22:FB:12:34:56&v=1";
+  auto [pid, status] = Run({mode, std::to_string(port), payload}, socket_path_);
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(status, 0);
+  ASSERT_TRUE(PollUntil([&] { return !EventsFor(pid).empty() && HasStatsFor(pid); }))
+      << "no event from the tapped sender";
+  auto events = EventsFor(pid);
+  ASSERT_EQ(events.size(), 1u);
+  const TapHello& who = events[0].first;
+  const TapEvent& ev = events[0].second;
+  const std::string sender = fs::canonical(IDFLOW_TAP_SENDER).string();
+  EXPECT_EQ(who.pid, static_cast<uint32_t>(pid));
+  EXPECT_EQ(who.exe, sender);
+  EXPECT_THAT(who.scenarios, ::testing::ElementsAre("casting"));
+  EXPECT_EQ(who.consents.at("user_experience_program"), false);
+  EXPECT_EQ(who.peer.pid, pid);
+
+  const PatternInfo* info = db_->Lookup(ev.pattern_id);
+  ASSERT_NE(info, nullptr);
+  EXPECT_EQ(info->kind, "mac_address");
+  EXPECT_EQ(info->instance, "wlan0");
+  EXPECT_EQ(info->encoding, "upper");
+  EXPECT_EQ(info->digest, KeyedDigest("k", kMac));
+  EXPECT_EQ(ev.action, TapAction::kTransmit);
+  EXPECT_EQ(ev.channel, udp ? TapChannel::kUdp : TapChannel::kTcp);
+  EXPECT_EQ(ev.address, "127.0.0.1");
+  EXPECT_EQ(ev.port, port);
+  EXPECT_EQ(ev.hostname, "sdk.example.test");
+  EXPECT_EQ(ev.module, sender);
+  EXPECT_EQ(ev.offset, payload.find("3C:22"));
+  EXPECT_EQ(ev.context.substr(ev.context_offset, 17), "3C:22:FB:12:34:56");
+  EXPECT_LE(ev.context.size(), kTapContextMax);
+  EXPECT_EQ(db_->Redact(ev.context).find("3C:22"), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, TapModeTest,
+                         ::testing::Values("send", "sendto", "sendmsg", "write", "writev", "udp"));
+
+TEST_F(TapComponentTest, ForkedChildReportsAsItself) {
+  auto [pid, status] =
+      Run({"fork", std::to_string(sink_.tcp_port()), std::string("id=") + kMac}, socket_path_);
+  ASSERT_EQ(status, 0);
+  ASSERT_TRUE(PollUntil([&] {
+    absl::MutexLock l(&mu_);
+    return events_.size() >= 2;
+  }));
+  absl::MutexLock l(&mu_);
+  ASSERT_EQ(events_.size(), 2u);
+  int from_parent = 0, from_child = 0;
+  for (const auto& [who, ev] : events_) {
+    EXPECT_EQ(who.pid, ev.pid);  // each process on its own connection
+    if (ev.pid == static_cast<uint32_t>(pid)) {
+      ++from_parent;
+    } else {
+      ++from_child;
+      EXPECT_EQ(who.ppid, static_cast<uint32_t>(pid));
+    }
+  }
+  EXPECT_EQ(from_parent, 1);
+  EXPECT_EQ(from_child, 1);
+}
+
+TEST_F(TapComponentTest, PlaceholderMacProducesNoEvent) {
+  auto [pid, status] = Run(
+      {"send", std::to_string(sink_.tcp_port()), "mac=02:00:00:00:00:00&zero=00:00:00:00:00:00"},
+      socket_path_);
+  ASSERT_EQ(status, 0);
+  // Stats arrive at exit, after any event the process sent.
+  ASSERT_TRUE(PollUntil([&] { return HasStatsFor(pid); }));
+  EXPECT_TRUE(EventsFor(pid).empty());
+  absl::MutexLock l(&mu_);
+  for (const auto& [who, st] : stats_) {
+    if (st.pid == static_cast<uint32_t>(pid)) {
+      EXPECT_GE(st.calls_scanned, 1u);
+      EXPECT_EQ(st.events_sent, 0u);
+    }
+  }
+}
+
+TEST_F(TapComponentTest, NoAgentFailsOpen) {
+  auto [pid, status] = Run({"send", std::to_string(sink_.tcp_port()), std::string("m=") + kMac},
+                           dir_ + "/nobody-listens.sock");
+  EXPECT_GT(pid, 0);
+  EXPECT_EQ(status, 0);
+  auto [pid2, status2] =
+      Run({"writev", std::to_string(sink_.tcp_port()), std::string("m=") + kMac}, "");
+  EXPECT_GT(pid2, 0);
+  EXPECT_EQ(status2, 0);
+  EXPECT_TRUE(EventsFor(pid).empty());
+}
+
+}  // namespace
+}  // namespace idflow::agent

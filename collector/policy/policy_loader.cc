@@ -1,0 +1,428 @@
+// Loads the policy YAML in stages, like Falco's rule loader: each file is
+// parsed (YAML syntax), checked against the schema (header, known keys, types),
+// then its references are resolved against what earlier stages loaded
+// (ontology -> statements -> bindings). Errors cite FILE:LINE:COLUMN, 1-based.
+#include <algorithm>
+#include <filesystem>
+#include <functional>
+#include <initializer_list>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "collector/policy/policy.h"
+#include "common/file_util.h"
+#include "common/status_macros.h"
+#include "yaml-cpp/yaml.h"
+
+namespace idflow::policy {
+namespace {
+
+constexpr absl::string_view kSchema = "idflow.policy/v1";
+
+// Turns a yaml-cpp mark (0-based, or null) into "FILE:LINE:COLUMN: msg".
+absl::Status ErrorAt(const std::string& file, const YAML::Mark& mark, absl::string_view msg) {
+  int line = mark.is_null() ? 1 : mark.line + 1;
+  int column = mark.is_null() ? 1 : mark.column + 1;
+  return absl::InvalidArgumentError(absl::StrCat(file, ":", line, ":", column, ": ", msg));
+}
+
+bool IsId(const std::string& s) {
+  if (s.empty()) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
+// Schema checks over one file; `file_` names it in every error.
+class Reader {
+ public:
+  explicit Reader(std::string file) : file_(std::move(file)) {}
+  const std::string& file() const { return file_; }
+
+  absl::Status Error(const YAML::Node& node, absl::string_view msg) const {
+    return ErrorAt(file_, node.Mark(), msg);
+  }
+
+  absl::StatusOr<YAML::Node> Parse(const std::string& text) const {
+    try {
+      YAML::Node root = YAML::Load(text);
+      if (!root.IsMap()) {
+        return ErrorAt(file_, root.IsNull() ? YAML::Mark() : root.Mark(),
+                       "expected a mapping with `schema` and `kind` at the top level");
+      }
+      return root;
+    } catch (const YAML::Exception& e) {
+      return ErrorAt(file_, e.mark, e.msg);
+    } catch (const std::exception& e) {
+      return ErrorAt(file_, YAML::Mark(), e.what());
+    }
+  }
+
+  // Rejects keys outside `allowed`, so a typo cannot silently drop a field.
+  absl::Status CheckMap(const YAML::Node& node, absl::string_view what,
+                        std::initializer_list<absl::string_view> allowed) const {
+    if (!node.IsMap()) return Error(node, absl::StrCat(what, " must be a mapping"));
+    for (const auto& kv : node) {
+      if (!kv.first.IsScalar()) return Error(kv.first, absl::StrCat(what, " has a non-scalar key"));
+      const std::string& key = kv.first.Scalar();
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        return Error(kv.first, absl::StrCat("unknown key '", key, "' in ", what,
+                                            " (allowed: ", absl::StrJoin(allowed, ", "), ")"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status CheckHeader(const YAML::Node& root, absl::string_view kind) const {
+    YAML::Node schema = root["schema"];
+    if (!schema) return Error(root, "missing required key 'schema'");
+    if (!schema.IsScalar() || schema.Scalar() != kSchema) {
+      return Error(schema, absl::StrCat("unsupported schema, expected '", kSchema, "'"));
+    }
+    YAML::Node k = root["kind"];
+    if (!k) return Error(root, "missing required key 'kind'");
+    if (!k.IsScalar() || k.Scalar() != kind) {
+      return Error(k, absl::StrCat("expected kind '", kind, "' in this file"));
+    }
+    return absl::OkStatus();
+  }
+
+  // Reads an optional (or required) scalar string at `key` of map `node`.
+  absl::Status String(const YAML::Node& node, const char* key, bool required,
+                      std::string* out) const {
+    YAML::Node v = node[key];
+    if (!v || v.IsNull()) {
+      if (required) return Error(node, absl::StrCat("missing required key '", key, "'"));
+      return absl::OkStatus();
+    }
+    if (!v.IsScalar()) return Error(v, absl::StrCat("'", key, "' must be a string"));
+    *out = v.Scalar();
+    if (required && out->empty()) return Error(v, absl::StrCat("'", key, "' must not be empty"));
+    return absl::OkStatus();
+  }
+
+  absl::Status Id(const YAML::Node& node, std::string* out) const {
+    RETURN_IF_ERROR(String(node, "id", true, out));
+    if (!IsId(*out)) {
+      return Error(node["id"], absl::StrCat("id '", *out, "' must match [a-z0-9_-]+"));
+    }
+    return absl::OkStatus();
+  }
+
+  // Reads an optional list of scalars; `marks` (if given) receives each item's node.
+  absl::Status List(const YAML::Node& node, const char* key, bool required,
+                    std::vector<std::string>* out, std::vector<YAML::Node>* items = nullptr) const {
+    YAML::Node v = node[key];
+    if (!v || v.IsNull()) {
+      if (required) return Error(node, absl::StrCat("missing required key '", key, "'"));
+      return absl::OkStatus();
+    }
+    if (!v.IsSequence()) return Error(v, absl::StrCat("'", key, "' must be a list"));
+    for (const auto& item : v) {
+      if (!item.IsScalar())
+        return Error(item, absl::StrCat("items of '", key, "' must be strings"));
+      out->push_back(item.Scalar());
+      if (items) items->push_back(item);
+    }
+    return absl::OkStatus();
+  }
+
+  // Iterates the optional list of mappings at `key`.
+  absl::Status Each(const YAML::Node& node, const char* key,
+                    const std::function<absl::Status(const YAML::Node&)>& fn) const {
+    YAML::Node v = node[key];
+    if (!v || v.IsNull()) return absl::OkStatus();
+    if (!v.IsSequence()) return Error(v, absl::StrCat("'", key, "' must be a list"));
+    for (const auto& item : v) RETURN_IF_ERROR(fn(item));
+    return absl::OkStatus();
+  }
+
+ private:
+  std::string file_;
+};
+
+// Guards against duplicate ids within one category.
+class IdSet {
+ public:
+  explicit IdSet(std::string what) : what_(std::move(what)) {}
+  absl::Status Add(const Reader& r, const YAML::Node& node, const std::string& id) {
+    if (!ids_.insert(id).second)
+      return r.Error(node["id"], absl::StrCat("duplicate ", what_, " '", id, "'"));
+    return absl::OkStatus();
+  }
+
+ private:
+  std::string what_;
+  std::set<std::string> ids_;
+};
+
+absl::Status LoadOntology(const PolicyFile& f, Ontology* o) {
+  Reader r(f.name);
+  ASSIGN_OR_RETURN(YAML::Node root, r.Parse(f.text));
+  RETURN_IF_ERROR(r.CheckHeader(root, "ontology"));
+  RETURN_IF_ERROR(r.CheckMap(
+      root, "ontology",
+      {"schema", "kind", "data_types", "entities", "scenarios", "sharing_methods", "consents"}));
+  // Parents are resolved after all types are read, so order in the file is free.
+  std::vector<std::vector<YAML::Node>> parent_nodes;
+  IdSet types("data type"), entities("entity"), scenarios("scenario"), methods("sharing method"),
+      consents("consent");
+  auto read_data_types = [&](const YAML::Node& n) -> absl::Status {
+    RETURN_IF_ERROR(r.CheckMap(n, "data type", {"id", "parents", "terms", "description"}));
+    DataType t;
+    RETURN_IF_ERROR(r.Id(n, &t.id));
+    RETURN_IF_ERROR(types.Add(r, n, t.id));
+    parent_nodes.emplace_back();
+    RETURN_IF_ERROR(r.List(n, "parents", false, &t.parents, &parent_nodes.back()));
+    RETURN_IF_ERROR(r.List(n, "terms", false, &t.terms));
+    o->data_types.push_back(std::move(t));
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(r.Each(root, "data_types", read_data_types));
+  for (size_t i = 0; i < o->data_types.size(); ++i) {
+    for (size_t j = 0; j < o->data_types[i].parents.size(); ++j) {
+      const std::string& p = o->data_types[i].parents[j];
+      if (o->FindDataType(p) == nullptr) {
+        return r.Error(parent_nodes[i][j], absl::StrCat("unknown parent data type '", p, "'"));
+      }
+    }
+  }
+  // Subsumption must be a DAG, or Subsumes() would be meaningless.
+  for (size_t i = 0; i < o->data_types.size(); ++i) {
+    const std::string& id = o->data_types[i].id;
+    for (size_t j = 0; j < o->data_types[i].parents.size(); ++j) {
+      if (o->Subsumes(id, o->data_types[i].parents[j])) {
+        return r.Error(parent_nodes[i][j],
+                       absl::StrCat("data type '", id, "' is its own ancestor through '",
+                                    o->data_types[i].parents[j], "'"));
+      }
+    }
+  }
+  auto read_entities = [&](const YAML::Node& n) -> absl::Status {
+    RETURN_IF_ERROR(r.CheckMap(n, "entity", {"id", "name", "aliases", "domains", "description"}));
+    Entity e;
+    RETURN_IF_ERROR(r.Id(n, &e.id));
+    RETURN_IF_ERROR(entities.Add(r, n, e.id));
+    RETURN_IF_ERROR(r.String(n, "name", true, &e.name));
+    RETURN_IF_ERROR(r.List(n, "aliases", false, &e.aliases));
+    std::vector<YAML::Node> domain_nodes;
+    RETURN_IF_ERROR(r.List(n, "domains", false, &e.domains, &domain_nodes));
+    for (size_t i = 0; i < e.domains.size(); ++i) {
+      const std::string& d = e.domains[i];
+      absl::string_view rest = d;
+      if (rest.substr(0, 2) == "*.") rest.remove_prefix(2);
+      if (rest.empty() || rest.find('*') != absl::string_view::npos ||
+          rest.find('/') != absl::string_view::npos || rest.find(':') != absl::string_view::npos) {
+        return r.Error(domain_nodes[i],
+                       absl::StrCat("domain '", d, "' must be 'host.tld' or '*.host.tld'"));
+      }
+    }
+    o->entities.push_back(std::move(e));
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(r.Each(root, "entities", read_entities));
+  auto read_scenarios = [&](const YAML::Node& n) -> absl::Status {
+    RETURN_IF_ERROR(r.CheckMap(n, "scenario", {"id", "terms", "description"}));
+    Scenario s;
+    RETURN_IF_ERROR(r.Id(n, &s.id));
+    RETURN_IF_ERROR(scenarios.Add(r, n, s.id));
+    RETURN_IF_ERROR(r.List(n, "terms", false, &s.terms));
+    o->scenarios.push_back(s.id);
+    o->scenario_defs.push_back(std::move(s));
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(r.Each(root, "scenarios", read_scenarios));
+  auto read_sharing_methods = [&](const YAML::Node& n) -> absl::Status {
+    RETURN_IF_ERROR(r.CheckMap(n, "sharing method", {"id", "terms", "actions", "description"}));
+    SharingMethod m;
+    RETURN_IF_ERROR(r.Id(n, &m.id));
+    RETURN_IF_ERROR(methods.Add(r, n, m.id));
+    RETURN_IF_ERROR(r.List(n, "terms", false, &m.terms));
+    std::vector<YAML::Node> action_nodes;
+    RETURN_IF_ERROR(r.List(n, "actions", true, &m.actions, &action_nodes));
+    for (size_t i = 0; i < m.actions.size(); ++i) {
+      if (m.actions[i] != "acquire" && m.actions[i] != "transmit") {
+        return r.Error(action_nodes[i], absl::StrCat("unknown action '", m.actions[i],
+                                                     "' (expected acquire or transmit)"));
+      }
+    }
+    o->sharing_methods.push_back(std::move(m));
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(r.Each(root, "sharing_methods", read_sharing_methods));
+  auto read_consents = [&](const YAML::Node& n) -> absl::Status {
+    RETURN_IF_ERROR(r.CheckMap(n, "consent", {"id", "terms", "description"}));
+    Consent c;
+    RETURN_IF_ERROR(r.Id(n, &c.id));
+    RETURN_IF_ERROR(consents.Add(r, n, c.id));
+    RETURN_IF_ERROR(r.List(n, "terms", false, &c.terms));
+    o->consents.push_back(std::move(c));
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(r.Each(root, "consents", read_consents));
+  return absl::OkStatus();
+}
+
+// Checks every id in `ids` with `known`, citing the offending list item.
+absl::Status Resolve(const Reader& r, const std::vector<std::string>& ids,
+                     const std::vector<YAML::Node>& nodes, absl::string_view what,
+                     const std::function<bool(const std::string&)>& known) {
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (!known(ids[i])) return r.Error(nodes[i], absl::StrCat("unknown ", what, " '", ids[i], "'"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LoadStatement(const PolicyFile& f, Policy* p) {
+  const Ontology& o = p->ontology;
+  Reader r(f.name);
+  ASSIGN_OR_RETURN(YAML::Node root, r.Parse(f.text));
+  RETURN_IF_ERROR(r.CheckHeader(root, "statement"));
+  RETURN_IF_ERROR(r.CheckMap(root, "statement",
+                             {"schema", "kind", "id", "version", "title", "source", "entries"}));
+  Statement s;
+  s.file = f.name;
+  RETURN_IF_ERROR(r.Id(root, &s.id));
+  RETURN_IF_ERROR(r.String(root, "version", true, &s.version));
+  RETURN_IF_ERROR(r.String(root, "title", false, &s.title));
+  RETURN_IF_ERROR(r.String(root, "source", false, &s.source));
+  for (const Statement& other : p->statements) {
+    if (other.id == s.id && other.version == s.version) {
+      return r.Error(root["id"], absl::StrCat("statement ", s.id, " ", s.version,
+                                              " is already loaded from ", other.file));
+    }
+  }
+  IdSet entry_ids("entry id");
+  auto read_entries = [&](const YAML::Node& n) -> absl::Status {
+    RETURN_IF_ERROR(r.CheckMap(n, "entry",
+                               {"id", "title", "third_party", "entity", "sharing_type", "sdk",
+                                "shared_data", "data_types", "purpose", "usage_scenario",
+                                "scenarios", "sharing_methods", "requires_consent", "rules_link"}));
+    Entry e;
+    e.line = n.Mark().line + 1;
+    RETURN_IF_ERROR(r.Id(n, &e.id));
+    RETURN_IF_ERROR(entry_ids.Add(r, n, e.id));
+    RETURN_IF_ERROR(r.String(n, "title", false, &e.title));
+    RETURN_IF_ERROR(r.String(n, "third_party", true, &e.third_party));
+    RETURN_IF_ERROR(r.String(n, "entity", true, &e.entity));
+    RETURN_IF_ERROR(r.String(n, "sharing_type", false, &e.sharing_type));
+    RETURN_IF_ERROR(r.String(n, "sdk", true, &e.sdk));
+    RETURN_IF_ERROR(r.List(n, "shared_data", false, &e.shared_data));
+    RETURN_IF_ERROR(r.String(n, "purpose", false, &e.purpose));
+    RETURN_IF_ERROR(r.String(n, "usage_scenario", false, &e.usage_scenario));
+    RETURN_IF_ERROR(r.String(n, "rules_link", false, &e.rules_link));
+    std::vector<YAML::Node> dt_nodes, sc_nodes, m_nodes, c_nodes;
+    RETURN_IF_ERROR(r.List(n, "data_types", true, &e.data_types, &dt_nodes));
+    RETURN_IF_ERROR(r.List(n, "scenarios", false, &e.scenarios, &sc_nodes));
+    RETURN_IF_ERROR(r.List(n, "sharing_methods", false, &e.sharing_methods, &m_nodes));
+    RETURN_IF_ERROR(r.List(n, "requires_consent", false, &e.requires_consent, &c_nodes));
+    // Stage 3: references into the ontology.
+    const Entity* entity = o.FindEntity(e.entity);
+    if (entity == nullptr)
+      return r.Error(n["entity"], absl::StrCat("unknown entity '", e.entity, "'"));
+    if (o.FindEntityByName(e.third_party) != entity) {
+      return r.Error(n["third_party"],
+                     absl::StrCat("third party '", e.third_party,
+                                  "' is not a name or alias of entity '", e.entity, "'"));
+    }
+    RETURN_IF_ERROR(Resolve(r, e.data_types, dt_nodes, "data type",
+                            [&](const std::string& id) { return o.FindDataType(id) != nullptr; }));
+    RETURN_IF_ERROR(Resolve(r, e.scenarios, sc_nodes, "scenario",
+                            [&](const std::string& id) { return o.HasScenario(id); }));
+    RETURN_IF_ERROR(
+        Resolve(r, e.sharing_methods, m_nodes, "sharing method",
+                [&](const std::string& id) { return o.FindSharingMethod(id) != nullptr; }));
+    RETURN_IF_ERROR(Resolve(r, e.requires_consent, c_nodes, "consent",
+                            [&](const std::string& id) { return o.HasConsent(id); }));
+    s.entries.push_back(std::move(e));
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(r.Each(root, "entries", read_entries));
+  p->statements.push_back(std::move(s));
+  return absl::OkStatus();
+}
+
+absl::Status LoadBindings(const PolicyFile& f, Policy* p) {
+  Reader r(f.name);
+  ASSIGN_OR_RETURN(YAML::Node root, r.Parse(f.text));
+  RETURN_IF_ERROR(r.CheckHeader(root, "bindings"));
+  RETURN_IF_ERROR(r.CheckMap(root, "bindings file", {"schema", "kind", "bindings"}));
+  auto read_bindings = [&](const YAML::Node& n) -> absl::Status {
+    RETURN_IF_ERROR(r.CheckMap(n, "binding", {"sdk", "modules", "processes"}));
+    Binding b;
+    RETURN_IF_ERROR(r.String(n, "sdk", true, &b.sdk));
+    RETURN_IF_ERROR(r.List(n, "modules", false, &b.modules));
+    RETURN_IF_ERROR(r.List(n, "processes", false, &b.processes));
+    if (b.modules.empty() && b.processes.empty()) {
+      return r.Error(n, "binding needs at least one of 'modules' or 'processes'");
+    }
+    bool declared = false;
+    for (const Statement& s : p->statements) {
+      for (const Entry& e : s.entries) declared = declared || e.sdk == b.sdk;
+    }
+    if (!declared) {
+      return r.Error(n["sdk"], absl::StrCat("SDK '", b.sdk, "' is named in no loaded statement"));
+    }
+    p->bindings.push_back(std::move(b));
+    return absl::OkStatus();
+  };
+  return r.Each(root, "bindings", read_bindings);
+}
+
+// YAML files directly in `dir`, sorted by name; none when `dir` is absent.
+absl::StatusOr<std::vector<PolicyFile>> ReadYamlFiles(const std::filesystem::path& dir) {
+  std::vector<PolicyFile> files;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return files;
+  std::vector<std::filesystem::path> paths;
+  for (const auto& de : std::filesystem::directory_iterator(dir, ec)) {
+    const auto ext = de.path().extension();
+    if (de.is_regular_file() && (ext == ".yaml" || ext == ".yml")) paths.push_back(de.path());
+  }
+  if (ec) return absl::InvalidArgumentError(absl::StrCat(dir.string(), ": ", ec.message()));
+  std::sort(paths.begin(), paths.end());
+  for (const auto& path : paths) {
+    ASSIGN_OR_RETURN(std::string text, ReadFile(path.string()));
+    files.push_back({path.string(), std::move(text)});
+  }
+  return files;
+}
+
+}  // namespace
+
+absl::StatusOr<Policy> LoadPolicyFromStrings(const PolicyFile& ontology,
+                                             const std::vector<PolicyFile>& statements,
+                                             const std::vector<PolicyFile>& bindings) {
+  Policy p;
+  try {
+    RETURN_IF_ERROR(LoadOntology(ontology, &p.ontology));
+    for (const PolicyFile& f : statements) RETURN_IF_ERROR(LoadStatement(f, &p));
+    for (const PolicyFile& f : bindings) RETURN_IF_ERROR(LoadBindings(f, &p));
+  } catch (const std::exception& e) {
+    // yaml-cpp throws from accessors too (e.g. bad conversions); never let it escape.
+    return absl::InvalidArgumentError(absl::StrCat("policy: ", e.what()));
+  }
+  return p;
+}
+
+absl::StatusOr<Policy> LoadPolicyDir(const std::string& dir) {
+  const std::filesystem::path root(dir);
+  const std::string ontology_path = (root / "ontology.yaml").string();
+  auto text = ReadFile(ontology_path);
+  if (!text.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(ontology_path, ":1:1: cannot read ontology: ", text.status().message()));
+  }
+  ASSIGN_OR_RETURN(std::vector<PolicyFile> statements, ReadYamlFiles(root / "statements"));
+  ASSIGN_OR_RETURN(std::vector<PolicyFile> bindings, ReadYamlFiles(root / "bindings"));
+  return LoadPolicyFromStrings({ontology_path, *std::move(text)}, statements, bindings);
+}
+
+}  // namespace idflow::policy

@@ -1,0 +1,81 @@
+// SQLite back-end of Store. One file, WAL journal, synchronous=FULL.
+//
+// Durability: the collector acks a batch only after Append returns OK, so a
+// committed transaction must survive power loss. In WAL mode synchronous=FULL
+// fsyncs the WAL at every commit (NORMAL would only fsync at checkpoints and
+// could lose the last acked batches), which is what that ack promises.
+//
+// Concurrency: one connection guarded by a mutex. Append (gRPC ingest threads)
+// and the queries (query threads, HTTP) are serialised; SQLite's own locking
+// plus busy_timeout handles other processes (e.g. an operator's sqlite3 shell).
+// A reader connection beside the writer is the obvious next step if queries
+// ever need to run concurrently with ingest.
+#ifndef IDFLOW_COLLECTOR_STORE_SQLITE_STORE_H_
+#define IDFLOW_COLLECTOR_STORE_SQLITE_STORE_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "collector/store/store.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace idflow::store {
+
+class SqliteStore final : public Store {
+ public:
+  // The schema version this build writes; older files are migrated forward,
+  // newer ones are refused.
+  static constexpr int kSchemaVersion = 1;
+
+  // Opens (creating if needed) the database file at `path` and migrates it.
+  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path);
+
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  absl::Status Append(const std::vector<EventRecord>& events) override;
+  absl::StatusOr<uint64_t> LastSeq(const std::string& agent_id) override;
+  absl::StatusOr<std::vector<VerdictGroup>> QueryVerdicts(const VerdictFilter& f) override;
+  absl::StatusOr<std::vector<EventRecord>> QueryEvents(const VerdictFilter& f) override;
+  absl::StatusOr<uint64_t> CountEvents(const VerdictFilter& f) override;
+
+  // Schema version recorded in the file (for tests and diagnostics).
+  absl::StatusOr<int> SchemaVersion();
+
+  const std::string& path() const { return path_; }
+
+ private:
+  SqliteStore(std::string path, sqlite3* db);
+
+  absl::Status Init() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Migrate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Exec(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Prepared once per distinct SQL text and reused; reset before returning.
+  absl::StatusOr<sqlite3_stmt*> Prepare(const std::string& sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Error(int rc, const std::string& what) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<int> SchemaVersionLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const std::string path_;
+  absl::Mutex mu_;
+  sqlite3* db_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, sqlite3_stmt*> stmts_ ABSL_GUARDED_BY(mu_);
+};
+
+// Exact, human-readable list encoding used for scenarios and consents:
+// elements joined by ',', with '\' and ',' escaped by '\'. An empty list is
+// stored as SQL NULL so that {""} and {} stay distinct. Exposed for tests.
+std::string EncodeList(const std::vector<std::string>& items);
+std::vector<std::string> DecodeList(const std::string& encoded);
+
+}  // namespace idflow::store
+
+#endif  // IDFLOW_COLLECTOR_STORE_SQLITE_STORE_H_

@@ -1,0 +1,164 @@
+// Component test of delivery: a real Spool and Sender against an in-process
+// Collector with a real SQLite file and the real policies, over loopback gRPC.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "agent/sender.h"
+#include "agent/spool.h"
+#include "collector/collector.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+
+namespace idflow {
+namespace {
+
+using ::idflow::testing::IsOk;
+
+std::string TempDir() {
+  std::string tmpl = ::testing::TempDir() + "/delivery-XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  return ::mkdtemp(buf.data());
+}
+
+std::vector<idflow::v1::Event> Events(int n) {
+  std::vector<idflow::v1::Event> out(n);
+  for (auto& e : out) {
+    e.mutable_device()->set_id("dev-1");
+    e.mutable_origin()->set_module("/opt/app/lib/libidm_sdk.so");
+    e.set_action(idflow::v1::ACTION_TRANSMIT);
+    e.set_channel("tcp");
+    e.mutable_destination()->set_hostname("idm.discovery.mi.com");
+    e.mutable_identifier()->set_kind("mac_address");
+    e.mutable_identifier()->set_encoding("raw");
+    e.mutable_identifier()->set_digest(std::string(32, 'd'));
+    e.mutable_context()->add_scenarios("device_discovery");
+  }
+  return out;
+}
+
+class DeliveryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = TempDir();
+    collector::CollectorOptions o;
+    o.listen = "127.0.0.1:0";
+    o.store_url = "sqlite:" + dir_ + "/idflow.db";
+    o.policies_dir = std::string(IDFLOW_SOURCE_DIR) + "/policies";
+    auto c = collector::Collector::Start(o);
+    ASSERT_THAT(c, IsOk());
+    collector_ = std::move(*c);
+    agent::SpoolOptions so;
+    so.dir = dir_ + "/spool";
+    auto s = agent::Spool::Open(so);
+    ASSERT_THAT(s, IsOk());
+    spool_ = std::move(*s);
+  }
+
+  agent::SenderOptions SenderOpts(std::vector<std::string> collectors) {
+    agent::SenderOptions o;
+    o.collectors = std::move(collectors);
+    o.min_backoff = std::chrono::milliseconds(10);
+    o.max_backoff = std::chrono::milliseconds(100);
+    o.device.set_id("dev-1");
+    return o;
+  }
+
+  std::string address() const { return "127.0.0.1:" + std::to_string(collector_->grpc_port()); }
+
+  uint64_t StoredCount() {
+    auto n = collector_->store().CountEvents({});
+    return n.ok() ? *n : 0;
+  }
+
+  std::string dir_;
+  std::unique_ptr<collector::Collector> collector_;
+  std::unique_ptr<agent::Spool> spool_;
+};
+
+TEST_F(DeliveryTest, EveryEventStoredOnceAndJudged) {
+  agent::Sender sender(SenderOpts({address()}), spool_.get());
+  sender.Start();
+  for (int i = 0; i < 10; ++i) {
+    auto batch = Events(50);
+    ASSERT_THAT(spool_->Append(&batch), IsOk());
+    sender.Notify(spool_->last_seq());
+  }
+  ASSERT_TRUE(sender.WaitAcked(500, std::chrono::seconds(30)));
+  EXPECT_EQ(StoredCount(), 500u);
+  EXPECT_EQ(spool_->acked(), 500u);
+  auto groups = collector_->store().QueryVerdicts({});
+  ASSERT_THAT(groups, IsOk());
+  ASSERT_EQ(groups->size(), 1u);
+  EXPECT_EQ((*groups)[0].count, 500u);
+  EXPECT_EQ((*groups)[0].sample.sdk, "IDM SDK");
+  EXPECT_EQ((*groups)[0].sample.verdict, "clear");
+}
+
+TEST_F(DeliveryTest, ResendAfterLostAcksDoesNotDuplicate) {
+  {
+    agent::Sender sender(SenderOpts({address()}), spool_.get());
+    sender.Start();
+    auto batch = Events(20);
+    ASSERT_THAT(spool_->Append(&batch), IsOk());
+    sender.Notify(spool_->last_seq());
+    ASSERT_TRUE(sender.WaitAcked(20, std::chrono::seconds(30)));
+  }
+  // A second spool in another dir that reuses the agent id and resends 1..20
+  // (as after a lost ack) plus 10 new events.
+  agent::SpoolOptions so;
+  so.dir = dir_ + "/spool2";
+  ASSERT_EQ(::mkdir(so.dir.c_str(), 0700), 0);
+  {
+    FILE* f = std::fopen((so.dir + "/agent_id").c_str(), "w");
+    std::fputs(spool_->agent_id().c_str(), f);
+    std::fclose(f);
+  }
+  auto again = agent::Spool::Open(so);
+  ASSERT_THAT(again, IsOk());
+  auto batch = Events(30);
+  ASSERT_THAT((*again)->Append(&batch), IsOk());
+  agent::Sender sender(SenderOpts({address()}), again->get());
+  sender.Start();
+  sender.Notify(30);
+  ASSERT_TRUE(sender.WaitAcked(30, std::chrono::seconds(30)));
+  EXPECT_EQ(StoredCount(), 30u);
+}
+
+TEST_F(DeliveryTest, FailsOverToTheNextCollector) {
+  // Nothing listens on port 1.
+  agent::Sender sender(SenderOpts({"127.0.0.1:1", address()}), spool_.get());
+  sender.Start();
+  auto batch = Events(5);
+  ASSERT_THAT(spool_->Append(&batch), IsOk());
+  sender.Notify(spool_->last_seq());
+  ASSERT_TRUE(sender.WaitAcked(5, std::chrono::seconds(30)));
+  EXPECT_EQ(StoredCount(), 5u);
+  EXPECT_GE(sender.stats().failures, 1u);
+}
+
+TEST_F(DeliveryTest, SpoolsWhileCollectorIsAwayThenDelivers) {
+  int port = collector_->grpc_port();
+  collector_.reset();
+  agent::Sender sender(SenderOpts({"127.0.0.1:" + std::to_string(port)}), spool_.get());
+  sender.Start();
+  auto batch = Events(7);
+  ASSERT_THAT(spool_->Append(&batch), IsOk());
+  sender.Notify(spool_->last_seq());
+  EXPECT_FALSE(sender.WaitAcked(7, std::chrono::milliseconds(300)));
+  EXPECT_EQ(spool_->acked(), 0u);
+  collector::CollectorOptions o;
+  o.listen = "127.0.0.1:" + std::to_string(port);
+  o.store_url = "sqlite:" + dir_ + "/idflow.db";
+  o.policies_dir = std::string(IDFLOW_SOURCE_DIR) + "/policies";
+  auto c = collector::Collector::Start(o);
+  ASSERT_THAT(c, IsOk());
+  collector_ = std::move(*c);
+  ASSERT_TRUE(sender.WaitAcked(7, std::chrono::seconds(60)));
+  EXPECT_EQ(StoredCount(), 7u);
+}
+
+}  // namespace
+}  // namespace idflow
