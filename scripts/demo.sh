@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/build.sh
-BIN=$PWD/build/bin
+BIN=$PWD/${BUILD_DIR:-build}/bin
 WORK=$(mktemp -d /tmp/idflow-demo.XXXXXX)
 cleanup() {
   [ -n "${AGENT_PID:-}" ] && kill "$AGENT_PID" 2>/dev/null && wait "$AGENT_PID" 2>/dev/null || true

@@ -12,7 +12,10 @@ constexpr char kUsage[] =
     "      run a program under the tap\n"
     "  violations --collector HOST:PORT [--device ID] [--sdk NAME] [--all]\n"
     "             [--format table|json|junit|sarif]\n"
-    "      list verdicts; exit 1 when violations are found\n";
+    "      list verdicts; exit 1 when violations are found\n"
+    "  policy import FILE [--kind statement|cookies] [-o OUT.yaml]\n"
+    "  policy lint DIR | policy diff OLD NEW | policy explain --sdk NAME --data TYPE\n"
+    "      work with declared policies\n";
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -23,6 +26,7 @@ int main(int argc, char** argv) {
   const char* cmd = argv[1];
   if (!std::strcmp(cmd, "run")) return idflow::tools::RunCommand(argc, argv);
   if (!std::strcmp(cmd, "violations")) return idflow::tools::ViolationsCommand(argc, argv);
+  if (!std::strcmp(cmd, "policy")) return idflow::tools::PolicyCommand(argc, argv);
   if (!std::strcmp(cmd, "help") || !std::strcmp(cmd, "--help")) {
     std::cout << kUsage;
     return 0;

@@ -201,10 +201,22 @@ Candidate JudgeEntry(const Ontology& o, const Statement& s, const Entry& e, cons
 Verdict Judge(const Policy& policy, const Flow& flow) {
   Verdict v;
   const std::string module = flow.module.empty() ? "an unknown module" : flow.module;
+  // An undeclared party is judged against every loaded statement: name them.
+  auto judged_against = [&](Verdict* out) {
+    std::vector<std::string> names;
+    for (const Statement& s : policy.statements) names.push_back(s.id + " " + s.version);
+    if (!policy.statements.empty()) {
+      out->statement = policy.statements.front().id;
+      out->version = policy.statements.front().version;
+    }
+    return names.empty() ? std::string("any loaded statement") : absl::StrJoin(names, ", ");
+  };
   if (flow.sdk.empty()) {
     v.category = Category::kUndeclaredParty;
-    v.explanation = absl::StrCat("Module ", module, " maps to no declared SDK, so its ",
-                                 DataName(flow, policy.ontology), " flow is undeclared.");
+    const std::string names = judged_against(&v);
+    v.explanation = absl::StrCat("Module ", module, " maps to no SDK declared in ", names,
+                                 ", so its ", DataName(flow, policy.ontology),
+                                 " flow is undeclared.");
     return v;
   }
   std::vector<Candidate> candidates;
@@ -215,9 +227,10 @@ Verdict Judge(const Policy& policy, const Flow& flow) {
   }
   if (candidates.empty()) {
     v.category = Category::kUndeclaredParty;
-    v.explanation = absl::StrCat("SDK ", flow.sdk, " (module ", module,
-                                 ") is named in no declared statement, so its ",
-                                 DataName(flow, policy.ontology), " flow is undeclared.");
+    const std::string names = judged_against(&v);
+    v.explanation = absl::StrCat("SDK ", flow.sdk, " (module ", module, ") is named in none of ",
+                                 names, ", so its ", DataName(flow, policy.ontology),
+                                 " flow is undeclared.");
     return v;
   }
   // Best entry wins; ties keep file order (stable scan, strict comparison).

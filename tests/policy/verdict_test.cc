@@ -57,11 +57,12 @@ TEST_P(RealVerdictTest, Judges) {
   Verdict v = Judge(RealPolicy(), c.flow);
   EXPECT_EQ(CategoryName(v.category), std::string(CategoryName(c.want))) << v.explanation;
   EXPECT_EQ(v.entry, c.entry) << v.explanation;
+  // Every verdict names the statement it was judged against; an undeclared
+  // party has no entry, and its explanation names the statements searched.
+  EXPECT_EQ(v.statement, "interconnectivity-data-sharing");
+  EXPECT_EQ(v.version, "v20250508");
   if (c.want == Category::kUndeclaredParty) {
-    EXPECT_EQ(v.statement, "");
-  } else {
-    EXPECT_EQ(v.statement, "interconnectivity-data-sharing");
-    EXPECT_EQ(v.version, "v20250508");
+    EXPECT_THAT(v.explanation, HasSubstr("interconnectivity-data-sharing v20250508"));
   }
   EXPECT_THAT(v.explanation, HasSubstr(c.explanation));
   // One sentence: ends with a period.
@@ -187,9 +188,9 @@ INSTANTIATE_TEST_SUITE_P(
              Category::kMethodMismatch, "search-services", "declares only backend_api_transfer"},
         // Undeclared parties and odd inputs.
         Case{"NoSdk", F("", "mac_address"), Category::kUndeclaredParty, "",
-             "Module /opt/demo/lib/libsdk.so maps to no declared SDK"},
+             "Module /opt/demo/lib/libsdk.so maps to no SDK declared in"},
         Case{"SdkInNoStatement", F("Mystery SDK", "mac_address"), Category::kUndeclaredParty, "",
-             "SDK Mystery SDK (module /opt/demo/lib/libsdk.so) is named in no declared statement"},
+             "SDK Mystery SDK (module /opt/demo/lib/libsdk.so) is named in none of"},
         Case{"EmptyDataType", F("Lebo SDK", ""), Category::kOmitted, "lebo-sdk",
              "an unnamed data item"},
         Case{"UnknownDataType", F("Lebo SDK", "imei"), Category::kOmitted, "lebo-sdk",
