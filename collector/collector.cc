@@ -6,6 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "collector/convert.h"
+#include "collector/dashboard.h"
+#include "collector/http/http_server.h"
 #include "common/file_util.h"
 #include "common/log.h"
 #include "common/status_macros.h"
@@ -287,12 +289,22 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorOptio
   if (!c->server_ || c->grpc_port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
   }
+  if (!options.http.empty()) {
+    http::HttpServerOptions ho;
+    ho.listen = options.http;
+    ho.bearer_token = options.auth_token;
+    ASSIGN_OR_RETURN(c->http_, http::HttpServer::Create(ho));
+    RegisterHttpRoutes(c->http_.get(), c.get());
+    RETURN_IF_ERROR(c->http_->Start());
+    c->http_port_ = c->http_->port();
+  }
   return c;
 }
 
 Collector::~Collector() { Shutdown(); }
 
 void Collector::Shutdown() {
+  if (http_) http_->Stop();
   // Agents hold streams open indefinitely: cancel them after a short grace.
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
 }

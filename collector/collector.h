@@ -15,6 +15,9 @@
 namespace grpc {
 class Server;
 }
+namespace idflow::http {
+class HttpServer;
+}
 
 namespace idflow::collector {
 
@@ -66,6 +69,7 @@ class Collector {
   std::unique_ptr<IngestService> ingest_;
   std::unique_ptr<QueryService> query_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<http::HttpServer> http_;
   int grpc_port_ = 0;
   int http_port_ = 0;
 };

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/json.h"
 
 namespace idflow::tools {
 namespace {
@@ -137,23 +138,6 @@ std::string Sarif(const std::vector<idflow::v1::Verdict>& verdicts) {
 }
 
 }  // namespace
-
-std::string JsonEscape(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) out += absl::StrFormat("\\u%04x", c);
-        else out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
 
 absl::StatusOr<std::string> FormatVerdicts(const std::vector<idflow::v1::Verdict>& verdicts,
                                            const std::string& format) {

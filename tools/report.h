@@ -13,7 +13,6 @@ namespace idflow::tools {
 // Formats: "table", "json" (one object per line), "junit", "sarif".
 absl::StatusOr<std::string> FormatVerdicts(const std::vector<idflow::v1::Verdict>& verdicts,
                                            const std::string& format);
-std::string JsonEscape(const std::string& s);
 
 }  // namespace idflow::tools
 

@@ -235,3 +235,55 @@ TEST(BadInput, CollectorRefusesMalformedPolicyWithPosition) {
 
 }  // namespace
 }  // namespace idflow::e2e
+
+namespace idflow::e2e {
+namespace {
+
+std::string HttpGet(int port, const std::string& path, const std::string& token,
+                    int* status) {
+  std::vector<std::string> argv = {"curl", "-sS", "-o", "-", "-w", "\n%{http_code}"};
+  if (!token.empty()) {
+    argv.push_back("-H");
+    argv.push_back("Authorization: Bearer " + token);
+  }
+  argv.push_back(absl::StrCat("http://127.0.0.1:", port, path));
+  std::string out, err;
+  RunToEnd(argv, &out, &err);
+  auto nl = out.rfind('\n');
+  *status = nl == std::string::npos ? 0 : std::atoi(out.c_str() + nl + 1);
+  return nl == std::string::npos ? out : out.substr(0, nl);
+}
+
+TEST(CollectorHttp, HealthMetricsAndVerdictApiWithToken) {
+  std::string dir = MakeTempDir("idflow-http");
+  WriteText(dir + "/token", "s3cret-token\n");
+  Process collector({BinDir() + "/idflow-collector", "--listen", "127.0.0.1:0", "--http",
+                     "127.0.0.1:0", "--store", "sqlite:" + dir + "/db", "--policies",
+                     SourceDir() + "/policies", "--port-file", dir + "/ports",
+                     "--auth-token-file", dir + "/token"},
+                    dir + "/collector");
+  int grpc = 0, http = 0;
+  ASSERT_TRUE(WaitFor([&] {
+    return std::sscanf(Slurp(dir + "/ports").c_str(), "grpc=%d\nhttp=%d", &grpc, &http) == 2;
+  })) << collector.Stderr();
+  ASSERT_GT(http, 0);
+  int status = 0;
+  EXPECT_EQ(HttpGet(http, "/healthz", "", &status), "ok\n");
+  EXPECT_EQ(status, 200);
+  std::string metrics = HttpGet(http, "/metrics", "", &status);
+  EXPECT_EQ(status, 200);
+  EXPECT_THAT(metrics, HasSubstr("idflow_collector_events_total 0"));
+  EXPECT_THAT(metrics, HasSubstr("idflow_collector_verdicts_total{verdict=\"omitted\"}"));
+  HttpGet(http, "/api/verdicts", "", &status);
+  EXPECT_EQ(status, 401);
+  std::string body = HttpGet(http, "/api/verdicts", "s3cret-token", &status);
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(body, "{\"verdicts\":[]}");
+  std::string page = HttpGet(http, "/", "", &status);
+  EXPECT_EQ(status, 200);
+  EXPECT_THAT(page, HasSubstr("<title>idflow"));
+  EXPECT_EQ(collector.Stop(), 0);
+}
+
+}  // namespace
+}  // namespace idflow::e2e

@@ -1,0 +1,23 @@
+// The collector's HTTP side: /healthz, /metrics (Prometheus text), the
+// violations dashboard (/) and its JSON API (/api/verdicts).
+#ifndef IDFLOW_COLLECTOR_DASHBOARD_H_
+#define IDFLOW_COLLECTOR_DASHBOARD_H_
+
+#include <string>
+#include <vector>
+
+#include "collector/http/http_server.h"
+#include "collector/store/store.h"
+
+namespace idflow::collector {
+
+class Collector;
+
+void RegisterHttpRoutes(http::HttpServer* server, Collector* collector);
+
+// JSON array of verdict groups, the fields of `idflowctl violations --format json`.
+std::string VerdictGroupsJson(const std::vector<store::VerdictGroup>& groups);
+
+}  // namespace idflow::collector
+
+#endif  // IDFLOW_COLLECTOR_DASHBOARD_H_
