@@ -7,7 +7,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libboost-dev libyaml-cpp-dev libsqlite3-dev sqlite3 libvectorscan-dev
   libssl-dev zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev
-  curl clang
+  curl wget python3 openssl strace clang libclang-rt-14-dev chromium
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -188,6 +188,39 @@ TEST_F(EndToEnd, AgentSpoolsWhileCollectorIsDownAndDeliversLater) {
   })) << stack_.agent->Stderr();
 }
 
+// The dashboard in a real browser: headless Chromium renders the verdict rows.
+TEST_F(EndToEnd, DashboardRendersVerdictsInChromium) {
+  const std::string chromium = "/usr/bin/chromium";
+  if (::access(chromium.c_str(), X_OK) != 0) GTEST_SKIP() << "chromium not installed";
+  std::string why;
+  ASSERT_TRUE(stack_.Start(&why)) << why;
+  std::string out, err;
+  ASSERT_EQ(RunToEnd({BinDir() + "/idflowctl", "run", "--socket", stack_.socket, "--", BinDir() +
+                      "/idflow-demo-host", "--device-id", Stack::kHwDeviceId, "--oaid",
+                      Stack::kOaid},
+                     &out, &err),
+            0)
+      << err;
+  ASSERT_TRUE(WaitFor([&] { return ListVerdicts(stack_.collector_address()).size() >= 5; }));
+  std::string profile = MakeTempDir("idflow-chromium");
+  std::string dom;
+  int code = RunToEnd({chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                       "--no-first-run", "--disable-background-networking",
+                       "--disable-component-update", "--disable-sync",
+                       "--user-data-dir=" + profile, "--virtual-time-budget=10000", "--dump-dom",
+                       absl::StrCat("http://127.0.0.1:", stack_.http_port, "/")},
+                      &dom, &err);
+  ASSERT_EQ(code, 0) << err;
+  // Rows are built by the page's script from /api/verdicts: their presence in
+  // the DOM means the browser ran it end to end.
+  EXPECT_THAT(dom, HasSubstr("<span class=\"v bad\">omitted</span>"));
+  EXPECT_THAT(dom, HasSubstr("<span class=\"v bad\">undeclared_party</span>"));
+  EXPECT_THAT(dom, HasSubstr("liblebo_sdk.so"));
+  EXPECT_THAT(dom, HasSubstr("verdict groups"));
+  // "violations only" is the default view: the clear IDM rows are not listed.
+  EXPECT_THAT(dom, ::testing::Not(HasSubstr("<span class=\"v clear\">clear</span>")));
+}
+
 TEST(BadInput, AgentRejectsUnreadableIdentityWithExit2) {
   std::string dir = MakeTempDir("idflow-bad");
   std::string err;
