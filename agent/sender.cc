@@ -52,8 +52,7 @@ class Sender::Stream : public grpc::ClientBidiReactor<AgentMessage, CollectorMes
   CollectorMessage in_;
 };
 
-Sender::Sender(SenderOptions options, Spool* spool)
-    : options_(std::move(options)), spool_(spool) {
+Sender::Sender(SenderOptions options, Spool* spool) : options_(std::move(options)), spool_(spool) {
   absl::MutexLock lock(&mu_);
   acked_ = spool_->acked();
   latest_spooled_ = spool_->last_seq();
@@ -61,7 +60,9 @@ Sender::Sender(SenderOptions options, Spool* spool)
 
 Sender::~Sender() { Stop(); }
 
-void Sender::Start() { thread_ = std::thread([this] { RunLoop(); }); }
+void Sender::Start() {
+  thread_ = std::thread([this] { RunLoop(); });
+}
 
 void Sender::Stop() {
   {
@@ -208,9 +209,9 @@ bool Sender::RunStream(const std::string& address) {
   absl::MutexLock lock(&mu_);
   mu_.Await(absl::Condition(&stream_done_));
   if (!stopping_ && !outage_reported_) {
-    LogWarning("collector ", address, " unreachable (", last_status_.error_message().empty()
-                                                            ? std::string("no hello ack")
-                                                            : last_status_.error_message(),
+    LogWarning("collector ", address, " unreachable (",
+               last_status_.error_message().empty() ? std::string("no hello ack")
+                                                    : last_status_.error_message(),
                "); spooling events on disk and retrying with backoff");
     outage_reported_ = true;
   }

@@ -17,9 +17,9 @@
 #include <thread>
 #include <vector>
 
+#include <grpcpp/security/credentials.h>
 #include "absl/synchronization/mutex.h"
 #include "agent/spool.h"
-#include <grpcpp/security/credentials.h>
 
 #include "idflow/v1/ingest.grpc.pb.h"
 

@@ -38,7 +38,8 @@ void PutU32(char* p, uint32_t v) {
 }
 uint32_t GetU32(const char* p) {
   uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+  for (int i = 0; i < 4; ++i)
+    v |= static_cast<uint32_t>(static_cast<unsigned char>(p[i])) << (8 * i);
   return v;
 }
 
@@ -137,11 +138,12 @@ absl::Status Spool::Recover() {
 
 absl::Status Spool::RecoverSegment(Segment* seg) {
   uint64_t last = 0;
-  ASSIGN_OR_RETURN(uint64_t good_end, ScanSegment(seg->path, [&](const idflow::v1::Event& ev, size_t) {
+  ASSIGN_OR_RETURN(uint64_t good_end,
+                   ScanSegment(seg->path, [&](const idflow::v1::Event& ev, size_t) {
                      last = ev.seq();
                      return true;
                    }));
-  struct stat st{};
+  struct stat st {};
   if (::stat(seg->path.c_str(), &st) != 0) return Errno(seg->path);
   if (static_cast<uint64_t>(st.st_size) != good_end) {
     // Torn or corrupt tail: keep the valid prefix.

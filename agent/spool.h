@@ -25,9 +25,9 @@ namespace idflow::agent {
 
 struct SpoolOptions {
   std::string dir;
-  uint64_t max_bytes = 256ull << 20;     // on-disk bound; oldest segments go first
-  uint64_t segment_bytes = 4ull << 20;   // roll to a new segment past this
-  bool sync = true;                      // fdatasync after every Append
+  uint64_t max_bytes = 256ull << 20;    // on-disk bound; oldest segments go first
+  uint64_t segment_bytes = 4ull << 20;  // roll to a new segment past this
+  bool sync = true;                     // fdatasync after every Append
 };
 
 struct SpoolStats {

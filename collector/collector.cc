@@ -57,8 +57,8 @@ class IngestReactor : public grpc::ServerBidiReactor<AgentMessage, CollectorMess
         End(grpc::Status(grpc::StatusCode::UNAVAILABLE, last.status().ToString()));
         return;
       }
-      LogInfo("agent ", agent_id_, " (device ", in_.hello().device().id(), ") connected; stored up to ",
-              *last);
+      LogInfo("agent ", agent_id_, " (device ", in_.hello().device().id(),
+              ") connected; stored up to ", *last);
       CollectorMessage reply;
       reply.mutable_hello_ack()->set_stored_up_to(*last);
       reply.mutable_hello_ack()->set_collector_id("idflow-collector");

@@ -121,9 +121,8 @@ std::string VerdictGroupsJson(const std::vector<store::VerdictGroup>& groups) {
 }
 
 void RegisterHttpRoutes(http::HttpServer* server, Collector* c) {
-  server->Handle("GET", "/healthz", [](const http::Request&) {
-    return http::Response::Text(200, "ok\n");
-  });
+  server->Handle("GET", "/healthz",
+                 [](const http::Request&) { return http::Response::Text(200, "ok\n"); });
   server->Handle("GET", "/metrics", [c](const http::Request&) {
     http::Response r = http::Response::Text(200, c->MetricsText());
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -154,7 +153,8 @@ void RegisterHttpRoutes(http::HttpServer* server, Collector* c) {
       },
       http::Access::kProtected);
   server->Handle("GET", "/", [](const http::Request& req) {
-    if (req.path != "/" && req.path != "/index.html") return http::Response::Text(404, "not found\n");
+    if (req.path != "/" && req.path != "/index.html")
+      return http::Response::Text(404, "not found\n");
     return http::Response::Html(200, kDashboardHtml);
   });
 }

@@ -16,7 +16,8 @@ int main(int argc, char** argv) {
   flags.Add("listen", "127.0.0.1:7443", "gRPC HOST:PORT (port 0 picks a free port)");
   flags.Add("http", "", "HTTP HOST:PORT for /healthz and /metrics (off when empty)");
   flags.Add("store", "", "sqlite:PATH or postgresql://...");
-  flags.Add("policies", "", "directory of declared policies (ontology.yaml, statements/, bindings/)");
+  flags.Add("policies", "",
+            "directory of declared policies (ontology.yaml, statements/, bindings/)");
   flags.Add("port-file", "", "write 'grpc=PORT' and 'http=PORT' lines here once listening");
   flags.Add("tls-cert", "", "server certificate (PEM)");
   flags.Add("tls-key", "", "server private key (PEM)");
@@ -53,15 +54,15 @@ int main(int argc, char** argv) {
   auto collector = idflow::collector::Collector::Start(options);
   if (!collector.ok()) {
     std::cerr << "idflow-collector: " << collector.status().message() << "\n";
-    return absl::IsInvalidArgument(collector.status()) || absl::IsNotFound(collector.status())
-               ? 2
-               : 1;
+    return absl::IsInvalidArgument(collector.status()) || absl::IsNotFound(collector.status()) ? 2
+                                                                                               : 1;
   }
-  idflow::LogInfo("listening: grpc=", (*collector)->grpc_port(), " http=", (*collector)->http_port(),
-                  " store=", options.store_url, " policies=", options.policies_dir);
+  idflow::LogInfo("listening: grpc=", (*collector)->grpc_port(),
+                  " http=", (*collector)->http_port(), " store=", options.store_url,
+                  " policies=", options.policies_dir);
   if (!flags.Get("port-file").empty()) {
-    std::string content = absl::StrCat("grpc=", (*collector)->grpc_port(), "\nhttp=",
-                                       (*collector)->http_port(), "\n");
+    std::string content = absl::StrCat("grpc=", (*collector)->grpc_port(),
+                                       "\nhttp=", (*collector)->http_port(), "\n");
     if (auto st = idflow::WriteFileAtomic(flags.Get("port-file"), content); !st.ok()) {
       std::cerr << "idflow-collector: " << st.message() << "\n";
       return 1;

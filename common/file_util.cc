@@ -44,9 +44,8 @@ absl::Status WriteFileAtomic(const std::string& path, const std::string& content
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     return absl::InternalError(absl::StrCat(path, ": rename: ", std::strerror(errno)));
   }
-  std::string dir = path.substr(0, path.find_last_of('/') == std::string::npos
-                                       ? 0
-                                       : path.find_last_of('/'));
+  std::string dir =
+      path.substr(0, path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/'));
   if (dir.empty()) dir = ".";
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {

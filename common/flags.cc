@@ -20,7 +20,8 @@ absl::Status FlagSet::Parse(int argc, char** argv, int first, bool allow_positio
       break;
     }
     if (arg.rfind("--", 0) != 0 || arg.size() == 2) {
-      if (!allow_positional) return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", arg, "'"));
+      if (!allow_positional)
+        return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", arg, "'"));
       positional_.push_back(arg);
       continue;
     }
@@ -33,7 +34,8 @@ absl::Status FlagSet::Parse(int argc, char** argv, int first, bool allow_positio
       has_value = true;
     }
     auto it = flags_.find(name);
-    if (it == flags_.end()) return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
+    if (it == flags_.end())
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
     Flag& f = it->second;
     if (f.is_bool) {
       if (has_value && value != "true" && value != "false") {
@@ -42,7 +44,8 @@ absl::Status FlagSet::Parse(int argc, char** argv, int first, bool allow_positio
       f.value = has_value ? value : "true";
     } else {
       if (!has_value) {
-        if (i + 1 >= argc) return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
+        if (i + 1 >= argc)
+          return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
         value = argv[++i];
       }
       f.value = value;

@@ -25,8 +25,8 @@ void LogLine(LogLevel level, absl::string_view message) {
   char when[32];
   strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &t);
   // One write per line so concurrent lines do not interleave.
-  std::string line = absl::StrCat(when, "Z ", *g_prefix, " ", kNames[static_cast<int>(level)],
-                                  ": ", message, "\n");
+  std::string line = absl::StrCat(when, "Z ", *g_prefix, " ", kNames[static_cast<int>(level)], ": ",
+                                  message, "\n");
   (void)!::write(STDERR_FILENO, line.data(), line.size());
 }
 

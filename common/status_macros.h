@@ -8,9 +8,9 @@
 #define IDFLOW_STATUS_CONCAT_INNER_(a, b) a##b
 #define IDFLOW_STATUS_CONCAT_(a, b) IDFLOW_STATUS_CONCAT_INNER_(a, b)
 
-#define RETURN_IF_ERROR(expr)                      \
-  do {                                             \
-    ::absl::Status _idflow_status = (expr);        \
+#define RETURN_IF_ERROR(expr)                        \
+  do {                                               \
+    ::absl::Status _idflow_status = (expr);          \
     if (!_idflow_status.ok()) return _idflow_status; \
   } while (0)
 

@@ -14,12 +14,23 @@ std::string XmlEscape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -31,16 +42,17 @@ std::string Statement(const idflow::v1::Verdict& v) {
 }
 
 std::string Table(const std::vector<idflow::v1::Verdict>& verdicts) {
-  const std::vector<std::string> headers = {"VERDICT", "DEVICE", "SDK", "MODULE", "DATA",
-                                            "ENCODING", "DESTINATION", "COUNT", "STATEMENT",
-                                            "ENTRY"};
+  const std::vector<std::string> headers = {"VERDICT",   "DEVICE",   "SDK",         "MODULE",
+                                            "DATA",      "ENCODING", "DESTINATION", "COUNT",
+                                            "STATEMENT", "ENTRY"};
   std::vector<std::vector<std::string>> rows;
   for (const auto& v : verdicts) {
     std::string module = v.module();
-    if (auto slash = module.rfind('/'); slash != std::string::npos) module = module.substr(slash + 1);
-    rows.push_back({v.verdict(), v.device(), v.sdk().empty() ? "-" : v.sdk(), module,
-                    v.data_type(), v.encoding(), v.destination(), absl::StrCat(v.count()),
-                    Statement(v), v.entry().empty() ? "-" : v.entry()});
+    if (auto slash = module.rfind('/'); slash != std::string::npos)
+      module = module.substr(slash + 1);
+    rows.push_back({v.verdict(), v.device(), v.sdk().empty() ? "-" : v.sdk(), module, v.data_type(),
+                    v.encoding(), v.destination(), absl::StrCat(v.count()), Statement(v),
+                    v.entry().empty() ? "-" : v.entry()});
   }
   std::vector<size_t> width(headers.size());
   for (size_t i = 0; i < headers.size(); ++i) width[i] = headers[i].size();
@@ -69,16 +81,15 @@ std::string Json(const std::vector<idflow::v1::Verdict>& verdicts) {
   std::string out;
   for (const auto& v : verdicts) {
     auto q = [](const std::string& s) { return absl::StrCat("\"", JsonEscape(s), "\""); };
-    absl::StrAppend(&out, "{\"device\":", q(v.device()), ",\"sdk\":", q(v.sdk()),
-                    ",\"module\":", q(v.module()), ",\"data_type\":", q(v.data_type()),
-                    ",\"encoding\":", q(v.encoding()), ",\"destination\":", q(v.destination()),
-                    ",\"verdict\":", q(v.verdict()), ",\"statement\":", q(v.statement()),
-                    ",\"statement_version\":", q(v.statement_version()),
-                    ",\"entry\":", q(v.entry()), ",\"explanation\":", q(v.explanation()),
-                    ",\"count\":", v.count(), ",\"action\":", q(v.action()),
-                    ",\"channel\":", q(v.channel()), ",\"exe\":", q(v.exe()),
-                    ",\"first_seen_unix_ms\":", v.first_seen_unix_ms(),
-                    ",\"last_seen_unix_ms\":", v.last_seen_unix_ms(), "}\n");
+    absl::StrAppend(
+        &out, "{\"device\":", q(v.device()), ",\"sdk\":", q(v.sdk()), ",\"module\":", q(v.module()),
+        ",\"data_type\":", q(v.data_type()), ",\"encoding\":", q(v.encoding()),
+        ",\"destination\":", q(v.destination()), ",\"verdict\":", q(v.verdict()),
+        ",\"statement\":", q(v.statement()), ",\"statement_version\":", q(v.statement_version()),
+        ",\"entry\":", q(v.entry()), ",\"explanation\":", q(v.explanation()),
+        ",\"count\":", v.count(), ",\"action\":", q(v.action()), ",\"channel\":", q(v.channel()),
+        ",\"exe\":", q(v.exe()), ",\"first_seen_unix_ms\":", v.first_seen_unix_ms(),
+        ",\"last_seen_unix_ms\":", v.last_seen_unix_ms(), "}\n");
   }
   return out;
 }
@@ -117,15 +128,14 @@ std::string Sarif(const std::vector<idflow::v1::Verdict>& verdicts) {
         "{\"ruleId\":\"idflow/", JsonEscape(v.verdict()), "\",\"level\":\"error\",",
         "\"message\":{\"text\":\"", JsonEscape(v.explanation()), "\"},",
         "\"locations\":[{\"physicalLocation\":{\"artifactLocation\":{\"uri\":\"",
-        JsonEscape(v.module()), "\"}}}],",
-        "\"properties\":{\"device\":\"", JsonEscape(v.device()), "\",\"sdk\":\"", JsonEscape(v.sdk()),
-        "\",\"data_type\":\"", JsonEscape(v.data_type()), "\",\"encoding\":\"",
-        JsonEscape(v.encoding()), "\",\"destination\":\"", JsonEscape(v.destination()),
-        "\",\"statement\":\"", JsonEscape(v.statement()), "\",\"statement_version\":\"",
-        JsonEscape(v.statement_version()), "\",\"entry\":\"", JsonEscape(v.entry()),
-        "\",\"count\":", v.count(), "}}"));
+        JsonEscape(v.module()), "\"}}}],", "\"properties\":{\"device\":\"", JsonEscape(v.device()),
+        "\",\"sdk\":\"", JsonEscape(v.sdk()), "\",\"data_type\":\"", JsonEscape(v.data_type()),
+        "\",\"encoding\":\"", JsonEscape(v.encoding()), "\",\"destination\":\"",
+        JsonEscape(v.destination()), "\",\"statement\":\"", JsonEscape(v.statement()),
+        "\",\"statement_version\":\"", JsonEscape(v.statement_version()), "\",\"entry\":\"",
+        JsonEscape(v.entry()), "\",\"count\":", v.count(), "}}"));
   }
-  const char* kRules[] = {"vague", "omitted", "undeclared_party", "wrong_recipient",
+  const char* kRules[] = {"vague",           "omitted",    "undeclared_party", "wrong_recipient",
                           "out_of_scenario", "no_consent", "method_mismatch"};
   std::vector<std::string> rules;
   for (const char* r : kRules) {

@@ -2,8 +2,8 @@
 #include <unistd.h>
 
 #include <climits>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -35,9 +35,10 @@ int RunCommand(int argc, char** argv) {
   flags.Add("consent", "", "consent state KEY=true|false (repeatable)");
   flags.Add("tap", DefaultTapPath(), "path of libidflow-tap.so");
   if (auto st = flags.Parse(argc, argv, 2, /*allow_positional=*/false); !st.ok()) {
-    std::cerr << "idflowctl run: " << st.message()
-              << "\nusage: idflowctl run --socket PATH [--scenario NAME] [--consent KEY=true|false] "
-                 "-- CMD ARGS...\n";
+    std::cerr
+        << "idflowctl run: " << st.message()
+        << "\nusage: idflowctl run --socket PATH [--scenario NAME] [--consent KEY=true|false] "
+           "-- CMD ARGS...\n";
     return 2;
   }
   const auto& cmd = flags.Positional();

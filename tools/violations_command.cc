@@ -24,8 +24,9 @@ int ViolationsCommand(int argc, char** argv) {
   flags.Add("timeout", "10", "seconds to wait for the collector");
   flags.AddBool("all", "include clear verdicts, not only violations");
   if (auto st = flags.Parse(argc, argv, 2); !st.ok()) {
-    std::cerr << "idflowctl violations: " << st.message() << "\nusage: idflowctl violations "
-              << "--collector HOST:PORT [--device ID] [--sdk NAME] [--format table|json|junit|sarif]\n";
+    std::cerr
+        << "idflowctl violations: " << st.message() << "\nusage: idflowctl violations "
+        << "--collector HOST:PORT [--device ID] [--sdk NAME] [--format table|json|junit|sarif]\n";
     return 2;
   }
   const std::string format = flags.Get("format");

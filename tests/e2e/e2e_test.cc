@@ -6,10 +6,10 @@
 
 #include <filesystem>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "absl/strings/ascii.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "idflow/v1/query.grpc.pb.h"
@@ -21,8 +21,8 @@ namespace {
 using ::testing::HasSubstr;
 
 std::vector<idflow::v1::StoredEvent> ListEvents(const std::string& address) {
-  auto stub = idflow::v1::Query::NewStub(
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  auto stub =
+      idflow::v1::Query::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   idflow::v1::ListEventsRequest req;
@@ -32,8 +32,8 @@ std::vector<idflow::v1::StoredEvent> ListEvents(const std::string& address) {
 }
 
 std::vector<idflow::v1::Verdict> ListVerdicts(const std::string& address) {
-  auto stub = idflow::v1::Query::NewStub(
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  auto stub =
+      idflow::v1::Query::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   idflow::v1::ListVerdictsRequest req;
@@ -62,18 +62,18 @@ TEST_F(EndToEnd, CurlPostOfMacIsATransmitEventAttributedToCurl) {
   ASSERT_TRUE(stack_.Start(&why)) << why;
   Sink sink;
   std::string out, err;
-  int code = RunToEnd({BinDir() + "/idflowctl", "run", "--socket", stack_.socket, "--", "curl",
-                       "-sS", "-o", "/dev/null", "-d", "mac=" + mac_,
-                       absl::StrCat("http://127.0.0.1:", sink.port(), "/")},
-                      &out, &err);
+  int code = RunToEnd(
+      {BinDir() + "/idflowctl", "run", "--socket", stack_.socket, "--", "curl", "-sS", "-o",
+       "/dev/null", "-d", "mac=" + mac_, absl::StrCat("http://127.0.0.1:", sink.port(), "/")},
+      &out, &err);
   ASSERT_EQ(code, 0) << err;
 
   std::vector<idflow::v1::StoredEvent> events;
   ASSERT_TRUE(WaitFor([&] {
     events = ListEvents(stack_.collector_address());
     return !events.empty();
-  })) << "no event reached the collector\nagent: " << stack_.agent->Stderr()
-      << "\ncollector: " << stack_.collector->Stderr();
+  })) << "no event reached the collector\nagent: "
+      << stack_.agent->Stderr() << "\ncollector: " << stack_.collector->Stderr();
   bool found = false;
   for (const auto& se : events) {
     const auto& ev = se.event();
@@ -116,12 +116,12 @@ TEST_F(EndToEnd, DemoSdksGetClearOmittedAndUndeclaredParty) {
   std::vector<idflow::v1::Verdict> vs;
   ASSERT_TRUE(WaitFor([&] {
     vs = ListVerdicts(stack_.collector_address());
-    return has(vs, "IDM SDK", "mac_address", "clear") &&
-           has(vs, "IDM SDK", "device_id", "clear") &&
+    return has(vs, "IDM SDK", "mac_address", "clear") && has(vs, "IDM SDK", "device_id", "clear") &&
            has(vs, "Lebo SDK", "mac_address", "omitted") &&
            has(vs, "Lebo SDK", "oaid", "omitted") &&
            has(vs, "libmystery_sdk.so", "oaid", "undeclared_party");
-  })) << "verdicts so far: " << vs.size() << "\nagent: " << stack_.agent->Stderr();
+  })) << "verdicts so far: "
+      << vs.size() << "\nagent: " << stack_.agent->Stderr();
   for (const auto& v : vs) {
     if (v.verdict() == "undeclared_party") continue;
     EXPECT_EQ(v.statement_version(), "v20250508");
@@ -195,8 +195,8 @@ TEST_F(EndToEnd, DashboardRendersVerdictsInChromium) {
   std::string why;
   ASSERT_TRUE(stack_.Start(&why)) << why;
   std::string out, err;
-  ASSERT_EQ(RunToEnd({BinDir() + "/idflowctl", "run", "--socket", stack_.socket, "--", BinDir() +
-                      "/idflow-demo-host", "--device-id", Stack::kHwDeviceId, "--oaid",
+  ASSERT_EQ(RunToEnd({BinDir() + "/idflowctl", "run", "--socket", stack_.socket, "--",
+                      BinDir() + "/idflow-demo-host", "--device-id", Stack::kHwDeviceId, "--oaid",
                       Stack::kOaid},
                      &out, &err),
             0)
@@ -204,12 +204,12 @@ TEST_F(EndToEnd, DashboardRendersVerdictsInChromium) {
   ASSERT_TRUE(WaitFor([&] { return ListVerdicts(stack_.collector_address()).size() >= 5; }));
   std::string profile = MakeTempDir("idflow-chromium");
   std::string dom;
-  int code = RunToEnd({chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                       "--no-first-run", "--disable-background-networking",
-                       "--disable-component-update", "--disable-sync",
-                       "--user-data-dir=" + profile, "--virtual-time-budget=10000", "--dump-dom",
-                       absl::StrCat("http://127.0.0.1:", stack_.http_port, "/")},
-                      &dom, &err);
+  int code =
+      RunToEnd({chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--user-data-dir=" + profile, "--virtual-time-budget=10000",
+                "--dump-dom", absl::StrCat("http://127.0.0.1:", stack_.http_port, "/")},
+               &dom, &err);
   ASSERT_EQ(code, 0) << err;
   // Rows are built by the page's script from /api/verdicts: their presence in
   // the DOM means the browser ran it end to end.
@@ -272,8 +272,7 @@ TEST(BadInput, CollectorRefusesMalformedPolicyWithPosition) {
 namespace idflow::e2e {
 namespace {
 
-std::string HttpGet(int port, const std::string& path, const std::string& token,
-                    int* status) {
+std::string HttpGet(int port, const std::string& path, const std::string& token, int* status) {
   std::vector<std::string> argv = {"curl", "-sS", "-o", "-", "-w", "\n%{http_code}"};
   if (!token.empty()) {
     argv.push_back("-H");
@@ -290,11 +289,11 @@ std::string HttpGet(int port, const std::string& path, const std::string& token,
 TEST(CollectorHttp, HealthMetricsAndVerdictApiWithToken) {
   std::string dir = MakeTempDir("idflow-http");
   WriteText(dir + "/token", "s3cret-token\n");
-  Process collector({BinDir() + "/idflow-collector", "--listen", "127.0.0.1:0", "--http",
-                     "127.0.0.1:0", "--store", "sqlite:" + dir + "/db", "--policies",
-                     SourceDir() + "/policies", "--port-file", dir + "/ports",
-                     "--auth-token-file", dir + "/token"},
-                    dir + "/collector");
+  Process collector(
+      {BinDir() + "/idflow-collector", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
+       "--store", "sqlite:" + dir + "/db", "--policies", SourceDir() + "/policies", "--port-file",
+       dir + "/ports", "--auth-token-file", dir + "/token"},
+      dir + "/collector");
   int grpc = 0, http = 0;
   ASSERT_TRUE(WaitFor([&] {
     return std::sscanf(Slurp(dir + "/ports").c_str(), "grpc=%d\nhttp=%d", &grpc, &http) == 2;

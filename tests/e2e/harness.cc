@@ -214,8 +214,11 @@ bool Stack::StartAgent(std::string* why, const std::string& collector_address) {
   identity = dir + "/identity.yaml";
   WriteText(identity, std::string("device:\n  id: ") + kDeviceId +
                           "\n  class: qa-phone\n  firmware: e2e\nidentifiers:\n"
-                          "  - kind: oaid\n    value: \"" + kOaid + "\"\n"
-                          "  - kind: device_id\n    value: \"" + kHwDeviceId + "\"\n");
+                          "  - kind: oaid\n    value: \"" +
+                          kOaid +
+                          "\"\n"
+                          "  - kind: device_id\n    value: \"" +
+                          kHwDeviceId + "\"\n");
   agent = std::make_unique<Process>(
       std::vector<std::string>{BinDir() + "/idflow-agent", "--collector", collector_address,
                                "--socket", socket, "--spool", spool_dir, "--identity", identity},
