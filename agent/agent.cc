@@ -1,6 +1,9 @@
 #include "agent/agent.h"
 
+#include <grpcpp/security/credentials.h>
+
 #include "absl/strings/str_cat.h"
+#include "common/file_util.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 
@@ -14,6 +17,15 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentOptions& options
   std::unique_ptr<Agent> a(new Agent());
   a->options_ = options;
   ASSIGN_OR_RETURN(a->identity_, LoadIdentityFile(options.identity_file));
+  if (!options.tls_ca.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(options.tls_ca));
+    if (!options.tls_cert.empty()) {
+      ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadFile(options.tls_cert));
+      ASSIGN_OR_RETURN(ssl.pem_private_key, ReadFile(options.tls_key));
+    }
+    a->credentials_ = grpc::SslCredentials(ssl);
+  }
   std::vector<Identifier> discovered;
   if (absl::Status st = DiscoverSysfs(options.sysfs_root, &discovered); !st.ok()) {
     LogWarning("sysfs discovery failed: ", st.message(), "; using the identity file only");
@@ -42,6 +54,7 @@ absl::Status Agent::Start() {
 
   SenderOptions so;
   so.collectors = options_.collectors;
+  so.credentials = credentials_;
   so.device.set_id(identity_.device_id);
   so.device.set_class_(identity_.device_class);
   so.device.set_firmware(identity_.firmware);

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <grpcpp/security/credentials.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -33,6 +35,8 @@ struct AgentOptions {
   uint64_t spool_max_bytes = 256ull << 20;
   std::chrono::milliseconds flush_interval{20};
   size_t max_pending = 10000;  // events awaiting the spool; beyond: counted drops
+  // TLS to the collector (PEM paths): CA to verify it; cert+key for mutual TLS.
+  std::string tls_ca, tls_cert, tls_key;
 };
 
 struct AgentCounters {
@@ -75,6 +79,7 @@ class Agent {
   AgentOptions options_;
   Identity identity_;
   std::shared_ptr<const PatternDb> patterns_;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;  // null: plaintext
   boost::asio::io_context io_;
   std::unique_ptr<boost::asio::steady_timer> flush_timer_;
   std::unique_ptr<TapIngress> ingress_;

@@ -18,6 +18,9 @@ int main(int argc, char** argv) {
   flags.Add("identity", "", "identity file (YAML): device id, class, declared identifiers");
   flags.Add("sysfs-root", "/sys", "where to discover hardware addresses");
   flags.Add("spool-max-mb", "256", "on-disk bound of the spool; oldest events go first");
+  flags.Add("tls-ca", "", "CA certificate (PEM) to verify the collector; enables TLS");
+  flags.Add("tls-cert", "", "client certificate (PEM) for mutual TLS");
+  flags.Add("tls-key", "", "client private key (PEM) for mutual TLS");
   flags.AddBool("help", "show this help");
   if (absl::Status st = flags.Parse(argc, argv); !st.ok()) {
     std::cerr << "idflow-agent: " << st.message() << "\nusage: idflow-agent [flags]\n"
@@ -36,6 +39,14 @@ int main(int argc, char** argv) {
   options.spool_dir = flags.Get("spool");
   options.identity_file = flags.Get("identity");
   options.sysfs_root = flags.Get("sysfs-root");
+  options.tls_ca = flags.Get("tls-ca");
+  options.tls_cert = flags.Get("tls-cert");
+  options.tls_key = flags.Get("tls-key");
+  if (options.tls_cert.empty() != options.tls_key.empty() ||
+      (!options.tls_cert.empty() && options.tls_ca.empty())) {
+    std::cerr << "idflow-agent: --tls-cert and --tls-key go together, and need --tls-ca\n";
+    return 2;
+  }
   uint64_t mb = 0;
   if (!absl::SimpleAtoi(flags.Get("spool-max-mb"), &mb) || mb == 0) {
     std::cerr << "idflow-agent: --spool-max-mb takes a positive integer\n";

@@ -22,6 +22,9 @@ int ViolationsCommand(int argc, char** argv) {
   flags.Add("limit", "1000", "at most this many verdict groups");
   flags.Add("auth-token-file", "", "bearer token for the Query API");
   flags.Add("timeout", "10", "seconds to wait for the collector");
+  flags.Add("tls-ca", "", "CA certificate (PEM) to verify the collector; enables TLS");
+  flags.Add("tls-cert", "", "client certificate (PEM) for mutual TLS");
+  flags.Add("tls-key", "", "client private key (PEM) for mutual TLS");
   flags.AddBool("all", "include clear verdicts, not only violations");
   if (auto st = flags.Parse(argc, argv, 2); !st.ok()) {
     std::cerr
@@ -51,7 +54,23 @@ int ViolationsCommand(int argc, char** argv) {
     token = std::string(absl::StripAsciiWhitespace(*t));
   }
 
-  auto channel = grpc::CreateChannel(flags.Get("collector"), grpc::InsecureChannelCredentials());
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  if (!flags.Get("tls-ca").empty()) {
+    grpc::SslCredentialsOptions ssl;
+    for (auto [flag, field] :
+         {std::pair{"tls-ca", &ssl.pem_root_certs}, std::pair{"tls-cert", &ssl.pem_cert_chain},
+          std::pair{"tls-key", &ssl.pem_private_key}}) {
+      if (flags.Get(flag).empty()) continue;
+      auto pem = ReadFile(flags.Get(flag));
+      if (!pem.ok()) {
+        std::cerr << "idflowctl violations: " << pem.status().message() << "\n";
+        return 2;
+      }
+      *field = *pem;
+    }
+    creds = grpc::SslCredentials(ssl);
+  }
+  auto channel = grpc::CreateChannel(flags.Get("collector"), creds);
   auto stub = idflow::v1::Query::NewStub(channel);
   idflow::v1::ListVerdictsRequest req;
   req.mutable_filter()->set_device(flags.Get("device"));

@@ -319,3 +319,79 @@ TEST(CollectorHttp, HealthMetricsAndVerdictApiWithToken) {
 
 }  // namespace
 }  // namespace idflow::e2e
+
+namespace idflow::e2e {
+namespace {
+
+// Makes a CA, a server certificate for 127.0.0.1 and a client certificate.
+bool MakeCertificates(const std::string& d, std::string* why) {
+  const std::vector<std::vector<std::string>> steps = {
+      {"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+       "/CN=idflow test CA", "-keyout", d + "/ca.key", "-out", d + "/ca.pem"},
+      {"openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout",
+       d + "/server.key", "-out", d + "/server.csr"},
+      {"openssl", "x509", "-req", "-in", d + "/server.csr", "-CA", d + "/ca.pem", "-CAkey",
+       d + "/ca.key", "-CAcreateserial", "-days", "2", "-extfile", d + "/san.cnf", "-out",
+       d + "/server.pem"},
+      {"openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=agent", "-keyout",
+       d + "/client.key", "-out", d + "/client.csr"},
+      {"openssl", "x509", "-req", "-in", d + "/client.csr", "-CA", d + "/ca.pem", "-CAkey",
+       d + "/ca.key", "-CAcreateserial", "-days", "2", "-out", d + "/client.pem"},
+  };
+  WriteText(d + "/san.cnf", "subjectAltName=IP:127.0.0.1\n");
+  for (const auto& argv : steps) {
+    std::string err;
+    if (RunToEnd(argv, nullptr, &err) != 0) {
+      *why = err;
+      return false;
+    }
+  }
+  return true;
+}
+
+TEST(MutualTls, AgentDeliversOverMutualTlsAndQueriesNeedTheCa) {
+  std::string mac = FirstMac();
+  if (mac.empty()) GTEST_SKIP() << "no MAC on this machine";
+  Stack stack;
+  stack.dir = MakeTempDir("idflow-tls");
+  const std::string& d = stack.dir;
+  std::string why;
+  ASSERT_TRUE(MakeCertificates(d, &why)) << why;
+  stack.collector_args = {"--tls-cert",      d + "/server.pem", "--tls-key",
+                          d + "/server.key", "--tls-client-ca", d + "/ca.pem"};
+  stack.agent_args = {"--tls-ca",        d + "/ca.pem", "--tls-cert",
+                      d + "/client.pem", "--tls-key",   d + "/client.key"};
+  ASSERT_TRUE(stack.Start(&why)) << why;
+  Sink sink;
+  std::string err;
+  ASSERT_EQ(RunToEnd({BinDir() + "/idflowctl", "run", "--socket", stack.socket, "--", "curl", "-sS",
+                      "-o", "/dev/null", "-d", "mac=" + mac,
+                      absl::StrCat("http://127.0.0.1:", sink.port(), "/")},
+                     nullptr, &err),
+            0)
+      << err;
+  const std::vector<std::string> tls = {"--tls-ca",        d + "/ca.pem", "--tls-cert",
+                                        d + "/client.pem", "--tls-key",   d + "/client.key"};
+  std::string out;
+  ASSERT_TRUE(WaitFor([&] {
+    std::vector<std::string> argv = {BinDir() + "/idflowctl",
+                                     "violations",
+                                     "--collector",
+                                     stack.collector_address(),
+                                     "--all",
+                                     "--format",
+                                     "json"};
+    argv.insert(argv.end(), tls.begin(), tls.end());
+    RunToEnd(argv, &out, &err);
+    return absl::StrContains(out, "\"data_type\":\"mac_address\"");
+  })) << out
+      << err << stack.agent->Stderr();
+  // Plaintext is refused by a TLS collector: the query fails with exit 2.
+  EXPECT_EQ(RunToEnd({BinDir() + "/idflowctl", "violations", "--collector",
+                      stack.collector_address(), "--timeout", "3"},
+                     &out, &err),
+            2);
+}
+
+}  // namespace
+}  // namespace idflow::e2e

@@ -188,12 +188,19 @@ bool Stack::StartCollector(std::string* why, int port) {
   db_path = dir + "/idflow.db";
   std::string port_file = dir + "/ports";
   ::unlink(port_file.c_str());
-  collector = std::make_unique<Process>(
-      std::vector<std::string>{BinDir() + "/idflow-collector", "--listen",
-                               "127.0.0.1:" + std::to_string(port), "--http", "127.0.0.1:0",
-                               "--store", "sqlite:" + db_path, "--policies",
-                               SourceDir() + "/policies", "--port-file", port_file},
-      dir + "/collector");
+  std::vector<std::string> argv = {BinDir() + "/idflow-collector",
+                                   "--listen",
+                                   "127.0.0.1:" + std::to_string(port),
+                                   "--http",
+                                   "127.0.0.1:0",
+                                   "--store",
+                                   "sqlite:" + db_path,
+                                   "--policies",
+                                   SourceDir() + "/policies",
+                                   "--port-file",
+                                   port_file};
+  argv.insert(argv.end(), collector_args.begin(), collector_args.end());
+  collector = std::make_unique<Process>(argv, dir + "/collector");
   bool up = WaitFor([&] {
     std::string ports = Slurp(port_file);
     if (ports.find("grpc=") == std::string::npos) return !collector->Running();
@@ -219,10 +226,17 @@ bool Stack::StartAgent(std::string* why, const std::string& collector_address) {
                           "\"\n"
                           "  - kind: device_id\n    value: \"" +
                           kHwDeviceId + "\"\n");
-  agent = std::make_unique<Process>(
-      std::vector<std::string>{BinDir() + "/idflow-agent", "--collector", collector_address,
-                               "--socket", socket, "--spool", spool_dir, "--identity", identity},
-      dir + "/agent");
+  std::vector<std::string> argv = {BinDir() + "/idflow-agent",
+                                   "--collector",
+                                   collector_address,
+                                   "--socket",
+                                   socket,
+                                   "--spool",
+                                   spool_dir,
+                                   "--identity",
+                                   identity};
+  argv.insert(argv.end(), agent_args.begin(), agent_args.end());
+  agent = std::make_unique<Process>(argv, dir + "/agent");
   bool up = WaitFor([&] {
     if (!agent->Running()) return true;
     int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);

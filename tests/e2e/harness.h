@@ -81,6 +81,8 @@ struct Stack {
   std::string identity;
   int grpc_port = 0;
   int http_port = 0;
+  std::vector<std::string> collector_args;  // extra flags, e.g. TLS
+  std::vector<std::string> agent_args;
   std::unique_ptr<Process> collector;
   std::unique_ptr<Process> agent;
 
