@@ -41,8 +41,12 @@ class Sender::Stream : public grpc::ClientBidiReactor<AgentMessage, CollectorMes
     StartRead(&in_);
   }
   void OnDone(const grpc::Status& status) override {
-    sender_->OnStreamDone(status);
+    // Destroy the call (and its ClientContext) before telling the control
+    // thread, which then drops the channel and stub the call still refers to.
+    Sender* sender = sender_;
+    grpc::Status copy = status;
     delete this;
+    sender->OnStreamDone(copy);
   }
 
  private:
@@ -53,7 +57,7 @@ class Sender::Stream : public grpc::ClientBidiReactor<AgentMessage, CollectorMes
 };
 
 Sender::Sender(SenderOptions options, Spool* spool) : options_(std::move(options)), spool_(spool) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   acked_ = spool_->acked();
   latest_spooled_ = spool_->last_seq();
 }
@@ -66,40 +70,46 @@ void Sender::Start() {
 
 void Sender::Stop() {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     stopping_ = true;
   }
+  cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
 void Sender::Notify(uint64_t last_seq) {
-  absl::MutexLock lock(&mu_);
-  latest_spooled_ = std::max(latest_spooled_, last_seq);
+  {
+    std::lock_guard lock(mu_);
+    latest_spooled_ = std::max(latest_spooled_, last_seq);
+  }
+  cv_.notify_all();
 }
 
 SenderStats Sender::stats() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   SenderStats s = stats_;
   s.acked = acked_;
   return s;
 }
 
 bool Sender::WaitAcked(uint64_t seq, std::chrono::milliseconds timeout) {
-  absl::MutexLock lock(&mu_);
-  auto cond = [this, seq]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return acked_ >= seq; };
-  return mu_.AwaitWithTimeout(absl::Condition(&cond), absl::FromChrono(timeout));
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, [this, seq] { return acked_ >= seq; });
 }
 
 void Sender::OnWriteDone(bool ok) {
-  absl::MutexLock lock(&mu_);
-  write_in_flight_ = false;
-  if (!ok) broken_ = true;
+  {
+    std::lock_guard lock(mu_);
+    write_in_flight_ = false;
+    if (!ok) broken_ = true;
+  }
+  cv_.notify_all();
 }
 
 void Sender::OnMessage(const CollectorMessage& msg) {
   uint64_t ack = 0;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     if (msg.has_hello_ack()) {
       hello_acked_ = true;
       ack = msg.hello_ack().stored_up_to();
@@ -108,22 +118,30 @@ void Sender::OnMessage(const CollectorMessage& msg) {
       ack = msg.ack().up_to();
     }
   }
-  if (ack == 0) return;
-  absl::Status st = spool_->Ack(ack);
-  if (!st.ok()) LogError("spool ack failed: ", st.ToString());
-  absl::MutexLock lock(&mu_);
-  acked_ = std::max(acked_, std::min(ack, spool_->last_seq()));
+  if (ack != 0) {
+    absl::Status st = spool_->Ack(ack);
+    if (!st.ok()) LogError("spool ack failed: ", st.ToString());
+    std::lock_guard lock(mu_);
+    acked_ = std::max(acked_, std::min(ack, spool_->last_seq()));
+  }
+  cv_.notify_all();
 }
 
 void Sender::OnReadFailed() {
-  absl::MutexLock lock(&mu_);
-  broken_ = true;
+  {
+    std::lock_guard lock(mu_);
+    broken_ = true;
+  }
+  cv_.notify_all();
 }
 
 void Sender::OnStreamDone(const grpc::Status& status) {
-  absl::MutexLock lock(&mu_);
-  stream_done_ = true;
-  last_status_ = status;
+  {
+    std::lock_guard lock(mu_);
+    stream_done_ = true;
+    last_status_ = status;
+  }
+  cv_.notify_all();
 }
 
 bool Sender::RunStream(const std::string& address) {
@@ -142,7 +160,7 @@ bool Sender::RunStream(const std::string& address) {
   hello.mutable_hello()->mutable_drops()->set_spool_dropped(spool_->stats().dropped);
 
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     stream_done_ = false;
     broken_ = false;
     hello_acked_ = false;
@@ -153,13 +171,11 @@ bool Sender::RunStream(const std::string& address) {
   Stream* stream = new Stream(this, stub.get(), std::move(hello));
 
   bool got_hello = false;
-  mu_.Lock();
+  std::unique_lock lock(mu_);
   // Wait for the hello ack, bounded so a collector that accepts but never
   // answers does not hold the agent.
-  auto hello_ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    return stopping_ || broken_ || hello_acked_;
-  };
-  mu_.AwaitWithTimeout(absl::Condition(&hello_ready), absl::FromChrono(options_.hello_timeout));
+  cv_.wait_for(lock, options_.hello_timeout,
+               [this] { return stopping_ || broken_ || hello_acked_; });
   if (hello_acked_ && !broken_ && !stopping_) {
     got_hello = true;
     ++stats_.connects;
@@ -168,15 +184,14 @@ bool Sender::RunStream(const std::string& address) {
     if (outage_reported_) LogInfo("connected to collector ", address, "; resuming delivery");
     outage_reported_ = false;
     for (;;) {
-      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      cv_.wait(lock, [this] {
         return stopping_ || broken_ || (!write_in_flight_ && latest_spooled_ > sent_up_to_);
-      };
-      mu_.Await(absl::Condition(&ready));
+      });
       if (stopping_ || broken_) break;
       uint64_t after = sent_up_to_;
-      mu_.Unlock();
+      lock.unlock();
       auto batch = spool_->ReadAfter(after, options_.batch_events, options_.batch_bytes);
-      mu_.Lock();
+      lock.lock();
       if (!batch.ok()) {
         LogError("spool read failed: ", batch.status().ToString());
         broken_ = true;
@@ -193,21 +208,20 @@ bool Sender::RunStream(const std::string& address) {
       ++stats_.batches_sent;
       stats_.events_sent += msg.batch().events_size();
       write_in_flight_ = true;
-      mu_.Unlock();
+      lock.unlock();
       stream->Write(std::move(msg));
-      mu_.Lock();
+      lock.lock();
     }
   }
   stats_.connected = false;
-  mu_.Unlock();
+  lock.unlock();
   stream->Cancel();
-  mu_.Lock();
-  auto write_idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !write_in_flight_; };
-  mu_.Await(absl::Condition(&write_idle));
-  mu_.Unlock();
+  lock.lock();
+  cv_.wait(lock, [this] { return !write_in_flight_; });
+  lock.unlock();
   stream->Finish();
-  absl::MutexLock lock(&mu_);
-  mu_.Await(absl::Condition(&stream_done_));
+  lock.lock();
+  cv_.wait(lock, [this] { return stream_done_; });
   if (!stopping_ && !outage_reported_) {
     LogWarning("collector ", address, " unreachable (",
                last_status_.error_message().empty() ? std::string("no hello ack")
@@ -224,12 +238,12 @@ void Sender::RunLoop() {
   size_t index = 0;
   for (;;) {
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard lock(mu_);
       if (stopping_) return;
     }
     const std::string& address = options_.collectors[index % options_.collectors.size()];
     bool was_up = RunStream(address);
-    absl::MutexLock lock(&mu_);
+    std::unique_lock lock(mu_);
     if (stopping_) return;
     ++stats_.failures;
     if (was_up) {
@@ -241,8 +255,7 @@ void Sender::RunLoop() {
     // Jitter in [backoff/2, backoff] spreads a fleet's reconnects.
     auto half = backoff.count() / 2;
     std::chrono::milliseconds wait(half + static_cast<long>(rng() % (half + 1)));
-    auto stop = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; };
-    mu_.AwaitWithTimeout(absl::Condition(&stop), absl::FromChrono(wait));
+    cv_.wait_for(lock, wait, [this] { return stopping_; });
   }
 }
 

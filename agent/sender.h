@@ -12,13 +12,14 @@
 #define IDFLOW_AGENT_SENDER_H_
 
 #include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <grpcpp/security/credentials.h>
-#include "absl/synchronization/mutex.h"
 #include "agent/spool.h"
 
 #include "idflow/v1/ingest.grpc.pb.h"
@@ -77,18 +78,21 @@ class Sender {
 
   const SenderOptions options_;
   Spool* const spool_;
-  mutable absl::Mutex mu_;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  bool stream_done_ ABSL_GUARDED_BY(mu_) = true;
-  grpc::Status last_status_ ABSL_GUARDED_BY(mu_);
-  bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
-  bool broken_ ABSL_GUARDED_BY(mu_) = false;
-  bool hello_acked_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t sent_up_to_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t latest_spooled_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t acked_ ABSL_GUARDED_BY(mu_) = 0;
-  bool outage_reported_ ABSL_GUARDED_BY(mu_) = false;
-  SenderStats stats_ ABSL_GUARDED_BY(mu_);
+  // std::mutex rather than absl::Mutex: ThreadSanitizer sees pthread locks,
+  // not those inside Debian's uninstrumented abseil.
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  bool stream_done_ = true;
+  grpc::Status last_status_;
+  bool write_in_flight_ = false;
+  bool broken_ = false;
+  bool hello_acked_ = false;
+  uint64_t sent_up_to_ = 0;
+  uint64_t latest_spooled_ = 0;
+  uint64_t acked_ = 0;
+  bool outage_reported_ = false;
+  SenderStats stats_;
   std::thread thread_;
 };
 

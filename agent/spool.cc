@@ -89,7 +89,7 @@ absl::StatusOr<std::unique_ptr<Spool>> Spool::Open(const SpoolOptions& options) 
 }
 
 Spool::~Spool() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   if (write_fd_ >= 0) ::close(write_fd_);
 }
 
@@ -103,7 +103,7 @@ absl::Status Spool::Recover() {
     agent_id_ = "agent-" + HexEncode(rnd);
     RETURN_IF_ERROR(WriteFileAtomic(id_path, agent_id_ + "\n"));
   }
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   if (auto acked = ReadFile(options_.dir + "/acked"); acked.ok()) {
     uint64_t v = 0;
     if (absl::SimpleAtoi(absl::StripAsciiWhitespace(*acked), &v)) acked_ = v;
@@ -169,7 +169,7 @@ absl::Status Spool::OpenNewSegment(uint64_t first_seq) {
 
 absl::Status Spool::Append(std::vector<idflow::v1::Event>* events) {
   if (events->empty()) return absl::OkStatus();
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   if (write_fd_ < 0 || segments_.empty() || segments_.back().bytes >= options_.segment_bytes) {
     RETURN_IF_ERROR(OpenNewSegment(next_seq_));
   }
@@ -222,7 +222,7 @@ absl::StatusOr<std::vector<idflow::v1::Event>> Spool::ReadAfter(uint64_t after, 
                                                                 size_t max_bytes) {
   std::vector<Segment> segs;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     after = std::max(after, acked_);
     for (const auto& s : segments_) {
       if (s.last_seq > after) segs.push_back(s);
@@ -246,7 +246,7 @@ absl::StatusOr<std::vector<idflow::v1::Event>> Spool::ReadAfter(uint64_t after, 
 }
 
 absl::Status Spool::Ack(uint64_t up_to) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   if (up_to <= acked_) return absl::OkStatus();
   up_to = std::min(up_to, next_seq_ - 1);
   acked_ = up_to;
@@ -259,7 +259,7 @@ absl::Status Spool::Ack(uint64_t up_to) {
 }
 
 SpoolStats Spool::stats() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   SpoolStats s;
   s.next_seq = next_seq_;
   s.acked = acked_;
@@ -270,12 +270,12 @@ SpoolStats Spool::stats() const {
 }
 
 uint64_t Spool::acked() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   return acked_;
 }
 
 uint64_t Spool::last_seq() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   return next_seq_ - 1;
 }
 

@@ -15,10 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
+#include <mutex>
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "idflow/v1/event.pb.h"
 
 namespace idflow::agent {
@@ -70,17 +69,17 @@ class Spool {
   explicit Spool(SpoolOptions options) : options_(std::move(options)) {}
   absl::Status Recover();
   absl::Status RecoverSegment(Segment* seg);
-  absl::Status OpenNewSegment(uint64_t first_seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void EnforceBound() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status OpenNewSegment(uint64_t first_seq);
+  void EnforceBound();
 
   const SpoolOptions options_;
   std::string agent_id_;
-  mutable absl::Mutex mu_;
-  std::vector<Segment> segments_ ABSL_GUARDED_BY(mu_);
-  int write_fd_ ABSL_GUARDED_BY(mu_) = -1;
-  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
-  uint64_t acked_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
+  mutable std::mutex mu_;  // std::mutex: visible to ThreadSanitizer
+  std::vector<Segment> segments_;
+  int write_fd_ = -1;
+  uint64_t next_seq_ = 1;
+  uint64_t acked_ = 0;
+  uint64_t dropped_ = 0;
 };
 
 }  // namespace idflow::agent

@@ -4,6 +4,8 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <mutex>
+
 #include "absl/strings/str_cat.h"
 #include "collector/convert.h"
 #include "collector/dashboard.h"
@@ -80,17 +82,17 @@ class IngestReactor : public grpc::ServerBidiReactor<AgentMessage, CollectorMess
   }
 
   void OnWriteDone(bool ok) override {
-    absl::ReleasableMutexLock lock(&mu_);
+    std::unique_lock lock(mu_);
     writing_ = false;
     bool start = ok && PrepareNextLocked();
     if (!writing_ && finish_pending_) {
       finish_pending_ = false;
       grpc::Status status = finish_status_;
-      lock.Release();
+      lock.unlock();
       Finish(status);
       return;
     }
-    lock.Release();
+    lock.unlock();
     // No gRPC call under mu_: a reaction could be run inline on this thread.
     if (start) StartWrite(&out_);
   }
@@ -125,7 +127,7 @@ class IngestReactor : public grpc::ServerBidiReactor<AgentMessage, CollectorMess
 
   // One write outstanding; a newer cumulative ack replaces one not yet sent.
   void Send(CollectorMessage msg) {
-    absl::ReleasableMutexLock lock(&mu_);
+    std::unique_lock lock(mu_);
     if (msg.has_hello_ack()) {
       hello_ = std::move(msg);
       has_hello_ = true;
@@ -134,12 +136,12 @@ class IngestReactor : public grpc::ServerBidiReactor<AgentMessage, CollectorMess
     }
     if (writing_) return;
     bool start = PrepareNextLocked();
-    lock.Release();
+    lock.unlock();
     if (start) StartWrite(&out_);
   }
 
   // Moves the next message into out_; true when a write should start.
-  bool PrepareNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  bool PrepareNextLocked() {
     if (has_hello_) {
       out_ = std::move(hello_);
       has_hello_ = false;
@@ -157,7 +159,7 @@ class IngestReactor : public grpc::ServerBidiReactor<AgentMessage, CollectorMess
   // Finish waits for an outstanding write to complete.
   void End(grpc::Status status) {
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard lock(mu_);
       if (writing_) {
         finish_pending_ = true;
         finish_status_ = std::move(status);
@@ -170,14 +172,14 @@ class IngestReactor : public grpc::ServerBidiReactor<AgentMessage, CollectorMess
   Collector* const c_;
   std::string agent_id_;
   AgentMessage in_;
-  absl::Mutex mu_;
+  std::mutex mu_;         // std::mutex: visible to ThreadSanitizer
   CollectorMessage out_;  // owned by the write in flight (writing_)
-  CollectorMessage hello_ ABSL_GUARDED_BY(mu_);
-  bool has_hello_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t pending_ack_ ABSL_GUARDED_BY(mu_) = 0;
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool finish_pending_ ABSL_GUARDED_BY(mu_) = false;
-  grpc::Status finish_status_ ABSL_GUARDED_BY(mu_);
+  CollectorMessage hello_;
+  bool has_hello_ = false;
+  uint64_t pending_ack_ = 0;
+  bool writing_ = false;
+  bool finish_pending_ = false;
+  grpc::Status finish_status_;
 };
 
 class Collector::IngestService : public idflow::v1::Ingest::CallbackService {

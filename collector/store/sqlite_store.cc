@@ -279,7 +279,7 @@ std::vector<std::string> DecodeList(const std::string& encoded) {
 SqliteStore::SqliteStore(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
 
 SqliteStore::~SqliteStore() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   for (auto& [sql, st] : stmts_) sqlite3_finalize(st);
   stmts_.clear();
   sqlite3_close_v2(db_);
@@ -304,7 +304,7 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
   }
   std::unique_ptr<SqliteStore> s(new SqliteStore(path, db));
   {
-    absl::MutexLock lock(&s->mu_);
+    std::lock_guard lock(s->mu_);
     RETURN_IF_ERROR(s->Init());
   }
   return s;
@@ -369,7 +369,7 @@ absl::StatusOr<int> SqliteStore::SchemaVersionLocked() {
 }
 
 absl::StatusOr<int> SqliteStore::SchemaVersion() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   return SchemaVersionLocked();
 }
 
@@ -408,7 +408,7 @@ absl::Status SqliteStore::Append(const std::vector<EventRecord>& events) {
     if (e.agent_id.empty()) return absl::InvalidArgumentError("event without agent_id");
   }
   if (events.empty()) return absl::OkStatus();
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   static const std::string kInsert = [] {
     std::string params = "?";
     for (int i = 1; i < kNumColumns; ++i) params += ", ?";
@@ -438,7 +438,7 @@ absl::Status SqliteStore::Append(const std::vector<EventRecord>& events) {
 }
 
 absl::StatusOr<uint64_t> SqliteStore::LastSeq(const std::string& agent_id) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(sqlite3_stmt * st,
                    Prepare("SELECT COALESCE(MAX(seq), 0) FROM events WHERE agent_id = ?"));
   StmtGuard guard(st);
@@ -449,7 +449,7 @@ absl::StatusOr<uint64_t> SqliteStore::LastSeq(const std::string& agent_id) {
 }
 
 absl::StatusOr<std::vector<VerdictGroup>> SqliteStore::QueryVerdicts(const VerdictFilter& f) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   // Window aggregates give per-group totals on every row; rn = 1 picks the
   // group's most recent row (by last_seen, then insertion) as the sample.
   const std::string sql =
@@ -484,7 +484,7 @@ absl::StatusOr<std::vector<VerdictGroup>> SqliteStore::QueryVerdicts(const Verdi
 }
 
 absl::StatusOr<std::vector<EventRecord>> SqliteStore::QueryEvents(const VerdictFilter& f) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   const std::string sql = absl::StrCat("SELECT ", kColumns, " FROM events", FilterSql(f),
                                        " ORDER BY last_seen_ms DESC, id DESC LIMIT ?");
   ASSIGN_OR_RETURN(sqlite3_stmt * st, Prepare(sql));
@@ -499,7 +499,7 @@ absl::StatusOr<std::vector<EventRecord>> SqliteStore::QueryEvents(const VerdictF
 }
 
 absl::StatusOr<uint64_t> SqliteStore::CountEvents(const VerdictFilter& f) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   // Stored rows, one per (agent_id, seq); `limit` does not apply to a count.
   ASSIGN_OR_RETURN(sqlite3_stmt * st,
                    Prepare(absl::StrCat("SELECT COUNT(*) FROM events", FilterSql(f))));
