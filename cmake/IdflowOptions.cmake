@@ -24,3 +24,16 @@ if(_idflow_san)
   add_compile_options(${_idflow_san})
   add_link_options(${_idflow_san})
 endif()
+
+# Code injected into programs that are not sanitized (the tap, which is
+# LD_PRELOADed into arbitrary apps, and the stand-in apps and SDKs it is tested
+# with) must not carry a sanitizer runtime: ASan insists on coming first in the
+# process's library list. Their own safety is tested by the unit tests.
+function(idflow_without_sanitizers)
+  if(_idflow_san)
+    foreach(t ${ARGN})
+      target_compile_options(${t} PRIVATE -fno-sanitize=all)
+      target_link_options(${t} PRIVATE -fno-sanitize=all)
+    endforeach()
+  endif()
+endfunction()
