@@ -13,8 +13,8 @@
 #include <optional>
 #include <vector>
 
+#include <mutex>
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "boost/asio/basic_seq_packet_socket.hpp"
 #include "boost/asio/basic_socket_acceptor.hpp"
 #include "boost/asio/local/basic_endpoint.hpp"
@@ -50,7 +50,7 @@ struct TapIngress::Shared {
         acceptor(asio::make_strand(ctx)) {}
 
   std::shared_ptr<const std::vector<std::string>> Chunks() {
-    absl::MutexLock l(&mu);
+    std::lock_guard l(mu);
     return chunks;
   }
 
@@ -62,7 +62,7 @@ struct TapIngress::Shared {
   SeqPacket::acceptor acceptor;
   std::atomic<bool> stopped{false};
 
-  absl::Mutex mu;
+  std::mutex mu;
   std::shared_ptr<const std::vector<std::string>> chunks ABSL_GUARDED_BY(mu);
   uint32_t generation ABSL_GUARDED_BY(mu) = 0;
   std::vector<std::weak_ptr<TapConnection>> connections ABSL_GUARDED_BY(mu);
@@ -191,7 +191,7 @@ void Accept(std::shared_ptr<TapIngress::Shared> shared) {
             ++shared->accepted;
             auto conn = std::make_shared<TapConnection>(std::move(socket), shared);
             {
-              absl::MutexLock l(&shared->mu);
+              std::lock_guard l(shared->mu);
               auto& conns = shared->connections;
               conns.erase(std::remove_if(conns.begin(), conns.end(),
                                          [](const auto& w) { return w.expired(); }),
@@ -265,7 +265,7 @@ void TapIngress::Stop() {
   });
   std::vector<std::weak_ptr<TapConnection>> conns;
   {
-    absl::MutexLock l(&shared->mu);
+    std::lock_guard l(shared->mu);
     conns.swap(shared->connections);
   }
   for (auto& weak : conns) {
@@ -275,7 +275,7 @@ void TapIngress::Stop() {
 }
 
 void TapIngress::UpdatePatterns(std::shared_ptr<const PatternDb> db) {
-  absl::MutexLock l(&shared_->mu);
+  std::lock_guard l(shared_->mu);
   ++shared_->generation;
   std::string_view serialized = db ? std::string_view(db->serialized()) : std::string_view();
   uint32_t count = db ? static_cast<uint32_t>(db->size()) : 0;

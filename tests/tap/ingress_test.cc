@@ -11,7 +11,7 @@
 #include <string>
 #include <thread>
 
-#include "absl/synchronization/mutex.h"
+#include <mutex>
 #include "boost/asio/executor_work_guard.hpp"
 #include "boost/asio/io_context.hpp"
 #include "common/file_util.h"
@@ -89,11 +89,11 @@ class IngressTest : public ::testing::Test {
     ingress_ = std::make_unique<TapIngress>(
         io_, opts,
         [this](const TapHello& who, const TapEvent& ev) {
-          absl::MutexLock l(&mu_);
+          std::lock_guard l(mu_);
           events_.push_back({who, ev});
         },
         [this](const TapHello&, const TapStats& st) {
-          absl::MutexLock l(&mu_);
+          std::lock_guard l(mu_);
           stats_.push_back(st);
         });
     ASSERT_THAT(ingress_->Start(), IsOk());
@@ -101,7 +101,7 @@ class IngressTest : public ::testing::Test {
   }
 
   size_t EventCount() {
-    absl::MutexLock l(&mu_);
+    std::lock_guard l(mu_);
     return events_.size();
   }
 
@@ -112,7 +112,7 @@ class IngressTest : public ::testing::Test {
           io_.get_executor());
   std::thread thread_;
   std::unique_ptr<TapIngress> ingress_;
-  absl::Mutex mu_;
+  std::mutex mu_;
   std::vector<std::pair<TapHello, TapEvent>> events_;
   std::vector<TapStats> stats_;
 };
@@ -147,10 +147,10 @@ TEST_F(IngressTest, HelloGetsPatternsThenEventsReachCallback) {
   stats.events_dropped = 2;
   ASSERT_TRUE(SendMsg(fd, EncodeStats(stats)));
   ASSERT_TRUE(PollUntil([&] {
-    absl::MutexLock l(&mu_);
+    std::lock_guard l(mu_);
     return events_.size() == 1 && stats_.size() == 1;
   }));
-  absl::MutexLock l(&mu_);
+  std::lock_guard l(mu_);
   const TapHello& who = events_[0].first;
   EXPECT_EQ(who.pid, 1234u);
   EXPECT_EQ(who.exe, "/bin/app");

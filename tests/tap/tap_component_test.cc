@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
+#include <mutex>
 #include "agent/ingress.h"
 #include "agent/pattern_db.h"
 #include "boost/asio/executor_work_guard.hpp"
@@ -107,11 +107,11 @@ class TapComponentTest : public ::testing::Test {
     ingress_ = std::make_unique<TapIngress>(
         io_, TapIngress::Options{socket_path_},
         [this](const TapHello& who, const TapEvent& ev) {
-          absl::MutexLock l(&mu_);
+          std::lock_guard l(mu_);
           events_.push_back({who, ev});
         },
         [this](const TapHello& who, const TapStats& st) {
-          absl::MutexLock l(&mu_);
+          std::lock_guard l(mu_);
           stats_.push_back({who, st});
         });
     ingress_->UpdatePatterns(db_);
@@ -151,7 +151,7 @@ class TapComponentTest : public ::testing::Test {
   }
 
   std::vector<std::pair<TapHello, TapEvent>> EventsFor(pid_t pid) {
-    absl::MutexLock l(&mu_);
+    std::lock_guard l(mu_);
     std::vector<std::pair<TapHello, TapEvent>> out;
     for (const auto& e : events_) {
       if (e.second.pid == static_cast<uint32_t>(pid)) out.push_back(e);
@@ -160,7 +160,7 @@ class TapComponentTest : public ::testing::Test {
   }
 
   bool HasStatsFor(pid_t pid) {
-    absl::MutexLock l(&mu_);
+    std::lock_guard l(mu_);
     for (const auto& s : stats_) {
       if (s.second.pid == static_cast<uint32_t>(pid)) return true;
     }
@@ -175,7 +175,7 @@ class TapComponentTest : public ::testing::Test {
           io_.get_executor());
   std::thread thread_;
   std::unique_ptr<TapIngress> ingress_;
-  absl::Mutex mu_;
+  std::mutex mu_;
   std::vector<std::pair<TapHello, TapEvent>> events_;
   std::vector<std::pair<TapHello, TapStats>> stats_;
   Sink sink_;
@@ -232,10 +232,10 @@ TEST_F(TapComponentTest, ForkedChildReportsAsItself) {
       Run({"fork", std::to_string(sink_.tcp_port()), std::string("id=") + kMac}, socket_path_);
   ASSERT_EQ(status, 0);
   ASSERT_TRUE(PollUntil([&] {
-    absl::MutexLock l(&mu_);
+    std::lock_guard l(mu_);
     return events_.size() >= 2;
   }));
-  absl::MutexLock l(&mu_);
+  std::lock_guard l(mu_);
   ASSERT_EQ(events_.size(), 2u);
   int from_parent = 0, from_child = 0;
   for (const auto& [who, ev] : events_) {
@@ -259,7 +259,7 @@ TEST_F(TapComponentTest, PlaceholderMacProducesNoEvent) {
   // Stats arrive at exit, after any event the process sent.
   ASSERT_TRUE(PollUntil([&] { return HasStatsFor(pid); }));
   EXPECT_TRUE(EventsFor(pid).empty());
-  absl::MutexLock l(&mu_);
+  std::lock_guard l(mu_);
   for (const auto& [who, st] : stats_) {
     if (st.pid == static_cast<uint32_t>(pid)) {
       EXPECT_GE(st.calls_scanned, 1u);
