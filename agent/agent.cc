@@ -99,6 +99,7 @@ void Agent::Flush() {
     return;
   }
   pending_.clear();
+  pending_index_.clear();
   if (sender_) sender_->Notify(spool_->last_seq());
 }
 
@@ -108,15 +109,35 @@ void Agent::OnTapEvent(const TapHello& who, const TapEvent& ev) {
     counters_.unknown_pattern++;
     return;
   }
+  idflow::v1::Event enriched = Enrich(who, ev);
+  // Repeats within one flush window (an SDK heartbeat carrying the same MAC)
+  // become one event with a count and first/last seen.
+  std::string key = AggregationKey(enriched);
+  if (auto it = pending_index_.find(key); it != pending_index_.end()) {
+    idflow::v1::Event& agg = pending_[it->second];
+    agg.set_count(agg.count() + 1);
+    agg.set_first_seen_unix_ms(std::min(agg.first_seen_unix_ms(), enriched.first_seen_unix_ms()));
+    agg.set_last_seen_unix_ms(std::max(agg.last_seen_unix_ms(), enriched.last_seen_unix_ms()));
+    counters_.aggregated++;
+    return;
+  }
   if (pending_.size() >= options_.max_pending) {
     counters_.pending_dropped++;
     return;
   }
-  pending_.push_back(Enrich(who, ev));
+  pending_index_.emplace(std::move(key), pending_.size());
+  pending_.push_back(std::move(enriched));
   if (pending_.size() >= 256) Flush();
 }
 
 void Agent::OnTapStats(const TapStats& stats) { counters_.tap_dropped += stats.events_dropped; }
+
+std::string Agent::AggregationKey(const idflow::v1::Event& e) {
+  return absl::StrCat(e.origin().pid(), "|", e.origin().module(), "|", e.action(), "|", e.channel(),
+                      "|", e.destination().ip(), "|", e.destination().port(), "|",
+                      e.destination().hostname(), "|", e.identifier().digest(), "|",
+                      e.identifier().encoding());
+}
 
 idflow::v1::Event Agent::Enrich(const TapHello& who, const TapEvent& ev) const {
   idflow::v1::Event out;

@@ -15,6 +15,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "agent/ingress.h"
@@ -43,6 +44,7 @@ struct AgentCounters {
   std::atomic<uint64_t> events_in{0};
   std::atomic<uint64_t> unknown_pattern{0};
   std::atomic<uint64_t> pending_dropped{0};
+  std::atomic<uint64_t> aggregated{0};  // repeats folded into an earlier event
   std::atomic<uint64_t> spool_errors{0};
   std::atomic<uint64_t> tap_dropped{0};
 };
@@ -68,6 +70,8 @@ class Agent {
 
   // Turns one tap event into a wire event (no raw identifier values).
   idflow::v1::Event Enrich(const TapHello& who, const TapEvent& ev) const;
+  // Events equal under this key within one flush window are aggregated.
+  static std::string AggregationKey(const idflow::v1::Event& e);
 
  private:
   Agent() = default;
@@ -85,7 +89,8 @@ class Agent {
   std::unique_ptr<TapIngress> ingress_;
   std::unique_ptr<Spool> spool_;
   std::unique_ptr<Sender> sender_;
-  std::vector<idflow::v1::Event> pending_;  // io thread only
+  std::vector<idflow::v1::Event> pending_;                  // io thread only
+  absl::flat_hash_map<std::string, size_t> pending_index_;  // aggregation key -> pending_ index
   AgentCounters counters_;
   std::atomic<bool> stopped_{false};
 };

@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   flags.Add("identity", "", "identity file (YAML): device id, class, declared identifiers");
   flags.Add("sysfs-root", "/sys", "where to discover hardware addresses");
   flags.Add("spool-max-mb", "256", "on-disk bound of the spool; oldest events go first");
+  flags.Add("flush-interval-ms", "20",
+            "how long events wait (and repeats aggregate) before they are spooled");
   flags.Add("tls-ca", "", "CA certificate (PEM) to verify the collector; enables TLS");
   flags.Add("tls-cert", "", "client certificate (PEM) for mutual TLS");
   flags.Add("tls-key", "", "client private key (PEM) for mutual TLS");
@@ -53,6 +55,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.spool_max_bytes = mb << 20;
+  int flush_ms = 0;
+  if (!absl::SimpleAtoi(flags.Get("flush-interval-ms"), &flush_ms) || flush_ms <= 0) {
+    std::cerr << "idflow-agent: --flush-interval-ms takes a positive integer\n";
+    return 2;
+  }
+  options.flush_interval = std::chrono::milliseconds(flush_ms);
 
   auto agent = idflow::agent::Agent::Create(options);
   if (!agent.ok()) {

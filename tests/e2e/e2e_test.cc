@@ -188,6 +188,46 @@ TEST_F(EndToEnd, AgentSpoolsWhileCollectorIsDownAndDeliversLater) {
   })) << stack_.agent->Stderr();
 }
 
+// Repeats within a flush window reach the collector as one event with a count.
+TEST_F(EndToEnd, AgentAggregatesRepeatsWithCounts) {
+  stack_.agent_args = {"--flush-interval-ms", "400"};
+  std::string why;
+  ASSERT_TRUE(stack_.Start(&why)) << why;
+  std::string out, err;
+  ASSERT_EQ(RunToEnd({BinDir() + "/idflowctl", "run", "--socket", stack_.socket, "--",
+                      BinDir() + "/idflow-demo-host", "--device-id", Stack::kHwDeviceId, "--oaid",
+                      Stack::kOaid, "--repeat", "5"},
+                     &out, &err),
+            0)
+      << err;
+  auto idm_mac = [&](uint64_t* events, uint64_t* count) {
+    *events = *count = 0;
+    for (const auto& se : ListEvents(stack_.collector_address())) {
+      const auto& ev = se.event();
+      if (absl::StrContains(ev.origin().module(), "libidm_sdk.so") &&
+          ev.identifier().kind() == "mac_address") {
+        ++*events;
+        *count += ev.count();
+      }
+    }
+  };
+  uint64_t events = 0, count = 0;
+  ASSERT_TRUE(WaitFor([&] {
+    idm_mac(&events, &count);
+    return count == 5;
+  })) << "events "
+      << events << " count " << count;
+  EXPECT_LT(events, 5u);  // folded by the agent, not only grouped by the store
+  bool grouped = false;
+  for (const auto& v : ListVerdicts(stack_.collector_address())) {
+    if (v.sdk() == "IDM SDK" && v.data_type() == "mac_address") {
+      EXPECT_EQ(v.count(), 5u);
+      grouped = true;
+    }
+  }
+  EXPECT_TRUE(grouped);
+}
+
 // The dashboard in a real browser: headless Chromium renders the verdict rows.
 TEST_F(EndToEnd, DashboardRendersVerdictsInChromium) {
   const std::string chromium = "/usr/bin/chromium";
