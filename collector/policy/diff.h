@@ -13,9 +13,9 @@ namespace idflow::policy {
 // One SDK's changes. Entries are matched by entry id.
 struct SdkDiff {
   std::string sdk;
-  bool added = false;    // the SDK is named only in NEW
-  bool removed = false;  // the SDK is named only in OLD
-  std::vector<std::string> data_types_added;    // over all entries of the SDK
+  bool added = false;                         // the SDK is named only in NEW
+  bool removed = false;                       // the SDK is named only in OLD
+  std::vector<std::string> data_types_added;  // over all entries of the SDK
   std::vector<std::string> data_types_removed;
   std::vector<std::string> entries_added;
   std::vector<std::string> entries_removed;

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "collector/policy/importer.h"
 #include "collector/policy/policy.h"
 
 namespace idflow::policy {
@@ -20,12 +21,23 @@ std::vector<std::string> LintPolicy(const Policy& policy) {
           e.shared_data.size() > 1) {
         out.push_back(where + "maps several shared-data items to at most one data type");
       }
+      // The importer keeps items it cannot map; they are never judged, so say so.
+      for (const std::string& item : e.shared_data) {
+        if (MapSharedDataItem(item, policy.ontology).empty()) {
+          out.push_back(absl::StrCat(where, "shared-data item '", item,
+                                     "' maps to no ontology data type (kept, not judged)"));
+        }
+      }
       if (e.scenarios.empty())
         out.push_back(where + "has no scenario, so out_of_scenario never fires");
       if (e.sharing_methods.empty()) out.push_back(where + "has no sharing method");
       used_types.insert(e.data_types.begin(), e.data_types.end());
       used_scenarios.insert(e.scenarios.begin(), e.scenarios.end());
     }
+  }
+  for (const AppPolicy& a : policy.app_policies) {
+    for (const AppFeature& f : a.features)
+      used_types.insert(f.data_types.begin(), f.data_types.end());
   }
   for (const DataType& t : policy.ontology.data_types) {
     bool used = used_types.count(t.id) > 0;

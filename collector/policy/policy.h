@@ -3,6 +3,7 @@
 #ifndef IDFLOW_COLLECTOR_POLICY_POLICY_H_
 #define IDFLOW_COLLECTOR_POLICY_POLICY_H_
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -81,9 +82,9 @@ struct Entry {
   std::vector<std::string> shared_data;  // as published, one item per element
   std::vector<std::string> data_types;   // ontology ids the items map to
   std::string purpose;
-  std::string usage_scenario;            // as published
-  std::vector<std::string> scenarios;    // ontology scenario ids
-  std::vector<std::string> sharing_methods;  // e.g. {"sdk_local_acquisition"}
+  std::string usage_scenario;                 // as published
+  std::vector<std::string> scenarios;         // ontology scenario ids
+  std::vector<std::string> sharing_methods;   // e.g. {"sdk_local_acquisition"}
   std::vector<std::string> requires_consent;  // consent keys that must be true
   std::string rules_link;
   int line = 0;  // line of the entry in its YAML file
@@ -93,9 +94,9 @@ struct Statement {
   std::string id;       // e.g. "interconnectivity-data-sharing"
   std::string version;  // e.g. "v20250508"
   std::string title;
-  std::string source;   // where the text was published / imported from
+  std::string source;  // where the text was published / imported from
   std::vector<Entry> entries;
-  std::string file;     // YAML file it was loaded from
+  std::string file;  // YAML file it was loaded from
 };
 
 // Which module, process or package is which SDK on a device image.
@@ -105,16 +106,89 @@ struct Binding {
   std::vector<std::string> processes;  // glob patterns over the executable path
 };
 
+// ---- cookie policies (docs/POLICY.md §5) ------------------------------------
+
+// One row of a published cookie table, with the cells the table left empty
+// already carried down from the row above.
+struct CookieRow {
+  std::string name;      // cookie name, case-sensitive
+  std::string category;  // "essential", "analytics", "functional", "advertising", "unspecified"
+  std::string purpose;   // as published
+  std::string duration;  // as published, e.g. "1 Month"
+  bool session = false;  // expires when the browser closes
+  // Normalised lifetime: 0 for session cookies, -1 when the text names none
+  // (e.g. "Deleted when oauth state is validated").
+  int64_t max_age_seconds = -1;
+  std::string source;  // as published, e.g. "Xiaomi"; "" when the table has no such column
+  bool first_party = true;
+  int source_line = 0;  // line of the row in the published document
+  int line = 0;         // line of the row in its YAML file
+};
+
+struct CookiePolicy {
+  std::string id;
+  std::string version;
+  std::string title;
+  std::string source;              // published document it was imported from
+  std::vector<std::string> sites;  // hosts it covers: "host.tld" or "*.host.tld"
+  bool first_party_only = false;   // the policy says the site uses first-party cookies only
+  std::vector<CookieRow> cookies;
+  std::string file;
+};
+
+// ---- app (mini-program) policies (docs/POLICY.md §6) --------------------------
+
+// A feature of an app and the data it collects, e.g. "device sharing".
+struct AppFeature {
+  std::string id;
+  std::string title;                    // as published
+  std::string section;                  // where the document says it, e.g. "一（一）（3）"
+  bool optional = false;                // an additional feature the user may decline
+  std::vector<std::string> collected;   // data items as published
+  std::vector<std::string> data_types;  // ontology ids
+  std::string purpose;
+  std::vector<std::string> requires_consent;  // consent keys that must be true
+  int line = 0;
+};
+
+// A consent-gated purpose: while `consent` is false, the listed data types may
+// not flow for this app (e.g. analytics only when enrolled in the User
+// Experience Program).
+struct ConsentPurpose {
+  std::string id;
+  std::string consent;  // ontology consent key
+  std::string title;    // as published
+  std::string section;
+  std::string purpose;
+  std::vector<std::string> data_types;  // data the purpose covers; empty = all of the app's flows
+  int line = 0;
+};
+
+struct AppPolicy {
+  std::string id;
+  std::string version;
+  std::string title;
+  std::string source;
+  std::string entity;             // ontology entity that runs the app
+  std::vector<std::string> sdks;  // SDK names (Flow::sdk) this policy governs
+  std::vector<AppFeature> features;
+  std::vector<ConsentPurpose> consent_purposes;
+  std::string file;
+};
+
 struct Policy {
   Ontology ontology;
   std::vector<Statement> statements;
   std::vector<Binding> bindings;
+  std::vector<CookiePolicy> cookie_policies;  // cookies/*.yaml
+  std::vector<AppPolicy> app_policies;        // apps/*.yaml
 
   // SDK that a module (or, failing that, the process) maps to; "" when none.
   std::string SdkForModule(const std::string& module_path, const std::string& exe) const;
 };
 
-// Loads ontology.yaml, statements/*.yaml and bindings/*.yaml below `dir`.
+// Loads ontology.yaml, statements/*.yaml, bindings/*.yaml, cookies/*.yaml and
+// apps/*.yaml below `dir`.
 // Errors name file:line:column.
 absl::StatusOr<Policy> LoadPolicyDir(const std::string& dir);
 
@@ -129,6 +203,20 @@ struct PolicyFile {
 absl::StatusOr<Policy> LoadPolicyFromStrings(const PolicyFile& ontology,
                                              const std::vector<PolicyFile>& statements,
                                              const std::vector<PolicyFile>& bindings);
+
+// All policy files at once; cookies and apps are loaded after the bindings.
+struct PolicyFiles {
+  PolicyFile ontology;
+  std::vector<PolicyFile> statements;
+  std::vector<PolicyFile> bindings;
+  std::vector<PolicyFile> cookies;
+  std::vector<PolicyFile> apps;
+};
+absl::StatusOr<Policy> LoadPolicyFromStrings(const PolicyFiles& files);
+
+// One `kind: cookies` file on its own (it references nothing else).
+absl::StatusOr<CookiePolicy> ParseCookiePolicyYaml(const std::string& text,
+                                                   const std::string& name);
 
 // Non-fatal findings on a loaded policy ("FILE:LINE: message"), e.g. entries
 // that declare no data type, or data types and scenarios nothing uses.
@@ -153,22 +241,22 @@ bool IsViolation(Category c);  // everything but kClear
 
 // What was observed, in policy terms.
 struct Flow {
-  std::string sdk;        // "" when the module maps to no SDK
-  std::string module;     // calling shared object
-  std::string data_type;  // ontology id, e.g. "mac_address"
-  std::string action;     // "transmit" or "acquire"
-  std::string channel;    // "tcp", "udp", "unix", "tls-openssl", ...
-  std::string dest_host;  // hostname (resolver, SNI or Host header); "" when unknown
-  std::string dest_ip;    // "" when not a network destination
-  std::vector<std::string> scenarios;          // active usage scenarios; empty = unknown
-  std::map<std::string, bool> consents;        // consent states set by app or harness
+  std::string sdk;                       // "" when the module maps to no SDK
+  std::string module;                    // calling shared object
+  std::string data_type;                 // ontology id, e.g. "mac_address"
+  std::string action;                    // "transmit" or "acquire"
+  std::string channel;                   // "tcp", "udp", "unix", "tls-openssl", ...
+  std::string dest_host;                 // hostname (resolver, SNI or Host header); "" when unknown
+  std::string dest_ip;                   // "" when not a network destination
+  std::vector<std::string> scenarios;    // active usage scenarios; empty = unknown
+  std::map<std::string, bool> consents;  // consent states set by app or harness
 };
 
 struct Verdict {
   Category category = Category::kUndeclaredParty;
   std::string statement;  // statement id, "" when none applies
   std::string version;
-  std::string entry;      // entry id, "" when none applies
+  std::string entry;        // entry id, "" when none applies
   std::string explanation;  // one sentence
 };
 

@@ -3,6 +3,7 @@
 // then its references are resolved against what earlier stages loaded
 // (ontology -> statements -> bindings). Errors cite FILE:LINE:COLUMN, 1-based.
 #include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <initializer_list>
@@ -13,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
@@ -105,6 +107,27 @@ class Reader {
     if (!v.IsScalar()) return Error(v, absl::StrCat("'", key, "' must be a string"));
     *out = v.Scalar();
     if (required && out->empty()) return Error(v, absl::StrCat("'", key, "' must not be empty"));
+    return absl::OkStatus();
+  }
+
+  absl::Status Bool(const YAML::Node& node, const char* key, bool* out) const {
+    YAML::Node v = node[key];
+    if (!v || v.IsNull()) return absl::OkStatus();
+    if (!v.IsScalar() || (v.Scalar() != "true" && v.Scalar() != "false")) {
+      return Error(v, absl::StrCat("'", key, "' must be true or false"));
+    }
+    *out = v.Scalar() == "true";
+    return absl::OkStatus();
+  }
+
+  absl::Status Int(const YAML::Node& node, const char* key, int64_t min, int64_t* out) const {
+    YAML::Node v = node[key];
+    if (!v || v.IsNull()) return absl::OkStatus();
+    int64_t n = 0;
+    if (!v.IsScalar() || !absl::SimpleAtoi(v.Scalar(), &n) || n < min) {
+      return Error(v, absl::StrCat("'", key, "' must be an integer >= ", min));
+    }
+    *out = n;
     return absl::OkStatus();
   }
 
@@ -376,6 +399,154 @@ absl::Status LoadBindings(const PolicyFile& f, Policy* p) {
   return r.Each(root, "bindings", read_bindings);
 }
 
+absl::Status CheckDomain(const Reader& r, const YAML::Node& node, const std::string& d) {
+  absl::string_view rest = d;
+  if (rest.substr(0, 2) == "*.") rest.remove_prefix(2);
+  if (rest.empty() || rest.find('*') != absl::string_view::npos ||
+      rest.find('/') != absl::string_view::npos || rest.find(':') != absl::string_view::npos) {
+    return r.Error(node, absl::StrCat("domain '", d, "' must be 'host.tld' or '*.host.tld'"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CookiePolicy> ReadCookies(const PolicyFile& f) {
+  Reader r(f.name);
+  ASSIGN_OR_RETURN(YAML::Node root, r.Parse(f.text));
+  RETURN_IF_ERROR(r.CheckHeader(root, "cookies"));
+  RETURN_IF_ERROR(r.CheckMap(root, "cookie policy",
+                             {"schema", "kind", "id", "version", "title", "source", "sites",
+                              "first_party_only", "cookies"}));
+  CookiePolicy p;
+  p.file = f.name;
+  RETURN_IF_ERROR(r.Id(root, &p.id));
+  RETURN_IF_ERROR(r.String(root, "version", true, &p.version));
+  RETURN_IF_ERROR(r.String(root, "title", false, &p.title));
+  RETURN_IF_ERROR(r.String(root, "source", false, &p.source));
+  std::vector<YAML::Node> site_nodes;
+  RETURN_IF_ERROR(r.List(root, "sites", false, &p.sites, &site_nodes));
+  for (size_t i = 0; i < p.sites.size(); ++i) {
+    RETURN_IF_ERROR(CheckDomain(r, site_nodes[i], p.sites[i]));
+  }
+  RETURN_IF_ERROR(r.Bool(root, "first_party_only", &p.first_party_only));
+  auto read_row = [&](const YAML::Node& n) -> absl::Status {
+    RETURN_IF_ERROR(r.CheckMap(n, "cookie",
+                               {"name", "category", "purpose", "duration", "session",
+                                "max_age_seconds", "source", "first_party", "source_line"}));
+    CookieRow c;
+    c.line = n.Mark().line + 1;
+    RETURN_IF_ERROR(r.String(n, "name", true, &c.name));
+    RETURN_IF_ERROR(r.String(n, "category", true, &c.category));
+    if (!IsId(c.category)) {
+      return r.Error(n["category"],
+                     absl::StrCat("category '", c.category, "' must match [a-z0-9_-]+"));
+    }
+    RETURN_IF_ERROR(r.String(n, "purpose", false, &c.purpose));
+    RETURN_IF_ERROR(r.String(n, "duration", false, &c.duration));
+    RETURN_IF_ERROR(r.Bool(n, "session", &c.session));
+    RETURN_IF_ERROR(r.Int(n, "max_age_seconds", -1, &c.max_age_seconds));
+    if (c.session && c.max_age_seconds != 0) {
+      return r.Error(n["max_age_seconds"], "a session cookie has max_age_seconds 0");
+    }
+    RETURN_IF_ERROR(r.String(n, "source", false, &c.source));
+    RETURN_IF_ERROR(r.Bool(n, "first_party", &c.first_party));
+    int64_t line = 0;
+    RETURN_IF_ERROR(r.Int(n, "source_line", 0, &line));
+    c.source_line = static_cast<int>(std::min<int64_t>(line, 1 << 30));
+    p.cookies.push_back(std::move(c));
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(r.Each(root, "cookies", read_row));
+  return p;
+}
+
+absl::Status LoadCookies(const PolicyFile& f, Policy* p) {
+  ASSIGN_OR_RETURN(CookiePolicy c, ReadCookies(f));
+  for (const CookiePolicy& other : p->cookie_policies) {
+    if (other.id == c.id && other.version == c.version) {
+      return absl::InvalidArgumentError(absl::StrCat(f.name, ":1:1: cookie policy ", c.id, " ",
+                                                     c.version, " is already loaded from ",
+                                                     other.file));
+    }
+  }
+  p->cookie_policies.push_back(std::move(c));
+  return absl::OkStatus();
+}
+
+absl::Status LoadApp(const PolicyFile& f, Policy* p) {
+  const Ontology& o = p->ontology;
+  Reader r(f.name);
+  ASSIGN_OR_RETURN(YAML::Node root, r.Parse(f.text));
+  RETURN_IF_ERROR(r.CheckHeader(root, "app"));
+  RETURN_IF_ERROR(r.CheckMap(root, "app policy",
+                             {"schema", "kind", "id", "version", "title", "source", "entity",
+                              "sdks", "features", "consent_purposes"}));
+  AppPolicy a;
+  a.file = f.name;
+  RETURN_IF_ERROR(r.Id(root, &a.id));
+  RETURN_IF_ERROR(r.String(root, "version", true, &a.version));
+  RETURN_IF_ERROR(r.String(root, "title", false, &a.title));
+  RETURN_IF_ERROR(r.String(root, "source", false, &a.source));
+  RETURN_IF_ERROR(r.String(root, "entity", true, &a.entity));
+  if (o.FindEntity(a.entity) == nullptr) {
+    return r.Error(root["entity"], absl::StrCat("unknown entity '", a.entity, "'"));
+  }
+  RETURN_IF_ERROR(r.List(root, "sdks", true, &a.sdks));
+  for (const AppPolicy& other : p->app_policies) {
+    if (other.id == a.id && other.version == a.version) {
+      return r.Error(root["id"], absl::StrCat("app policy ", a.id, " ", a.version,
+                                              " is already loaded from ", other.file));
+    }
+  }
+  auto known_type = [&](const std::string& id) { return o.FindDataType(id) != nullptr; };
+  auto known_consent = [&](const std::string& id) { return o.HasConsent(id); };
+  IdSet feature_ids("feature"), purpose_ids("consent purpose");
+  auto read_feature = [&](const YAML::Node& n) -> absl::Status {
+    RETURN_IF_ERROR(r.CheckMap(n, "feature",
+                               {"id", "title", "section", "optional", "collected", "data_types",
+                                "purpose", "requires_consent"}));
+    AppFeature ft;
+    ft.line = n.Mark().line + 1;
+    RETURN_IF_ERROR(r.Id(n, &ft.id));
+    RETURN_IF_ERROR(feature_ids.Add(r, n, ft.id));
+    RETURN_IF_ERROR(r.String(n, "title", false, &ft.title));
+    RETURN_IF_ERROR(r.String(n, "section", true, &ft.section));
+    RETURN_IF_ERROR(r.Bool(n, "optional", &ft.optional));
+    RETURN_IF_ERROR(r.List(n, "collected", false, &ft.collected));
+    RETURN_IF_ERROR(r.String(n, "purpose", false, &ft.purpose));
+    std::vector<YAML::Node> dt_nodes, c_nodes;
+    RETURN_IF_ERROR(r.List(n, "data_types", true, &ft.data_types, &dt_nodes));
+    RETURN_IF_ERROR(r.List(n, "requires_consent", false, &ft.requires_consent, &c_nodes));
+    RETURN_IF_ERROR(Resolve(r, ft.data_types, dt_nodes, "data type", known_type));
+    RETURN_IF_ERROR(Resolve(r, ft.requires_consent, c_nodes, "consent", known_consent));
+    a.features.push_back(std::move(ft));
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(r.Each(root, "features", read_feature));
+  auto read_purpose = [&](const YAML::Node& n) -> absl::Status {
+    RETURN_IF_ERROR(r.CheckMap(n, "consent purpose",
+                               {"id", "consent", "title", "section", "purpose", "data_types"}));
+    ConsentPurpose cp;
+    cp.line = n.Mark().line + 1;
+    RETURN_IF_ERROR(r.Id(n, &cp.id));
+    RETURN_IF_ERROR(purpose_ids.Add(r, n, cp.id));
+    RETURN_IF_ERROR(r.String(n, "consent", true, &cp.consent));
+    if (!o.HasConsent(cp.consent)) {
+      return r.Error(n["consent"], absl::StrCat("unknown consent '", cp.consent, "'"));
+    }
+    RETURN_IF_ERROR(r.String(n, "title", false, &cp.title));
+    RETURN_IF_ERROR(r.String(n, "section", true, &cp.section));
+    RETURN_IF_ERROR(r.String(n, "purpose", false, &cp.purpose));
+    std::vector<YAML::Node> dt_nodes;
+    RETURN_IF_ERROR(r.List(n, "data_types", false, &cp.data_types, &dt_nodes));
+    RETURN_IF_ERROR(Resolve(r, cp.data_types, dt_nodes, "data type", known_type));
+    a.consent_purposes.push_back(std::move(cp));
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(r.Each(root, "consent_purposes", read_purpose));
+  p->app_policies.push_back(std::move(a));
+  return absl::OkStatus();
+}
+
 // YAML files directly in `dir`, sorted by name; none when `dir` is absent.
 absl::StatusOr<std::vector<PolicyFile>> ReadYamlFiles(const std::filesystem::path& dir) {
   std::vector<PolicyFile> files;
@@ -400,11 +571,26 @@ absl::StatusOr<std::vector<PolicyFile>> ReadYamlFiles(const std::filesystem::pat
 absl::StatusOr<Policy> LoadPolicyFromStrings(const PolicyFile& ontology,
                                              const std::vector<PolicyFile>& statements,
                                              const std::vector<PolicyFile>& bindings) {
+  return LoadPolicyFromStrings(PolicyFiles{ontology, statements, bindings, {}, {}});
+}
+
+absl::StatusOr<CookiePolicy> ParseCookiePolicyYaml(const std::string& text,
+                                                   const std::string& name) {
+  try {
+    return ReadCookies({name, text});
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(name, ":1:1: ", e.what()));
+  }
+}
+
+absl::StatusOr<Policy> LoadPolicyFromStrings(const PolicyFiles& files) {
   Policy p;
   try {
-    RETURN_IF_ERROR(LoadOntology(ontology, &p.ontology));
-    for (const PolicyFile& f : statements) RETURN_IF_ERROR(LoadStatement(f, &p));
-    for (const PolicyFile& f : bindings) RETURN_IF_ERROR(LoadBindings(f, &p));
+    RETURN_IF_ERROR(LoadOntology(files.ontology, &p.ontology));
+    for (const PolicyFile& f : files.statements) RETURN_IF_ERROR(LoadStatement(f, &p));
+    for (const PolicyFile& f : files.bindings) RETURN_IF_ERROR(LoadBindings(f, &p));
+    for (const PolicyFile& f : files.cookies) RETURN_IF_ERROR(LoadCookies(f, &p));
+    for (const PolicyFile& f : files.apps) RETURN_IF_ERROR(LoadApp(f, &p));
   } catch (const std::exception& e) {
     // yaml-cpp throws from accessors too (e.g. bad conversions); never let it escape.
     return absl::InvalidArgumentError(absl::StrCat("policy: ", e.what()));
@@ -420,9 +606,13 @@ absl::StatusOr<Policy> LoadPolicyDir(const std::string& dir) {
     return absl::InvalidArgumentError(
         absl::StrCat(ontology_path, ":1:1: cannot read ontology: ", text.status().message()));
   }
-  ASSIGN_OR_RETURN(std::vector<PolicyFile> statements, ReadYamlFiles(root / "statements"));
-  ASSIGN_OR_RETURN(std::vector<PolicyFile> bindings, ReadYamlFiles(root / "bindings"));
-  return LoadPolicyFromStrings({ontology_path, *std::move(text)}, statements, bindings);
+  PolicyFiles files;
+  files.ontology = {ontology_path, *std::move(text)};
+  ASSIGN_OR_RETURN(files.statements, ReadYamlFiles(root / "statements"));
+  ASSIGN_OR_RETURN(files.bindings, ReadYamlFiles(root / "bindings"));
+  ASSIGN_OR_RETURN(files.cookies, ReadYamlFiles(root / "cookies"));
+  ASSIGN_OR_RETURN(files.apps, ReadYamlFiles(root / "apps"));
+  return LoadPolicyFromStrings(files);
 }
 
 }  // namespace idflow::policy

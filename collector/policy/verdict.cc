@@ -2,6 +2,8 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -9,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "collector/policy/policy.h"
 
 namespace idflow::policy {
@@ -60,15 +63,20 @@ int Rank(Category c) {
   return 6;
 }
 
-bool IsIpLiteral(std::string host) {
+bool IsIpLiteral(absl::string_view host) {
   if (!host.empty() && host.front() == '[') {
     size_t close = host.find(']');
-    host = host.substr(1, close == std::string::npos ? std::string::npos : close - 1);
+    host = host.substr(1, close == absl::string_view::npos ? absl::string_view::npos : close - 1);
   } else if (std::count(host.begin(), host.end(), ':') == 1) {
     host = host.substr(0, host.find(':'));
   }
+  // Hostnames start with a letter far more often than not: skip inet_pton.
+  if (host.empty() || host.size() >= 64) return false;
+  char text[64];
+  std::memcpy(text, host.data(), host.size());
+  text[host.size()] = '\0';
   unsigned char buf[16];
-  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
+  return inet_pton(AF_INET, text, buf) == 1 || inet_pton(AF_INET6, text, buf) == 1;
 }
 
 std::string Verb(const Flow& f) {
@@ -107,9 +115,16 @@ struct Candidate {
   std::string explanation;
 };
 
-Candidate JudgeEntry(const Ontology& o, const Statement& s, const Entry& e, const Flow& f) {
-  const std::string subject = absl::StrCat(f.sdk, " ", Verb(f), " ", DataName(f, o));
-  const std::string ref = EntryRef(s, e);
+// With `explain` false only the category is computed: Judge explains the
+// winning entry alone, since building sentences dominates the cost.
+Candidate JudgeEntry(const Ontology& o, const Statement& s, const Entry& e, const Flow& f,
+                     bool explain) {
+  const std::string subject =
+      explain ? absl::StrCat(f.sdk, " ", Verb(f), " ", DataName(f, o)) : std::string();
+  const std::string ref = explain ? EntryRef(s, e) : std::string();
+  auto done = [&](Category c, const auto& text) -> Candidate {
+    return {c, &s, &e, explain ? text() : std::string()};
+  };
   // Data type: exact, through a broader declared term, or not at all.
   std::string via;
   bool exact = false;
@@ -125,11 +140,12 @@ Candidate JudgeEntry(const Ontology& o, const Statement& s, const Entry& e, cons
     }
   }
   if (!exact && via.empty()) {
-    std::string declared = e.data_types.empty()
-                               ? "no data type"
-                               : absl::StrCat("only ", absl::StrJoin(e.data_types, ", "));
-    return {Category::kOmitted, &s, &e,
-            absl::StrCat(subject, ", but ", ref, " declares ", declared, ".")};
+    if (!explain) return {Category::kOmitted, &s, &e, ""};
+    const std::string declared = e.data_types.empty()
+                                     ? "no data type"
+                                     : absl::StrCat("only ", absl::StrJoin(e.data_types, ", "));
+    return done(Category::kOmitted,
+                [&] { return absl::StrCat(subject, ", but ", ref, " declares ", declared, "."); });
   }
   // Recipient: only a hostname can be attributed to an entity.
   const Entity* declared_party = o.FindEntity(e.entity);
@@ -137,21 +153,24 @@ Candidate JudgeEntry(const Ontology& o, const Statement& s, const Entry& e, cons
   if (IsNetwork(f)) {
     const std::string& host = f.dest_host;
     if (host.empty() || IsIpLiteral(host)) {
-      const std::string dest = Destination(f);
-      recipient_note =
-          dest.empty()
-              ? " (no destination known, so the recipient is unverified)"
-              : absl::StrCat(" to ", dest, " (an IP address, so the recipient is unverified)");
+      const std::string dest = explain ? Destination(f) : std::string();
+      if (explain) {
+        recipient_note =
+            dest.empty()
+                ? " (no destination known, so the recipient is unverified)"
+                : absl::StrCat(" to ", dest, " (an IP address, so the recipient is unverified)");
+      }
     } else {
       const Entity* owner = o.FindEntityByHost(host);
       if (owner == nullptr || declared_party == nullptr || owner->id != declared_party->id) {
-        std::string whose = owner == nullptr ? "which belongs to no known entity"
-                                             : absl::StrCat("which belongs to ", owner->name);
-        return {Category::kWrongRecipient, &s, &e,
-                absl::StrCat(subject, " to ", host, ", ", whose, ", but ", ref, " declares ",
-                             e.third_party, " as the recipient.")};
+        return done(Category::kWrongRecipient, [&] {
+          std::string whose = owner == nullptr ? "which belongs to no known entity"
+                                               : absl::StrCat("which belongs to ", owner->name);
+          return absl::StrCat(subject, " to ", host, ", ", whose, ", but ", ref, " declares ",
+                              e.third_party, " as the recipient.");
+        });
       }
-      recipient_note = absl::StrCat(" to ", host, " (", owner->name, ")");
+      if (explain) recipient_note = absl::StrCat(" to ", host, " (", owner->name, ")");
     }
   }
   // Scenario: unknown (empty) context is not held against the flow.
@@ -161,17 +180,19 @@ Candidate JudgeEntry(const Ontology& o, const Statement& s, const Entry& e, cons
       for (const std::string& es : e.scenarios) overlap = overlap || sc == es;
     }
     if (!overlap) {
-      return {Category::kOutOfScenario, &s, &e,
-              absl::StrCat(subject, " during ", absl::StrJoin(f.scenarios, ", "), ", but ", ref,
-                           " declares it only for ", absl::StrJoin(e.scenarios, ", "), ".")};
+      return done(Category::kOutOfScenario, [&] {
+        return absl::StrCat(subject, " during ", absl::StrJoin(f.scenarios, ", "), ", but ", ref,
+                            " declares it only for ", absl::StrJoin(e.scenarios, ", "), ".");
+      });
     }
   }
   for (const std::string& key : e.requires_consent) {
     auto it = f.consents.find(key);
     if (it != f.consents.end() && !it->second) {
-      return {Category::kNoConsent, &s, &e,
-              absl::StrCat(subject, " while consent ", key, " was false, but ", ref,
-                           " shares it only with that consent.")};
+      return done(Category::kNoConsent, [&] {
+        return absl::StrCat(subject, " while consent ", key, " was false, but ", ref,
+                            " shares it only with that consent.");
+      });
     }
   }
   if (!f.action.empty() && !e.sharing_methods.empty()) {
@@ -182,18 +203,116 @@ Candidate JudgeEntry(const Ontology& o, const Statement& s, const Entry& e, cons
       }
     }
     if (!covered) {
-      return {Category::kMethodMismatch, &s, &e,
-              absl::StrCat(subject, " on the device (", f.action, "), but ", ref, " declares only ",
-                           absl::StrJoin(e.sharing_methods, ", "), ".")};
+      return done(Category::kMethodMismatch, [&] {
+        return absl::StrCat(subject, " on the device (", f.action, "), but ", ref,
+                            " declares only ", absl::StrJoin(e.sharing_methods, ", "), ".");
+      });
     }
   }
   if (exact) {
-    return {Category::kClear, &s, &e,
-            absl::StrCat(subject, recipient_note, ", as declared by ", ref, ".")};
+    return done(Category::kClear, [&] {
+      return absl::StrCat(subject, recipient_note, ", as declared by ", ref, ".");
+    });
   }
-  return {Category::kVague, &s, &e,
-          absl::StrCat(subject, recipient_note, ", which ", ref,
-                       " declares only through the broader term ", via, ".")};
+  return done(Category::kVague, [&] {
+    return absl::StrCat(subject, recipient_note, ", which ", ref,
+                        " declares only through the broader term ", via, ".");
+  });
+}
+
+// An app policy (e.g. the mini program) naming `sdk`, or nullptr.
+const AppPolicy* AppFor(const Policy& p, const std::string& sdk) {
+  for (const AppPolicy& a : p.app_policies) {
+    for (const std::string& s : a.sdks) {
+      if (s == sdk) return &a;
+    }
+  }
+  return nullptr;
+}
+
+// A consent-gated purpose of `app` that covers the flow's data type while the
+// flow reports its consent as false.
+const ConsentPurpose* WithheldPurpose(const Ontology& o, const AppPolicy& app, const Flow& f) {
+  for (const ConsentPurpose& cp : app.consent_purposes) {
+    auto it = f.consents.find(cp.consent);
+    if (it == f.consents.end() || it->second) continue;
+    bool covers = cp.data_types.empty();
+    for (const std::string& d : cp.data_types) covers = covers || o.Subsumes(d, f.data_type);
+    if (covers) return &cp;
+  }
+  return nullptr;
+}
+
+std::string KeeperName(const Ontology& o, const AppPolicy& app) {
+  const Entity* e = o.FindEntity(app.entity);
+  return e == nullptr ? app.entity : e->name;
+}
+
+// Judges a flow of an SDK that only an app policy names: the features play
+// the part of entries (data type, recipient entity, consent).
+Verdict JudgeApp(const Ontology& o, const AppPolicy& app, const Flow& f) {
+  Verdict v;
+  v.statement = app.id;
+  v.version = app.version;
+  const std::string subject = absl::StrCat(f.sdk, " ", Verb(f), " ", DataName(f, o));
+  const std::string ref = absl::StrCat("app policy ", app.id, " ", app.version);
+  const AppFeature* exact = nullptr;
+  const AppFeature* vague = nullptr;
+  std::string via;
+  for (const AppFeature& ft : app.features) {
+    for (const std::string& d : ft.data_types) {
+      if (d == f.data_type && exact == nullptr) exact = &ft;
+      if (d != f.data_type && !f.data_type.empty() && vague == nullptr &&
+          o.Subsumes(d, f.data_type)) {
+        vague = &ft;
+        via = d;
+      }
+    }
+  }
+  const AppFeature* ft = exact ? exact : vague;
+  if (ft == nullptr) {
+    v.category = Category::kOmitted;
+    v.entry = app.features.empty() ? "" : app.features.front().id;
+    v.explanation = absl::StrCat(subject, ", but no feature of ", ref, " collects it.");
+    return v;
+  }
+  v.entry = ft->id;
+  const std::string fref =
+      absl::StrCat("feature ", ft->id, " (section ", ft->section, ") of ", ref);
+  if (IsNetwork(f) && !f.dest_host.empty() && !IsIpLiteral(f.dest_host)) {
+    const Entity* owner = o.FindEntityByHost(f.dest_host);
+    if (owner == nullptr || owner->id != app.entity) {
+      v.category = Category::kWrongRecipient;
+      v.explanation =
+          absl::StrCat(subject, " to ", f.dest_host, ", ",
+                       owner == nullptr ? std::string("which belongs to no known entity")
+                                        : absl::StrCat("which belongs to ", owner->name),
+                       ", but ", fref, " keeps it with ", KeeperName(o, app), ".");
+      return v;
+    }
+  }
+  for (const std::string& key : ft->requires_consent) {
+    auto it = f.consents.find(key);
+    if (it != f.consents.end() && !it->second) {
+      v.category = Category::kNoConsent;
+      v.explanation = absl::StrCat(subject, " while consent ", key, " was false, but ", fref,
+                                   " collects it only with that consent.");
+      return v;
+    }
+  }
+  if (const ConsentPurpose* cp = WithheldPurpose(o, app, f)) {
+    v.entry = cp->id;
+    v.category = Category::kNoConsent;
+    v.explanation = absl::StrCat(subject, " while consent ", cp->consent, " was false, but ",
+                                 "purpose ", cp->id, " (section ", cp->section, ") of ", ref,
+                                 " allows it only with that consent.");
+    return v;
+  }
+  v.category = exact ? Category::kClear : Category::kVague;
+  v.explanation = exact ? absl::StrCat(subject, ", as declared by ", fref, ".")
+                        : absl::StrCat(subject, ", which ", fref,
+                                       " declares only through the broader term ", via, ".");
+  return v;
 }
 
 }  // namespace
@@ -214,38 +333,62 @@ Verdict Judge(const Policy& policy, const Flow& flow) {
   if (flow.sdk.empty()) {
     v.category = Category::kUndeclaredParty;
     const std::string names = judged_against(&v);
-    v.explanation = absl::StrCat("Module ", module, " maps to no SDK declared in ", names,
-                                 ", so its ", DataName(flow, policy.ontology),
-                                 " flow is undeclared.");
+    v.explanation =
+        absl::StrCat("Module ", module, " maps to no SDK declared in ", names, ", so its ",
+                     DataName(flow, policy.ontology), " flow is undeclared.");
     return v;
   }
-  std::vector<Candidate> candidates;
+  // Best entry wins; ties keep file order (strict comparison). No container:
+  // this loop runs once per event.
+  std::optional<Candidate> best_candidate;
+  size_t n_candidates = 0;
   for (const Statement& s : policy.statements) {
     for (const Entry& e : s.entries) {
-      if (e.sdk == flow.sdk) candidates.push_back(JudgeEntry(policy.ontology, s, e, flow));
+      if (e.sdk != flow.sdk) continue;
+      ++n_candidates;
+      Candidate c = JudgeEntry(policy.ontology, s, e, flow, false);
+      if (!best_candidate || Rank(c.category) < Rank(best_candidate->category)) best_candidate = c;
     }
   }
-  if (candidates.empty()) {
+  const AppPolicy* app = AppFor(policy, flow.sdk);
+  if (n_candidates == 0 && app != nullptr) return JudgeApp(policy.ontology, *app, flow);
+  if (n_candidates == 0) {
     v.category = Category::kUndeclaredParty;
     const std::string names = judged_against(&v);
-    v.explanation = absl::StrCat("SDK ", flow.sdk, " (module ", module, ") is named in none of ",
-                                 names, ", so its ", DataName(flow, policy.ontology),
-                                 " flow is undeclared.");
+    v.explanation =
+        absl::StrCat("SDK ", flow.sdk, " (module ", module, ") is named in none of ", names,
+                     ", so its ", DataName(flow, policy.ontology), " flow is undeclared.");
     return v;
   }
-  // Best entry wins; ties keep file order (stable scan, strict comparison).
-  const Candidate* best = &candidates.front();
-  for (const Candidate& c : candidates) {
-    if (Rank(c.category) < Rank(best->category)) best = &c;
+  const Candidate* best = &*best_candidate;
+  // An app policy naming the SDK can withhold what a statement allows.
+  if (app != nullptr &&
+      (best->category == Category::kClear || best->category == Category::kVague)) {
+    if (const ConsentPurpose* cp = WithheldPurpose(policy.ontology, *app, flow)) {
+      v.category = Category::kNoConsent;
+      v.statement = app->id;
+      v.version = app->version;
+      v.entry = cp->id;
+      v.explanation = absl::StrCat(flow.sdk, " ", Verb(flow), " ", DataName(flow, policy.ontology),
+                                   " while consent ", cp->consent, " was false, but purpose ",
+                                   cp->id, " (section ", cp->section, ") of app policy ", app->id,
+                                   " ", app->version, " allows it only with that consent.");
+      return v;
+    }
   }
   v.category = best->category;
   v.statement = best->statement->id;
   v.version = best->statement->version;
   v.entry = best->entry->id;
-  v.explanation = best->explanation;
-  if (best->category == Category::kOmitted && candidates.size() > 1) {
+  v.explanation =
+      JudgeEntry(policy.ontology, *best->statement, *best->entry, flow, true).explanation;
+  if (best->category == Category::kOmitted && n_candidates > 1) {
     std::vector<std::string> ids;
-    for (const Candidate& c : candidates) ids.push_back(c.entry->id);
+    for (const Statement& s : policy.statements) {
+      for (const Entry& e : s.entries) {
+        if (e.sdk == flow.sdk) ids.push_back(e.id);
+      }
+    }
     v.explanation = absl::StrCat(flow.sdk, " ", Verb(flow), " ", DataName(flow, policy.ontology),
                                  ", but none of its entries (", absl::StrJoin(ids, ", "),
                                  ") in the declared statements declares it.");

@@ -1,0 +1,82 @@
+// Cookie policies: the importer for published cookie tables, the YAML they
+// are checked in as, and cookie verdicts. Rules: docs/POLICY.md §5.
+#ifndef IDFLOW_COLLECTOR_POLICY_COOKIES_H_
+#define IDFLOW_COLLECTOR_POLICY_COOKIES_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "collector/policy/policy.h"
+
+namespace idflow::policy {
+
+// A published lifetime in seconds: "Session" (and "until the browser
+// closes") -> session; "30 minutes", "4 Hours", "7 days", "1 Month" (30 days),
+// "1 Year" (365 days), "One year", "13 months EEA; 24 months elsewhere" (the
+// longest one named). `ok` is false when the text names no lifetime.
+struct Duration {
+  bool ok = false;
+  bool session = false;
+  int64_t seconds = 0;  // 0 for session
+};
+Duration ParseDuration(const std::string& text);
+
+struct CookieImportOptions {
+  std::string id;       // default: slug of the source file name without extension
+  std::string version;  // default: "unversioned"
+  std::string title;    // default: the first line when it names a cookie policy
+  std::vector<std::string> sites;
+  // Whose cookies are first-party; default: the source of the first row.
+  std::string owner;
+};
+
+// Reads every cookie table in `text`: pipe tables (Markdown or not, empty
+// cells carry down, rows whose cells are shifted left re-anchored on the
+// duration), whitespace tables "Cookie Purpose Duration Source" (purpose and
+// source carry down) and HTML <table>s. Errors are "SOURCE:LINE:COLUMN: msg";
+// `warnings` gets rows it could not fully read (e.g. no lifetime).
+absl::StatusOr<CookiePolicy> ImportCookieText(const std::string& text,
+                                              const std::string& source_name,
+                                              const CookieImportOptions& options,
+                                              std::vector<std::string>* warnings = nullptr);
+
+// The checked-in format of policies/cookies/*.yaml.
+std::string CookiePolicyToYaml(const CookiePolicy& policy);
+
+// ---- verdicts ---------------------------------------------------------------
+
+enum class CookieCategory {
+  kClear,
+  kUndeclaredCookie,  // no row of the site's policy names the cookie
+  kLifetimeExceeded,  // lives longer than the longest row declares
+  kThirdPartyCookie,  // third-party where the policy says first-party (only)
+  kNoCookiePolicy,    // no loaded cookie policy covers the site
+};
+const char* CookieCategoryName(CookieCategory c);
+
+struct CookieObservation {
+  std::string site;  // host the cookie belongs to, e.g. "account.xiaomi.com"
+  std::string name;
+  bool session = false;
+  int64_t max_age_seconds = -1;  // -1 unknown (e.g. a Cookie request header)
+  bool first_party = true;
+  std::string direction = "set";  // "set" (Set-Cookie) or "sent" (Cookie header)
+};
+
+struct CookieVerdict {
+  CookieCategory category = CookieCategory::kNoCookiePolicy;
+  std::string policy;  // cookie policy id, "" when none covers the site
+  std::string version;
+  std::string cookie;       // row name judged against, "" when undeclared
+  int source_line = 0;      // that row's line in the published document
+  std::string explanation;  // one sentence
+};
+
+// Pure function of the loaded cookie policies and one observation.
+CookieVerdict JudgeCookie(const Policy& policy, const CookieObservation& cookie);
+
+}  // namespace idflow::policy
+
+#endif  // IDFLOW_COLLECTOR_POLICY_COOKIES_H_

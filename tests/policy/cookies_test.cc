@@ -1,0 +1,385 @@
+// Cookie importer (seed layouts and real tables), YAML round trip, loader, verdicts.
+#include "collector/policy/cookies.h"
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_replace.h"
+#include "collector/policy/policy.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+
+namespace idflow::policy {
+namespace {
+
+using ::idflow::testing::IsOk;
+using ::idflow::testing::StatusIs;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+using ::testing::StartsWith;
+
+const std::string kSource = IDFLOW_SOURCE_DIR;
+const std::string kShared = kSource + "/../shared";
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+constexpr int64_t kH = 3600, kD = 86400;
+
+struct Want {
+  const char* name;
+  const char* category;
+  const char* duration;
+  int64_t seconds;  // 0 = session
+  const char* source;
+};
+
+void ExpectRows(const CookiePolicy& p, const std::vector<Want>& want) {
+  ASSERT_THAT(p.cookies, SizeIs(want.size()));
+  for (size_t i = 0; i < want.size(); ++i) {
+    const CookieRow& r = p.cookies[i];
+    SCOPED_TRACE(want[i].name);
+    EXPECT_EQ(r.name, want[i].name);
+    EXPECT_EQ(r.category, want[i].category);
+    EXPECT_EQ(r.duration, want[i].duration);
+    EXPECT_EQ(r.max_age_seconds, want[i].seconds);
+    EXPECT_EQ(r.session, want[i].seconds == 0);
+    EXPECT_EQ(r.source, want[i].source);
+    EXPECT_FALSE(r.purpose.empty());  // carried down where the table leaves it empty
+    EXPECT_TRUE(r.first_party);
+  }
+}
+
+CookieImportOptions CommunityOptions() {
+  CookieImportOptions o;
+  o.id = "xiaomi-community-cookies";
+  o.title = "Xiaomi Community Cookie Policy";
+  o.sites = {"c.mi.com", "*.c.mi.com"};
+  return o;
+}
+
+CookieImportOptions AccountOptions() {
+  CookieImportOptions o;
+  o.id = "xiaomi-account-cookies";
+  o.sites = {"account.xiaomi.com", "*.account.xiaomi.com"};
+  return o;
+}
+
+TEST(CookieImportTest, Seed000PipeTablesEveryRow) {
+  const std::string text = Slurp(kShared + "/seeds/000_c81f9a0d41524cab.txt");
+  if (text.empty()) GTEST_SKIP() << "no seeds";
+  std::vector<std::string> warnings;
+  auto p = ImportCookieText(text, "seeds/000_c81f9a0d41524cab.txt", CommunityOptions(), &warnings);
+  ASSERT_THAT(p, IsOk());
+  EXPECT_THAT(warnings, IsEmpty());
+  EXPECT_FALSE(p->first_party_only);
+  const int64_t kMonth = 30 * kD, kYear = 365 * kD;
+  ExpectRows(*p, {
+                     {"MS2Y_409f_saltkey", "essential", "1 Month", kMonth, "Xiaomi"},
+                     {"MS2Y_409f_loginuser", "essential", "Session", 0, "Xiaomi"},
+                     {"MS2Y_409f_sid", "essential", "2 Days", 2 * kD, "Xiaomi"},
+                     {"MS2Y_409f_st_p", "essential", "1 Day", kD, "Xiaomi"},
+                     {"MS2Y_409f_auth", "essential", "1 Month", kMonth, "Xiaomi"},
+                     {"bbs_serviceToken", "essential", "Session", 0, "Xiaomi"},
+                     {"cUserId", "essential", "Session", 0, "Xiaomi"},
+                     {"mUserId", "essential", "Session", 0, "Xiaomi"},
+                     {"APP_LOCAL", "essential", "4 Hours", 4 * kH, "Xiaomi"},
+                     {"TIME_ZONE_ID", "essential", "Session", 0, "Xiaomi"},
+                     {"MS2Y_409f_atarget", "essential", "1 Month", kMonth, "Xiaomi"},
+                     {"userId", "essential", "1 Month", kMonth, "Xiaomi"},
+                     {"userPhoto", "essential", "1 Day", kD, "Xiaomi"},
+                     {"username", "essential", "1 Day", kD, "Xiaomi"},
+                     {"MS2Y_409f_visitedfid", "essential", "1 Month", kMonth, "Xiaomi"},
+                     {"MS2Y_409f_lastvisit", "essential", "1 Month", kMonth, "Xiaomi"},
+                     {"MS2Y_409f_pmnum", "essential", "1 Day", kD, "Xiaomi"},
+                     {"MS2Y_409f_ulastactivity", "essential", "4 Day", 4 * kD, "Xiaomi"},
+                     {"MS2Y_409f_sendmail", "essential", "4 Hour", 4 * kH, "Xiaomi"},
+                     {"xm_bbs_oc_sid", "essential", "Session", 0, "Xiaomi"},
+                     {"MS2Y_409f_st_t", "essential", "Session", 0, "Xiaomi"},
+                     {"MS2Y_409f_home_diymode", "essential", "Session", 0, "Xiaomi"},
+                     {"oc_privacy_agreed", "essential", "1 Year", kYear, "Xiaomi"},
+                     {"MS2Y_409f_forum_lastvisit", "essential", "7 Days", 7 * kD, "Xiaomi"},
+                     {"MS2Y_409f_smile", "essential", "1 Year", kYear, "Xiaomi"},
+                     {"Discuz_isblind", "essential", "Session", 0, "Xiaomi"},
+                     {"MS2Y_409f_ulastactivity", "analytics", "4 Hours", 4 * kH, "Xiaomi"},
+                     // Shifted rows: "msttime1 | 1 Day | ||" has no purpose cell.
+                     {"msttime1", "analytics", "1 Day", kD, "Xiaomi"},
+                     {"xm_vistor", "analytics", "Session", 0, "Xiaomi Analytic"},
+                     {"mstz", "analytics", "Session", 0, "Xiaomi Analytic"},
+                     {"msttime", "analytics", "1 Day", kD, "Xiaomi Analytic"},
+                     {"oc_download_win", "analytics", "1 Day", kD, "Xiaomi Analytic"},
+                 });
+  // Carry-down: the second row's empty source and a shifted row's purpose.
+  EXPECT_EQ(p->cookies[27].purpose, p->cookies[26].purpose);
+  EXPECT_EQ(p->cookies[0].source_line, 16);
+}
+
+TEST(CookieImportTest, Seed001WhitespaceTableEveryRow) {
+  const std::string text = Slurp(kShared + "/seeds/001_41a0a47b32ed79ed.txt");
+  if (text.empty()) GTEST_SKIP() << "no seeds";
+  std::vector<std::string> warnings;
+  auto p = ImportCookieText(text, "seeds/001_41a0a47b32ed79ed.txt", AccountOptions(), &warnings);
+  ASSERT_THAT(p, IsOk());
+  EXPECT_THAT(warnings, IsEmpty());
+  EXPECT_TRUE(p->first_party_only);
+  EXPECT_EQ(p->title, "Cookie Policy");
+  const int64_t k3y = 3 * 365 * kD;
+  ExpectRows(*p, {
+                     {"userId", "essential", "Session", 0, "Xiaomi"},
+                     {"userName", "essential", "Session", 0, "Xiaomi"},
+                     {"pass_ua", "essential", "3 years", k3y, "Xiaomi"},
+                     {"uLocale", "essential", "7 days", 7 * kD, "Xiaomi"},
+                     {"passToken", "essential", "Session", 0, "Xiaomi"},
+                     {"serviceToken", "essential", "Session", 0, "Xiaomi"},
+                     {"pass_trace", "essential", "3 years", k3y, "Xiaomi"},
+                     {"passInfo", "essential", "Session", 0, "Xiaomi"},
+                     {"cUserId", "essential", "Session", 0, "Xiaomi"},
+                     {"deviceId", "essential", "3 years", k3y, "Xiaomi"},
+                     {"tick", "essential", "30 minutes", 1800, "Xiaomi"},
+                     {"passport_ph", "essential", "Session", 0, "Xiaomi"},
+                     {"pass_ptd", "essential", "3 years", k3y, "Xiaomi"},
+                     {"pExpireTime", "essential", "Session", 0, "Xiaomi"},
+                     {"ick", "essential", "Session", 0, "Xiaomi"},
+                     {"captchaToken", "essential", "Session", 0, "Xiaomi"},
+                     {"passport_slh", "essential", "Session", 0, "Xiaomi"},
+                 });
+  EXPECT_EQ(p->cookies[0].purpose, "To recognize the user in order to provide services.");
+  EXPECT_EQ(p->cookies[1].purpose, p->cookies[0].purpose);  // carried down
+  EXPECT_EQ(p->cookies[5].purpose,
+            "These cookies are used for security purposes and risk control.");
+}
+
+TEST(CookieImportTest, SeedsRoundTripToCheckedInYaml) {
+  const std::string s0 = Slurp(kShared + "/seeds/000_c81f9a0d41524cab.txt");
+  const std::string s1 = Slurp(kShared + "/seeds/001_41a0a47b32ed79ed.txt");
+  if (s0.empty() || s1.empty()) GTEST_SKIP() << "no seeds";
+  auto p0 = ImportCookieText(s0, "seeds/000_c81f9a0d41524cab.txt", CommunityOptions());
+  auto p1 = ImportCookieText(s1, "seeds/001_41a0a47b32ed79ed.txt", AccountOptions());
+  ASSERT_THAT(p0, IsOk());
+  ASSERT_THAT(p1, IsOk());
+  EXPECT_EQ(CookiePolicyToYaml(*p0), Slurp(kSource + "/policies/cookies/xiaomi-community.yaml"));
+  EXPECT_EQ(CookiePolicyToYaml(*p1), Slurp(kSource + "/policies/cookies/xiaomi-account.yaml"));
+  // And what the YAML says is what was imported.
+  auto back = ParseCookiePolicyYaml(CookiePolicyToYaml(*p0), "x.yaml");
+  ASSERT_THAT(back, IsOk());
+  ASSERT_EQ(back->cookies.size(), p0->cookies.size());
+  for (size_t i = 0; i < back->cookies.size(); ++i) {
+    EXPECT_EQ(back->cookies[i].name, p0->cookies[i].name);
+    EXPECT_EQ(back->cookies[i].max_age_seconds, p0->cookies[i].max_age_seconds);
+    EXPECT_EQ(back->cookies[i].purpose, p0->cookies[i].purpose);
+    EXPECT_EQ(back->cookies[i].source_line, p0->cookies[i].source_line);
+  }
+}
+
+TEST(CookieImportTest, GithubMarkdownTable) {
+  const std::string text = Slurp(kShared + "/corpus/cookies/github-cookies.md");
+  if (text.empty()) GTEST_SKIP() << "no corpus";
+  std::vector<std::string> warnings;
+  auto p = ImportCookieText(text, "github-cookies.md", {}, &warnings);
+  ASSERT_THAT(p, IsOk());
+  EXPECT_THAT(p->cookies, SizeIs(93));
+  EXPECT_EQ(p->id, "github-cookies");
+  EXPECT_EQ(p->title, "GitHub Cookies");
+  auto find = [&](const std::string& name) -> const CookieRow& {
+    for (const CookieRow& r : p->cookies) {
+      if (r.name == name) return r;
+    }
+    static const CookieRow kNone;
+    ADD_FAILURE() << "no row " << name;
+    return kNone;
+  };
+  EXPECT_EQ(find("app_manifest_token").max_age_seconds, 300);  // "Five minutes"
+  EXPECT_EQ(find("_gh_ent").max_age_seconds, 14 * kD);         // "Two weeks"
+  EXPECT_TRUE(find("saml_csrf_token").session);                // "Until user closes browser or …"
+  EXPECT_EQ(find("gist_oauth_csrf").max_age_seconds, -1);      // no lifetime named: kept, warned
+  EXPECT_EQ(find("IDE").max_age_seconds, 24 * 30 * kD);        // the longest one named
+  EXPECT_EQ(find("BizographicsOptOutBizographicsOptOut").max_age_seconds, 10 * 365 * kD);
+  EXPECT_EQ(find("bscookie").source, "LinkedIn");  // name without backticks, link unwrapped
+  EXPECT_TRUE(find("_octo").first_party);
+  EXPECT_FALSE(find("ai_user").first_party);  // Microsoft on GitHub's site
+  EXPECT_EQ(find("ai_user").max_age_seconds, 1800);
+  EXPECT_EQ(find("_fbp").category, "advertising");
+  EXPECT_EQ(find("li_giant").max_age_seconds, 7 * kD);  // stray fifth cell ignored
+  EXPECT_THAT(warnings, ::testing::Contains(HasSubstr("gist_oauth_csrf")));
+  EXPECT_THAT(warnings,
+              ::testing::Contains(StartsWith("github-cookies.md:110:1: row has 5 cells")));
+}
+
+TEST(CookieImportTest, GovukHtmlTables) {
+  const std::string text = Slurp(kShared + "/corpus/cookies/govuk-notify-cookies-2024.html");
+  if (text.empty()) GTEST_SKIP() << "no corpus";
+  auto p = ImportCookieText(text, "govuk.html", {});
+  ASSERT_THAT(p, IsOk());
+  ASSERT_THAT(p->cookies, SizeIs(4));
+  EXPECT_EQ(p->cookies[0].name, "notify_admin_session");
+  EXPECT_EQ(p->cookies[0].category, "essential");
+  EXPECT_EQ(p->cookies[0].max_age_seconds, 20 * kH);
+  EXPECT_EQ(p->cookies[0].purpose, "Used to keep you signed in");
+  EXPECT_EQ(p->cookies[1].name, "cookie_policy");
+  EXPECT_EQ(p->cookies[1].max_age_seconds, 365 * kD);
+  EXPECT_EQ(p->cookies[2].name, "_ga");
+  EXPECT_EQ(p->cookies[2].category, "analytics");
+  EXPECT_EQ(p->cookies[2].max_age_seconds, 2 * 365 * kD);
+  EXPECT_EQ(p->cookies[3].name, "_gid");
+  EXPECT_EQ(p->cookies[3].max_age_seconds, 24 * kH);
+}
+
+TEST(CookieImportTest, DurationsNormalise) {
+  struct {
+    const char* text;
+    bool ok, session;
+    int64_t seconds;
+  } cases[] = {
+      {"Session", true, true, 0},
+      {"30 minutes", true, false, 1800},
+      {"4 Hours", true, false, 4 * kH},
+      {"7 days", true, false, 7 * kD},
+      {"1 Month", true, false, 30 * kD},
+      {"1 Year", true, false, 365 * kD},
+      {"3 years", true, false, 3 * 365 * kD},
+      {"One hour", true, false, kH},
+      {"an hour", true, false, kH},
+      {"Deleted when done", false, false, 0},
+      {"", false, false, 0},
+      {"99999999999999 years", false, false, 0},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.text);
+    Duration d = ParseDuration(c.text);
+    EXPECT_EQ(d.ok, c.ok);
+    EXPECT_EQ(d.session, c.session);
+    EXPECT_EQ(d.seconds, c.seconds);
+  }
+}
+
+TEST(CookieImportTest, NoTableIsAnErrorWithPosition) {
+  auto p = ImportCookieText("Cookie Policy\n\nWe use cookies.\n", "x.txt", {});
+  EXPECT_THAT(p, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(std::string(p.status().message()), StartsWith("x.txt:4:1: no cookie table"));
+  // A header without rows is no table either; truncated tables keep what is there.
+  EXPECT_FALSE(ImportCookieText("Cookie | Purpose | Duration\n---|---|---\n", "y", {}).ok());
+  auto t =
+      ImportCookieText("Cookie | Purpose | Duration\n---|---|---\na | b | 1 Day\nc | d |", "t", {});
+  ASSERT_THAT(t, IsOk());
+  EXPECT_THAT(t->cookies, SizeIs(2));
+  EXPECT_EQ(t->cookies[1].max_age_seconds, kD);  // empty duration cell carried down
+}
+
+// ---- loader -----------------------------------------------------------------
+
+TEST(CookieLoaderTest, PolicyDirLoadsCookiePolicies) {
+  auto p = LoadPolicyDir(kSource + "/policies");
+  ASSERT_THAT(p, IsOk());
+  ASSERT_THAT(p->cookie_policies, SizeIs(2));
+  EXPECT_EQ(p->cookie_policies[0].id, "xiaomi-account-cookies");
+  EXPECT_THAT(p->cookie_policies[0].cookies, SizeIs(17));
+  EXPECT_EQ(p->cookie_policies[1].id, "xiaomi-community-cookies");
+  EXPECT_THAT(p->cookie_policies[1].cookies, SizeIs(32));
+}
+
+TEST(CookieLoaderTest, SchemaErrorsCiteLineAndColumn) {
+  const std::string head =
+      "schema: idflow.policy/v1\nkind: cookies\nid: c\nversion: v1\nsites: [a.com]\ncookies:\n";
+  auto bad_session = ParseCookiePolicyYaml(
+      head + "  - name: x\n    category: essential\n    session: true\n    max_age_seconds: 60\n",
+      "c.yaml");
+  EXPECT_THAT(bad_session, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(std::string(bad_session.status().message()), StartsWith("c.yaml:10:22: "));
+  auto unknown =
+      ParseCookiePolicyYaml(head + "  - name: x\n    category: essential\n    ttl: 5\n", "c.yaml");
+  EXPECT_THAT(std::string(unknown.status().message()), StartsWith("c.yaml:9:5: unknown key 'ttl'"));
+  auto bad_site = ParseCookiePolicyYaml(
+      absl::StrReplaceAll(head, {{"[a.com]", "[\"*\"]"}}) + "  - name: x\n    category: e\n",
+      "c.yaml");
+  EXPECT_THAT(std::string(bad_site.status().message()), HasSubstr("must be 'host.tld'"));
+  EXPECT_FALSE(ParseCookiePolicyYaml("cookies: [", "c.yaml").ok());
+}
+
+// ---- verdicts ---------------------------------------------------------------
+
+const Policy& Real() {
+  static const Policy* p = [] {
+    auto loaded = LoadPolicyDir(kSource + "/policies");
+    EXPECT_THAT(loaded, IsOk());
+    return new Policy(loaded.ok() ? *std::move(loaded) : Policy{});
+  }();
+  return *p;
+}
+
+CookieObservation Obs(std::string site, std::string name, int64_t max_age, bool first = true) {
+  CookieObservation o;
+  o.site = std::move(site);
+  o.name = std::move(name);
+  o.session = max_age == 0;
+  o.max_age_seconds = max_age;
+  o.first_party = first;
+  return o;
+}
+
+TEST(JudgeCookieTest, Verdicts) {
+  struct Case {
+    CookieObservation obs;
+    CookieCategory want;
+    const char* policy;
+    const char* explanation;
+  } cases[] = {
+      {Obs("account.xiaomi.com", "passToken", 0), CookieCategory::kClear, "xiaomi-account-cookies",
+       "as declared by row passToken (essential, Session, line 26) of cookie policy "
+       "xiaomi-account-cookies unversioned."},
+      {Obs("account.xiaomi.com", "pass_ua", 3 * 365 * kD), CookieCategory::kClear,
+       "xiaomi-account-cookies", "3 year(s)"},
+      {Obs("account.xiaomi.com", "passToken", 30 * kD), CookieCategory::kLifetimeExceeded,
+       "xiaomi-account-cookies", "lives 30 day(s), longer than row passToken (essential, Session"},
+      {Obs("account.xiaomi.com", "tick", 2 * kH), CookieCategory::kLifetimeExceeded,
+       "xiaomi-account-cookies", "row tick (essential, 30 minutes, line 32)"},
+      {Obs("account.xiaomi.com", "tracker_id", 0), CookieCategory::kUndeclaredCookie,
+       "xiaomi-account-cookies",
+       "Cookie tracker_id on account.xiaomi.com is declared by no row of cookie policy "
+       "xiaomi-account-cookies unversioned."},
+      {Obs("eu.account.xiaomi.com", "deviceId", kD, /*first=*/false),
+       CookieCategory::kThirdPartyCookie, "xiaomi-account-cookies",
+       "says the site uses first-party cookies only."},
+      {Obs("new.c.mi.com", "APP_LOCAL", 4 * kH), CookieCategory::kClear, "xiaomi-community-cookies",
+       "as declared"},
+      {Obs("new.c.mi.com", "userId", 31 * kD), CookieCategory::kClear, "xiaomi-community-cookies",
+       "as declared"},  // a 31-day month is within the declared "1 Month"
+      {Obs("new.c.mi.com", "userId", 40 * kD), CookieCategory::kLifetimeExceeded,
+       "xiaomi-community-cookies", "1 Month"},
+      // Listed in two tables (4 Day essential, 4 Hours analytics): the longer row applies.
+      {Obs("c.mi.com", "MS2Y_409f_ulastactivity", 3 * kD), CookieCategory::kClear,
+       "xiaomi-community-cookies", "(essential, 4 Day"},
+      {Obs("c.mi.com", "mstz", 0, false), CookieCategory::kThirdPartyCookie,
+       "xiaomi-community-cookies", "declares it first-party."},
+      {Obs("www.example.com", "passToken", 0), CookieCategory::kNoCookiePolicy, "",
+       "covered by no loaded cookie policy."},
+      {Obs("notaccount.xiaomi.com", "passToken", 0), CookieCategory::kNoCookiePolicy, "", ""},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.obs.site + " " + c.obs.name);
+    CookieVerdict v = JudgeCookie(Real(), c.obs);
+    EXPECT_STREQ(CookieCategoryName(v.category), CookieCategoryName(c.want));
+    EXPECT_EQ(v.policy, c.policy);
+    EXPECT_THAT(v.explanation, HasSubstr(c.explanation));
+    ASSERT_FALSE(v.explanation.empty());
+    EXPECT_EQ(v.explanation.back(), '.');
+  }
+}
+
+TEST(JudgeCookieTest, SentCookiesHaveNoLifetimeToCheck) {
+  CookieObservation o = Obs("account.xiaomi.com", "passToken", -1);
+  o.direction = "sent";
+  EXPECT_EQ(JudgeCookie(Real(), o).category, CookieCategory::kClear);
+  o.max_age_seconds = 400 * kD;  // ignored for a Cookie request header
+  EXPECT_EQ(JudgeCookie(Real(), o).category, CookieCategory::kClear);
+}
+
+}  // namespace
+}  // namespace idflow::policy
