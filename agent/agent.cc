@@ -49,6 +49,39 @@ absl::Status Agent::Start() {
   ingress_ = std::make_unique<TapIngress>(
       io_, ing, [this](const TapHello& who, const TapEvent& ev) { OnTapEvent(who, ev); },
       [this](const TapHello&, const TapStats& st) { OnTapStats(st); });
+  // Cookie names/lifetimes (issue 4): an event with `cookie` set and no
+  // identifier, for the cookie policies.
+  ingress_->SetCookieCallback([this](const TapHello& who, const TapCookie& c) {
+    counters_.events_in++;
+    if (pending_.size() >= options_.max_pending) {
+      counters_.pending_dropped++;
+      return;
+    }
+    idflow::v1::Event out;
+    out.mutable_device()->set_id(identity_.device_id);
+    out.mutable_device()->set_class_(identity_.device_class);
+    out.mutable_device()->set_firmware(identity_.firmware);
+    out.mutable_origin()->set_pid(c.pid ? c.pid : who.pid);
+    out.mutable_origin()->set_exe(who.exe);
+    out.mutable_origin()->set_module(c.module);
+    out.set_action(idflow::v1::ACTION_TRANSMIT);
+    out.set_channel(std::string(ChannelName(c.channel)));
+    out.mutable_destination()->set_ip(c.address);
+    out.mutable_destination()->set_port(c.port);
+    out.mutable_destination()->set_hostname(c.hostname);
+    for (const auto& s : who.scenarios) out.mutable_context()->add_scenarios(s);
+    for (const auto& [k, v] : who.consents) (*out.mutable_context()->mutable_consents())[k] = v;
+    out.set_count(1);
+    out.set_first_seen_unix_ms(static_cast<int64_t>(c.timestamp_ms));
+    out.set_last_seen_unix_ms(static_cast<int64_t>(c.timestamp_ms));
+    auto* cookie = out.mutable_cookie();
+    cookie->set_name(c.name);
+    cookie->set_max_age_seconds(c.max_age_seconds);
+    cookie->set_session(c.session);
+    cookie->set_direction(c.outgoing ? "out" : "in");
+    pending_.push_back(std::move(out));
+    if (pending_.size() >= 256) Flush();
+  });
   ingress_->UpdatePatterns(patterns_);
   RETURN_IF_ERROR(ingress_->Start());
 
@@ -153,6 +186,7 @@ idflow::v1::Event Agent::Enrich(const TapHello& who, const TapEvent& ev) const {
   out.mutable_destination()->set_ip(ev.address);
   out.mutable_destination()->set_port(ev.port);
   out.mutable_destination()->set_hostname(ev.hostname);
+  out.mutable_destination()->set_peer_exe(ev.peer_exe);
   const PatternInfo* info = patterns_->Lookup(ev.pattern_id);
   auto* id = out.mutable_identifier();
   id->set_kind(info->kind);

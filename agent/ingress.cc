@@ -58,6 +58,7 @@ struct TapIngress::Shared {
   const EventCallback on_event;
   const StatsCallback on_stats;
   const GoodbyeCallback on_goodbye;
+  CookieCallback on_cookie;  // set before Start(), read-only afterwards
   asio::io_context& io;
   SeqPacket::acceptor acceptor;
   std::atomic<bool> stopped{false};
@@ -68,7 +69,7 @@ struct TapIngress::Shared {
   std::vector<std::weak_ptr<TapConnection>> connections ABSL_GUARDED_BY(mu);
 
   std::atomic<uint64_t> accepted{0}, rejected{0}, active{0}, hellos{0}, events{0}, stats{0},
-      malformed{0}, chunks_sent{0};
+      malformed{0}, chunks_sent{0}, cookies{0};
 };
 
 class TapConnection : public std::enable_shared_from_this<TapConnection> {
@@ -127,6 +128,9 @@ class TapConnection : public std::enable_shared_from_this<TapConnection> {
     } else if (auto* event = std::get_if<TapEvent>(&msg->body)) {
       ++shared_->events;
       if (shared_->on_event) shared_->on_event(*hello_, *event);
+    } else if (auto* cookie = std::get_if<TapCookie>(&msg->body)) {
+      ++shared_->cookies;
+      if (shared_->on_cookie) shared_->on_cookie(*hello_, *cookie);
     } else if (auto* stats = std::get_if<TapStats>(&msg->body)) {
       ++shared_->stats;
       if (shared_->on_stats) shared_->on_stats(*hello_, *stats);
@@ -283,6 +287,10 @@ void TapIngress::UpdatePatterns(std::shared_ptr<const PatternDb> db) {
       EncodePatterns(serialized, shared_->generation, count));
 }
 
+void TapIngress::SetCookieCallback(CookieCallback on_cookie) {
+  shared_->on_cookie = std::move(on_cookie);
+}
+
 TapIngress::Counters TapIngress::counters() const {
   Counters c;
   c.accepted = shared_->accepted;
@@ -291,6 +299,7 @@ TapIngress::Counters TapIngress::counters() const {
   c.hellos = shared_->hellos;
   c.events = shared_->events;
   c.stats = shared_->stats;
+  c.cookies = shared_->cookies;
   c.malformed = shared_->malformed;
   c.pattern_chunks_sent = shared_->chunks_sent;
   return c;

@@ -42,6 +42,8 @@ class TapIngress {
   using StatsCallback = std::function<void(const TapHello& who, const TapStats& stats)>;
   // Called when a connection that sent Hello closes (optional).
   using GoodbyeCallback = std::function<void(const TapHello& who)>;
+  // Cookie names and lifetimes the tap saw in HTTP headers (optional).
+  using CookieCallback = std::function<void(const TapHello& who, const TapCookie& cookie)>;
 
   struct Counters {
     uint64_t accepted = 0;
@@ -50,6 +52,7 @@ class TapIngress {
     uint64_t hellos = 0;
     uint64_t events = 0;
     uint64_t stats = 0;
+    uint64_t cookies = 0;
     uint64_t malformed = 0;  // each one closed its connection
     uint64_t pattern_chunks_sent = 0;
   };
@@ -63,6 +66,8 @@ class TapIngress {
   // Binds and listens (unlinking a stale socket file first; refuses to remove
   // anything that is not a socket). Errors: path too long, bind/listen, chmod.
   absl::Status Start();
+  // Call before Start(); without it cookie messages are counted and dropped.
+  void SetCookieCallback(CookieCallback on_cookie);
   // Stops accepting, closes all connections and removes the socket file.
   void Stop();
 

@@ -11,6 +11,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "agent/tap_protocol.h"
 #include "common/digest.h"
 
 namespace idflow::agent {
@@ -18,37 +19,156 @@ namespace {
 
 struct Form {
   std::string bytes;
-  const char* encoding;
+  std::string encoding;
 };
 
+// Raw bytes of a hex string ("aabbcc" -> "\xaa\xbb\xcc").
+std::string HexToBytes(std::string_view hex) {
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    auto nib = [](char c) {
+      return absl::ascii_isdigit(c) ? c - '0' : absl::ascii_tolower(c) - 'a' + 10;
+    };
+    out.push_back(static_cast<char>(nib(hex[i]) << 4 | nib(hex[i + 1])));
+  }
+  return out;
+}
+
+// Percent-encodes what application/x-www-form-urlencoded would (':' etc.),
+// with upper- or lower-case hex digits.
+std::string UrlEncode(std::string_view s, bool upper_hex) {
+  static constexpr char kUpper[] = "0123456789ABCDEF";
+  static constexpr char kLower[] = "0123456789abcdef";
+  const char* hex = upper_hex ? kUpper : kLower;
+  std::string out;
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    }
+  }
+  return out;
+}
+
+// The characters of base64(prefix_pad + s) that depend only on s, for the
+// three alignments s can have inside a larger base64-encoded payload (the
+// whole request body or a JSON blob encoded at once, as SDKs do).
+std::vector<std::string> Base64Cores(std::string_view s) {
+  std::vector<std::string> out;
+  for (size_t pad = 1; pad < 3; ++pad) {
+    std::string b64 = absl::Base64Escape(std::string(pad, '\0') + std::string(s));
+    // Skip the characters that mix pad bytes in, and the tail that depends
+    // on what follows s.
+    size_t first = (pad * 8 + 5) / 6;
+    size_t last = ((pad + s.size()) * 8) / 6;  // chars fully determined by the input
+    if (last > first) out.push_back(b64.substr(first, last - first));
+  }
+  // Aligned, but followed by more data: drop the padding-dependent tail.
+  std::string b64 = absl::Base64Escape(std::string(s));
+  size_t full = (s.size() * 8) / 6;
+  out.push_back(b64.substr(0, full));
+  return out;
+}
+
+// "0a1b" -> "a1b": hex digits of each byte without its leading zero.
+std::string UnpaddedHex(std::string_view hex) {
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    if (hex[i] != '0') out.push_back(hex[i]);
+    out.push_back(hex[i + 1]);
+  }
+  return out;
+}
+
+void AddHashes(const std::string& text, const std::string& label, std::vector<Form>* forms) {
+  struct Hash {
+    const char* name;
+    std::string hex;
+  };
+  for (const Hash& h :
+       {Hash{"md5", Md5Hex(text)}, Hash{"sha1", Sha1Hex(text)}, Hash{"sha256", Sha256Hex(text)}}) {
+    std::string suffix = label.empty() ? "" : absl::StrCat("(", label, ")");
+    forms->push_back({h.hex, absl::StrCat(h.name, suffix)});
+    forms->push_back({absl::AsciiStrToUpper(h.hex), absl::StrCat(h.name, "_upper", suffix)});
+    forms->push_back(
+        {absl::Base64Escape(HexToBytes(h.hex)), absl::StrCat(h.name, "_base64", suffix)});
+  }
+}
+
+// Every form of one identifier, most specific label first: when two forms
+// are the same bytes the first label wins (see Build).
 std::vector<Form> EncodedForms(const Identifier& ident) {
   std::vector<Form> forms;
-  std::string raw;
+  std::vector<Form> texts;  // textual forms: each is also hashed and base64'ed
   if (IsHardwareAddressKind(ident.kind)) {
-    raw = CanonicalValue(ident.kind, ident.value);  // aa:bb:cc:dd:ee:ff
+    std::string raw = CanonicalValue(ident.kind, ident.value);  // aa:bb:cc:dd:ee:ff
     std::string nosep = absl::StrReplaceAll(raw, {{":", ""}});
+    std::string dot = absl::StrCat(nosep.substr(0, 4), ".", nosep.substr(4, 4), ".",
+                                   nosep.substr(8, 4));  // Cisco aabb.ccdd.eeff
     std::string dash = absl::StrReplaceAll(raw, {{":", "-"}});
-    forms = {{raw, "raw"},     {absl::AsciiStrToUpper(raw), "upper"},
+    texts = {{raw, "raw"},     {absl::AsciiStrToUpper(raw), "upper"},
              {nosep, "nosep"}, {absl::AsciiStrToUpper(nosep), "nosep_upper"},
-             {dash, "dash"},   {absl::AsciiStrToUpper(dash), "dash_upper"}};
+             {dash, "dash"},   {absl::AsciiStrToUpper(dash), "dash_upper"},
+             {dot, "dot"},     {absl::AsciiStrToUpper(dot), "dot_upper"}};
+    std::string bytes = HexToBytes(nosep);
+    std::string reversed(bytes.rbegin(), bytes.rend());
+    if (ident.kind == "bluetooth_address") {
+      // HCI and many BT stacks keep bdaddr little-endian: printed reversed.
+      std::string rev_hex;
+      for (char c : reversed) rev_hex += absl::BytesToHexString(std::string(1, c));
+      std::string rev_text;
+      for (size_t i = 0; i < 12; i += 2) {
+        if (!rev_text.empty()) rev_text.push_back(':');
+        rev_text.append(rev_hex, i, 2);
+      }
+      texts.push_back({rev_text, "reversed"});
+      texts.push_back({absl::AsciiStrToUpper(rev_text), "reversed_upper"});
+    }
+    forms = texts;
+    forms.push_back({bytes, "bytes"});
+    forms.push_back({reversed, "bytes_reversed"});
+    forms.push_back({absl::Base64Escape(bytes), "bytes_base64"});
+    forms.push_back({absl::WebSafeBase64Escape(bytes), "bytes_base64url"});
+    forms.push_back({UrlEncode(raw, true), "url"});
+    forms.push_back({UrlEncode(absl::AsciiStrToUpper(raw), true), "url_upper"});
+    forms.push_back({UrlEncode(raw, false), "url"});
+    forms.push_back({UrlEncode(absl::AsciiStrToUpper(raw), false), "url_upper"});
   } else {
-    raw = ident.value;
-    std::string nosep = absl::StrReplaceAll(raw, {{"-", ""}});
-    forms = {{raw, "raw"},
+    const std::string& raw = ident.value;
+    std::string nodash = absl::StrReplaceAll(raw, {{"-", ""}});
+    texts = {{raw, "raw"},
              {absl::AsciiStrToLower(raw), "lower"},
              {absl::AsciiStrToUpper(raw), "upper"},
-             {nosep, "nosep"},
-             {absl::AsciiStrToLower(nosep), "nosep"},
-             {absl::AsciiStrToUpper(nosep), "nosep_upper"}};
+             {nodash, "nosep"},
+             {absl::AsciiStrToLower(nodash), "nosep"},
+             {absl::AsciiStrToUpper(nodash), "nosep_upper"}};
+    forms = texts;
+    forms.push_back({UrlEncode(raw, true), "url"});
   }
-  std::string md5 = Md5Hex(raw), sha1 = Sha1Hex(raw), sha256 = Sha256Hex(raw);
-  forms.push_back({md5, "md5"});
-  forms.push_back({sha1, "sha1"});
-  forms.push_back({sha256, "sha256"});
-  forms.push_back({absl::AsciiStrToUpper(md5), "md5_upper"});
-  forms.push_back({absl::AsciiStrToUpper(sha1), "sha1_upper"});
-  forms.push_back({absl::AsciiStrToUpper(sha256), "sha256_upper"});
-  forms.push_back({absl::Base64Escape(raw), "base64"});
+  // Hashes of every textual form, labelled with the form hashed.
+  for (const Form& t : texts) {
+    AddHashes(t.bytes, t.encoding == "raw" ? "" : t.encoding, &forms);
+  }
+  // Java's Integer.toHexString(b & 0xff) per digest byte drops each byte's
+  // leading zero: a common hand-rolled hex in Android SDKs.
+  for (size_t i = 0; i < texts.size() && i < 3; ++i) {
+    std::string suffix =
+        texts[i].encoding == "raw" ? "" : absl::StrCat("(", texts[i].encoding, ")");
+    forms.push_back({UnpaddedHex(Md5Hex(texts[i].bytes)), absl::StrCat("md5_unpadded", suffix)});
+    forms.push_back({UnpaddedHex(Sha1Hex(texts[i].bytes)), absl::StrCat("sha1_unpadded", suffix)});
+  }
+  for (const Form& t : texts) {
+    forms.push_back({absl::Base64Escape(t.bytes),
+                     t.encoding == "raw" ? "base64" : absl::StrCat("base64(", t.encoding, ")")});
+  }
+  // Unaligned base64 of the canonical form, inside a larger encoded payload.
+  for (std::string& core : Base64Cores(texts[0].bytes)) {
+    forms.push_back({std::move(core), "base64_inner"});
+  }
   return forms;
 }
 
@@ -104,7 +224,12 @@ absl::StatusOr<PatternDb> PatternDb::Build(const Identity& identity,
     if (IsPlaceholder(ident.kind, ident.value)) return;
     std::string digest = KeyedDigest(identity.digest_key, CanonicalValue(ident.kind, ident.value));
     for (Form& f : EncodedForms(ident)) {
-      if (f.bytes.size() < kMinFormBytes || !seen.insert(f.bytes).second) continue;
+      // Vectorscan's literal API takes a leading NUL for an empty string: such
+      // byte forms (a MAC ending in 00, reversed) are left out.
+      if (f.bytes.size() < kMinFormBytes || f.bytes.size() > kTapMaxPatternBytes ||
+          f.bytes[0] == '\0' || !seen.insert(f.bytes).second) {
+        continue;
+      }
       db.infos_.push_back(PatternInfo{ident.kind, ident.instance, f.encoding, digest});
       db.lengths_.push_back(f.bytes.size());
       bytes.push_back(std::move(f.bytes));

@@ -25,9 +25,18 @@ namespace idflow::agent {
 struct PatternInfo {
   std::string kind;      // identifier kind
   std::string instance;  // identifier instance (interface...)
-  std::string encoding;  // raw, upper, nosep, nosep_upper, dash, dash_upper, md5, sha1, sha256,
-                         // md5_upper, sha1_upper, sha256_upper, base64
-  std::string digest;    // KeyedDigest(digest_key, canonical value)
+  // How the value was written. Addresses: raw (aa:bb:..), upper, dash,
+  // dash_upper, dot (Cisco aabb.ccdd.eeff), dot_upper, nosep, nosep_upper,
+  // reversed/reversed_upper (Bluetooth, HCI byte order), bytes (6 raw bytes),
+  // bytes_reversed, bytes_base64, bytes_base64url, url, url_upper. Other
+  // kinds: raw, lower, upper, nosep, nosep_upper, url. Both: md5, sha1,
+  // sha256 of the raw text (hex; _upper; _base64 of the digest bytes), the
+  // same of another textual form as "md5(nosep_upper)"..., base64 and
+  // "base64(form)" of the textual forms, base64_inner (the canonical form
+  // base64-encoded inside a larger payload, at any alignment).
+  // See docs/IDENTIFIERS.md.
+  std::string encoding;
+  std::string digest;  // KeyedDigest(digest_key, canonical value)
 };
 
 class PatternDb {

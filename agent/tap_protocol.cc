@@ -18,6 +18,36 @@ absl::Status Bad(absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("tap message: ", what));
 }
 
+// TapChannel mirrors TapWireChannel value for value.
+static_assert(static_cast<int>(TapChannel::kGetifaddrs) == kTapChannelGetifaddrs);
+static_assert(static_cast<int>(TapChannel::kTlsOpenssl) == kTapChannelTlsOpenssl);
+
+// Textual address from a wire (family, addr); false for an unknown family.
+bool WireAddress(uint8_t family, const uint8_t (&addr)[16], std::string* out) {
+  char text[INET6_ADDRSTRLEN] = {};
+  switch (family) {
+    case kTapFamilyNone:
+    case kTapFamilyUnix:
+      return true;
+    case kTapFamilyInet:
+      inet_ntop(AF_INET, addr, text, sizeof(text));
+      *out = text;
+      return true;
+    case kTapFamilyInet6:
+      inet_ntop(AF_INET6, addr, text, sizeof(text));
+      *out = text;
+      return true;
+    default:
+      return false;
+  }
+}
+
+uint8_t PutWireAddress(const std::string& address, int family, uint8_t (&addr)[16]) {
+  if (inet_pton(AF_INET, address.c_str(), addr) == 1) return kTapFamilyInet;
+  if (inet_pton(AF_INET6, address.c_str(), addr) == 1) return kTapFamilyInet6;
+  return family == kTapFamilyUnix ? kTapFamilyUnix : kTapFamilyNone;
+}
+
 // Copies a (len, array) wire string after checking len against the array.
 template <size_t N>
 bool WireString(const char (&arr)[N], uint16_t len, std::string* out) {
@@ -77,45 +107,18 @@ absl::StatusOr<TapMessage> DecodeEvent(std::string_view bytes) {
     default:
       return Bad("event has unknown action");
   }
-  switch (w.channel) {
-    case kTapChannelOther:
-      e.channel = TapChannel::kOther;
-      break;
-    case kTapChannelTcp:
-      e.channel = TapChannel::kTcp;
-      break;
-    case kTapChannelUdp:
-      e.channel = TapChannel::kUdp;
-      break;
-    case kTapChannelUnix:
-      e.channel = TapChannel::kUnix;
-      break;
-    default:
-      return Bad("event has unknown channel");
-  }
-  char text[INET6_ADDRSTRLEN] = {};
-  switch (w.family) {
-    case kTapFamilyNone:
-    case kTapFamilyUnix:
-      break;
-    case kTapFamilyInet:
-      inet_ntop(AF_INET, w.addr, text, sizeof(text));
-      e.address = text;
-      break;
-    case kTapFamilyInet6:
-      inet_ntop(AF_INET6, w.addr, text, sizeof(text));
-      e.address = text;
-      break;
-    default:
-      return Bad("event has unknown address family");
-  }
+  if (w.channel > kTapChannelLast) return Bad("event has unknown channel");
+  e.channel = static_cast<TapChannel>(w.channel);
+  if (!WireAddress(w.family, w.addr, &e.address)) return Bad("event has unknown address family");
   e.family = w.family;
   e.port = w.port;
   if (!WireString(w.host, w.host_len, &e.hostname) ||
       !WireString(w.module, w.module_len, &e.module) ||
-      !WireString(w.context, w.context_len, &e.context)) {
+      !WireString(w.context, w.context_len, &e.context) ||
+      !WireString(w.peer, w.peer_len, &e.peer_exe)) {
     return Bad("event string length out of range");
   }
+  e.split = (w.flags & kTapEventSplit) != 0;
   if (w.context_offset > e.context.size()) return Bad("event context offset out of range");
   e.context_offset = w.context_offset;
   return TapMessage{std::move(e)};
@@ -132,7 +135,39 @@ absl::StatusOr<TapMessage> DecodeStats(std::string_view bytes) {
   s.scan_cap_hits = w.scan_cap_hits;
   s.calls_scanned = w.calls_scanned;
   s.bytes_scanned = w.bytes_scanned;
+  s.split_matches = w.split_matches;
+  s.stream_fallbacks = w.stream_fallbacks;
+  s.acquisitions = w.acquisitions;
+  s.cookies = w.cookies;
   return TapMessage{s};
+}
+
+absl::StatusOr<TapMessage> DecodeCookie(std::string_view bytes) {
+  if (bytes.size() != sizeof(TapWireCookie)) return Bad("cookie has wrong size");
+  TapWireCookie w;
+  memcpy(&w, bytes.data(), sizeof(w));
+  TapCookie c;
+  c.timestamp_ms = w.timestamp_ms;
+  c.pid = w.pid;
+  c.tid = w.tid;
+  if (w.direction != kTapCookieOut && w.direction != kTapCookieIn) {
+    return Bad("cookie has unknown direction");
+  }
+  c.outgoing = w.direction == kTapCookieOut;
+  if (w.channel > kTapChannelLast) return Bad("cookie has unknown channel");
+  c.channel = static_cast<TapChannel>(w.channel);
+  if (!WireAddress(w.family, w.addr, &c.address)) return Bad("cookie has unknown address family");
+  c.family = w.family;
+  c.port = w.port;
+  if (!WireString(w.host, w.host_len, &c.hostname) ||
+      !WireString(w.module, w.module_len, &c.module) || !WireString(w.name, w.name_len, &c.name) ||
+      c.name.empty()) {
+    return Bad("cookie string length out of range");
+  }
+  c.session = (w.flags & kTapCookieSession) != 0;
+  c.has_max_age = (w.flags & kTapCookieHasMaxAge) != 0;
+  c.max_age_seconds = c.has_max_age ? w.max_age_seconds : 0;
+  return TapMessage{std::move(c)};
 }
 
 absl::StatusOr<TapMessage> DecodePatterns(std::string_view bytes) {
@@ -170,6 +205,16 @@ std::string_view ChannelName(TapChannel c) {
       return "udp";
     case TapChannel::kUnix:
       return "unix";
+    case TapChannel::kTlsOpenssl:
+      return "tls-openssl";
+    case TapChannel::kTlsGnutls:
+      return "tls-gnutls";
+    case TapChannel::kSysfs:
+      return "sysfs";
+    case TapChannel::kIoctl:
+      return "ioctl";
+    case TapChannel::kGetifaddrs:
+      return "getifaddrs";
     case TapChannel::kOther:
       break;
   }
@@ -193,6 +238,8 @@ absl::StatusOr<TapMessage> DecodeTapMessage(std::string_view bytes) {
       return DecodeStats(bytes);
     case kTapMsgPatterns:
       return DecodePatterns(bytes);
+    case kTapMsgCookie:
+      return DecodeCookie(bytes);
     default:
       return Bad(absl::StrCat("unknown type ", h.type));
   }
@@ -247,33 +294,15 @@ std::string EncodeEvent(const TapEvent& e) {
   w.tid = e.tid;
   w.pattern_id = e.pattern_id;
   w.action = e.action == TapAction::kAcquire ? kTapActionAcquire : kTapActionTransmit;
-  switch (e.channel) {
-    case TapChannel::kTcp:
-      w.channel = kTapChannelTcp;
-      break;
-    case TapChannel::kUdp:
-      w.channel = kTapChannelUdp;
-      break;
-    case TapChannel::kUnix:
-      w.channel = kTapChannelUnix;
-      break;
-    case TapChannel::kOther:
-      w.channel = kTapChannelOther;
-      break;
-  }
-  std::string addr(e.address);
-  if (inet_pton(AF_INET, addr.c_str(), w.addr) == 1) {
-    w.family = kTapFamilyInet;
-  } else if (inet_pton(AF_INET6, addr.c_str(), w.addr) == 1) {
-    w.family = kTapFamilyInet6;
-  } else {
-    w.family = e.family == kTapFamilyUnix ? kTapFamilyUnix : kTapFamilyNone;
-  }
+  w.channel = static_cast<uint8_t>(e.channel);
+  w.family = PutWireAddress(e.address, e.family, w.addr);
   w.port = e.port;
   w.host_len = PutWireString(w.host, e.hostname);
   w.module_len = PutWireString(w.module, e.module);
   w.context_len = PutWireString(w.context, e.context);
   w.context_offset = std::min<uint32_t>(e.context_offset, w.context_len);
+  w.peer_len = PutWireString(w.peer, e.peer_exe);
+  w.flags = e.split ? kTapEventSplit : 0;
   return AsBytes(w);
 }
 
@@ -287,6 +316,30 @@ std::string EncodeStats(const TapStats& s) {
   w.scan_cap_hits = s.scan_cap_hits;
   w.calls_scanned = s.calls_scanned;
   w.bytes_scanned = s.bytes_scanned;
+  w.split_matches = s.split_matches;
+  w.stream_fallbacks = s.stream_fallbacks;
+  w.acquisitions = s.acquisitions;
+  w.cookies = s.cookies;
+  return AsBytes(w);
+}
+
+std::string EncodeCookie(const TapCookie& c) {
+  TapWireCookie w;
+  memset(&w, 0, sizeof(w));
+  FillTapHeader(&w.header, kTapMsgCookie, sizeof(w));
+  w.timestamp_ms = c.timestamp_ms;
+  w.pid = c.pid;
+  w.tid = c.tid;
+  w.direction = c.outgoing ? kTapCookieOut : kTapCookieIn;
+  w.channel = static_cast<uint8_t>(c.channel);
+  w.family = PutWireAddress(c.address, c.family, w.addr);
+  w.port = c.port;
+  w.host_len = PutWireString(w.host, c.hostname);
+  w.module_len = PutWireString(w.module, c.module);
+  w.name_len = PutWireString(w.name, c.name);
+  w.flags = static_cast<uint8_t>((c.session ? kTapCookieSession : 0) |
+                                 (c.has_max_age ? kTapCookieHasMaxAge : 0));
+  w.max_age_seconds = c.has_max_age ? c.max_age_seconds : 0;
   return AsBytes(w);
 }
 

@@ -1,27 +1,41 @@
-// libidflow-tap.so: LD_PRELOAD interposer that scans outgoing socket bytes for
-// the device's identifiers (Vectorscan database built by the agent) and
-// reports matches to idflow-agent. Fails open: if anything is missing the
-// hooks are plain pass-throughs. Never changes a hooked call's result/errno.
+// libidflow-tap.so: LD_PRELOAD interposer that finds the device's identifiers
+// in what an app sends (sockets, OpenSSL and GnuTLS plaintext) and reads
+// (sysfs address files, SIOCGIFHWADDR, HCI device info, getifaddrs), using
+// the Vectorscan database built by the agent, and reports each match, with
+// the calling module, to idflow-agent. It also names destinations
+// (getaddrinfo, TLS SNI, HTTP Host) and reports HTTP cookie names and
+// lifetimes. Fails open: if anything is missing the hooks are plain
+// pass-throughs. Never changes a hooked call's result or errno.
 //
 // Constraints: no C++ exceptions, no RTTI, no libstdc++ runtime (no
 // function-local statics, no new/delete, no iostreams). Allocation happens at
 // init and once per thread (Vectorscan scratch + a gather buffer for
-// writev/sendmsg); hooks themselves do not allocate.
+// writev/sendmsg); hooks themselves do not allocate. All other state lives in
+// fixed tables (per-fd kind/destination/name, the stream carry pool, the
+// resolver ring).
 #define IDFLOW_TAP_WIRE_ONLY
 #include "agent/tap_protocol.h"
 
+#include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <hs/hs_runtime.h>
+#include <ifaddrs.h>
 #include <limits.h>
+#include <link.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -29,6 +43,7 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include <unwind.h>
 
 #include <atomic>
 
@@ -43,6 +58,8 @@ using agent::kTapHostMax;
 using agent::kTapMaxDatabaseBytes;
 using agent::kTapMaxMessageBytes;
 using agent::kTapModuleMax;
+using agent::kTapPeerMax;
+using agent::TapWireCookie;
 using agent::TapWireEvent;
 using agent::TapWireHeader;
 using agent::TapWireHello;
@@ -56,6 +73,7 @@ using ConnectFn = int (*)(int, const sockaddr*, socklen_t);
 using SendFn = ssize_t (*)(int, const void*, size_t, int);
 using SendtoFn = ssize_t (*)(int, const void*, size_t, int, const sockaddr*, socklen_t);
 using SendmsgFn = ssize_t (*)(int, const msghdr*, int);
+using SendmmsgFn = int (*)(int, mmsghdr*, unsigned int, int);
 using WriteFn = ssize_t (*)(int, const void*, size_t);
 using WritevFn = ssize_t (*)(int, const iovec*, int);
 using CloseFn = int (*)(int);
@@ -64,6 +82,33 @@ using Dup3Fn = int (*)(int, int, int);
 using SocketFn = int (*)(int, int, int);
 using AcceptFn = int (*)(int, sockaddr*, socklen_t*);
 using Accept4Fn = int (*)(int, sockaddr*, socklen_t*, int);
+using RecvFn = ssize_t (*)(int, void*, size_t, int);
+using RecvfromFn = ssize_t (*)(int, void*, size_t, int, sockaddr*, socklen_t*);
+using RecvmsgFn = ssize_t (*)(int, msghdr*, int);
+using ReadFn = ssize_t (*)(int, void*, size_t);
+using ReadChkFn = ssize_t (*)(int, void*, size_t, size_t);
+using RecvChkFn = ssize_t (*)(int, void*, size_t, size_t, int);
+using RecvfromChkFn = ssize_t (*)(int, void*, size_t, size_t, int, sockaddr*, socklen_t*);
+using OpenFn = int (*)(const char*, int, ...);
+using OpenatFn = int (*)(int, const char*, int, ...);
+using Open2Fn = int (*)(const char*, int);
+using Openat2Fn = int (*)(int, const char*, int);
+using FopenFn = FILE* (*)(const char*, const char*);
+using IoctlFn = int (*)(int, unsigned long, ...);
+using GetifaddrsFn = int (*)(ifaddrs**);
+using GetaddrinfoFn = int (*)(const char*, const char*, const addrinfo*, addrinfo**);
+// TLS libraries: opaque handles, so no libssl/gnutls headers are needed.
+using SslWriteFn = int (*)(void*, const void*, int);
+using SslWriteExFn = int (*)(void*, const void*, size_t, size_t*);
+using SslReadFn = int (*)(void*, void*, int);
+using SslReadExFn = int (*)(void*, void*, size_t, size_t*);
+using SslGetFdFn = int (*)(const void*);
+using GnutlsSendFn = ssize_t (*)(void*, const void*, size_t);
+using GnutlsRecvFn = ssize_t (*)(void*, void*, size_t);
+using GnutlsGetIntFn = int (*)(void*);
+
+// Base address of this library: frames and definitions inside it are ours.
+void* g_tap_base = nullptr;
 
 template <typename Fn>
 Fn Real(std::atomic<Fn>& slot, const char* name) {
@@ -75,10 +120,67 @@ Fn Real(std::atomic<Fn>& slot, const char* name) {
   return fn;
 }
 
+void* TapBase() {
+  if (g_tap_base == nullptr) {
+    Dl_info self;
+    if (dladdr(reinterpret_cast<void*>(&TapBase), &self) != 0) g_tap_base = self.dli_fbase;
+  }
+  return g_tap_base;
+}
+
+constexpr int kMaxObjects = 256;
+struct ObjectList {
+  const char* names[kMaxObjects];
+  int count;
+};
+
+int CollectObject(dl_phdr_info* info, size_t, void* arg) {
+  auto* list = static_cast<ObjectList*>(arg);
+  if (info->dlpi_name == nullptr || info->dlpi_name[0] == '\0') return 0;
+  if (reinterpret_cast<void*>(info->dlpi_addr) == g_tap_base) return 0;
+  if (list->count < kMaxObjects) list->names[list->count++] = info->dlpi_name;
+  return 0;
+}
+
+// The definition of `symbol` in the dependency tree of some loaded object
+// other than the tap. dlopen(RTLD_NOLOAD) only takes a reference.
+void* FindOutsideTap(const char* symbol) {
+  TapBase();
+  ObjectList list;
+  list.count = 0;
+  dl_iterate_phdr(CollectObject, &list);
+  for (int i = 0; i < list.count; ++i) {
+    void* h = dlopen(list.names[i], RTLD_LAZY | RTLD_NOLOAD);
+    if (h == nullptr) continue;
+    void* sym = dlsym(h, symbol);
+    Dl_info di;
+    bool ok = sym != nullptr && dladdr(sym, &di) != 0 && di.dli_fbase != g_tap_base;
+    dlclose(h);
+    if (ok) return sym;
+  }
+  return nullptr;
+}
+
+// TLS entry points: RTLD_NEXT only sees the global scope, but Python (and
+// other plugin hosts) load libssl RTLD_LOCAL as a dependency of a dlopen'ed
+// module, whose calls still land in our global definition. Then search every
+// loaded object's own dependency tree.
+template <typename Fn>
+Fn RealTls(std::atomic<Fn>& slot, const char* name) {
+  Fn fn = slot.load(std::memory_order_acquire);
+  if (fn != nullptr) return fn;
+  void* sym = dlsym(RTLD_NEXT, name);
+  if (sym == nullptr) sym = FindOutsideTap(name);
+  fn = reinterpret_cast<Fn>(sym);
+  if (fn != nullptr) slot.store(fn, std::memory_order_release);
+  return fn;
+}
+
 std::atomic<ConnectFn> g_connect;
 std::atomic<SendFn> g_send;
 std::atomic<SendtoFn> g_sendto;
 std::atomic<SendmsgFn> g_sendmsg;
+std::atomic<SendmmsgFn> g_sendmmsg;
 std::atomic<WriteFn> g_write;
 std::atomic<WritevFn> g_writev;
 std::atomic<CloseFn> g_close;
@@ -87,6 +189,29 @@ std::atomic<Dup3Fn> g_dup3;
 std::atomic<SocketFn> g_socket;
 std::atomic<AcceptFn> g_accept;
 std::atomic<Accept4Fn> g_accept4;
+std::atomic<RecvFn> g_recv;
+std::atomic<RecvfromFn> g_recvfrom;
+std::atomic<RecvmsgFn> g_recvmsg;
+std::atomic<ReadFn> g_read;
+std::atomic<ReadChkFn> g_read_chk;
+std::atomic<RecvChkFn> g_recv_chk;
+std::atomic<RecvfromChkFn> g_recvfrom_chk;
+std::atomic<OpenFn> g_open, g_open64;
+std::atomic<OpenatFn> g_openat, g_openat64;
+std::atomic<Open2Fn> g_open_2, g_open64_2;
+std::atomic<Openat2Fn> g_openat_2, g_openat64_2;
+std::atomic<FopenFn> g_fopen, g_fopen64;
+std::atomic<IoctlFn> g_ioctl;
+std::atomic<GetifaddrsFn> g_getifaddrs;
+std::atomic<GetaddrinfoFn> g_getaddrinfo;
+std::atomic<SslWriteFn> g_ssl_write;
+std::atomic<SslWriteExFn> g_ssl_write_ex;
+std::atomic<SslReadFn> g_ssl_read;
+std::atomic<SslReadExFn> g_ssl_read_ex;
+std::atomic<SslGetFdFn> g_ssl_get_fd;
+std::atomic<GnutlsSendFn> g_gnutls_send;
+std::atomic<GnutlsRecvFn> g_gnutls_recv;
+std::atomic<GnutlsGetIntFn> g_gnutls_get_int;
 
 // Fallbacks to raw syscalls if dlsym failed, so a hook never jumps to null.
 int RealConnect(int fd, const sockaddr* a, socklen_t l) {
@@ -104,6 +229,10 @@ ssize_t RealSendto(int fd, const void* b, size_t n, int flags, const sockaddr* a
 ssize_t RealSendmsg(int fd, const msghdr* m, int flags) {
   SendmsgFn f = Real(g_sendmsg, "sendmsg");
   return f ? f(fd, m, flags) : syscall(SYS_sendmsg, fd, m, flags);
+}
+int RealSendmmsg(int fd, mmsghdr* v, unsigned int n, int flags) {
+  SendmmsgFn f = Real(g_sendmmsg, "sendmmsg");
+  return f ? f(fd, v, n, flags) : static_cast<int>(syscall(SYS_sendmmsg, fd, v, n, flags));
 }
 ssize_t RealWrite(int fd, const void* b, size_t n) {
   WriteFn f = Real(g_write, "write");
@@ -137,6 +266,34 @@ int RealAccept4(int fd, sockaddr* a, socklen_t* l, int flags) {
   Accept4Fn f = Real(g_accept4, "accept4");
   return f ? f(fd, a, l, flags) : static_cast<int>(syscall(SYS_accept4, fd, a, l, flags));
 }
+ssize_t RealRecv(int fd, void* b, size_t n, int flags) {
+  RecvFn f = Real(g_recv, "recv");
+  return f ? f(fd, b, n, flags) : syscall(SYS_recvfrom, fd, b, n, flags, nullptr, nullptr);
+}
+ssize_t RealRecvfrom(int fd, void* b, size_t n, int flags, sockaddr* a, socklen_t* l) {
+  RecvfromFn f = Real(g_recvfrom, "recvfrom");
+  return f ? f(fd, b, n, flags, a, l) : syscall(SYS_recvfrom, fd, b, n, flags, a, l);
+}
+ssize_t RealRecvmsg(int fd, msghdr* m, int flags) {
+  RecvmsgFn f = Real(g_recvmsg, "recvmsg");
+  return f ? f(fd, m, flags) : syscall(SYS_recvmsg, fd, m, flags);
+}
+ssize_t RealRead(int fd, void* b, size_t n) {
+  ReadFn f = Real(g_read, "read");
+  return f ? f(fd, b, n) : syscall(SYS_read, fd, b, n);
+}
+int RealOpenMode(std::atomic<OpenFn>& slot, const char* name, const char* path, int flags,
+                 mode_t mode) {
+  OpenFn f = Real(slot, name);
+  return f ? f(path, flags, mode)
+           : static_cast<int>(syscall(SYS_openat, AT_FDCWD, path, flags, mode));
+}
+int RealOpenatMode(std::atomic<OpenatFn>& slot, const char* name, int dirfd, const char* path,
+                   int flags, mode_t mode) {
+  OpenatFn f = Real(slot, name);
+  return f ? f(dirfd, path, flags, mode)
+           : static_cast<int>(syscall(SYS_openat, dirfd, path, flags, mode));
+}
 
 // ---------------------------------------------------------------------------
 // Global state.
@@ -146,12 +303,17 @@ std::atomic<int> g_state{kUninit};
 bool g_debug = false;
 size_t g_scan_cap = 64 * 1024;
 int g_timeout_ms = 2000;
+int g_stack_depth = 32;
 char g_socket_path[sizeof(sockaddr_un::sun_path)];
 char g_exe[PATH_MAX];
 void* g_main_base = nullptr;  // dli_fbase of the main executable
 
 hs_database_t* g_db = nullptr;
 hs_scratch_t* g_proto_scratch = nullptr;
+
+// See EnterDl(): loader calls in flight, and a fork() in progress.
+std::atomic<int> g_dl_users{0};
+std::atomic<bool> g_forking{false};
 
 std::atomic<int> g_agent_fd{-1};
 std::atomic<int> g_agent_pid{0};  // process that owns g_agent_fd
@@ -160,7 +322,7 @@ constexpr int64_t kNeverMs = -1000000;
 std::atomic<int64_t> g_last_reconnect_ms{kNeverMs};
 
 std::atomic<uint64_t> g_events_sent{0}, g_events_dropped{0}, g_cap_hits{0}, g_calls_scanned{0},
-    g_bytes_scanned{0};
+    g_bytes_scanned{0}, g_split_matches{0}, g_stream_fallbacks{0}, g_acquisitions{0}, g_cookies{0};
 
 void Debug(const char* msg) {
   if (!g_debug) return;
@@ -175,17 +337,31 @@ int64_t NowMs(clockid_t clock) {
   return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
+char LowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+
+// Case-insensitive search of `needle` (lower case) in data[from, n).
+size_t FindNoCase(const char* data, size_t n, size_t from, const char* needle, size_t len) {
+  for (size_t p = from; p + len <= n; ++p) {
+    size_t k = 0;
+    while (k < len && LowerAscii(data[p + k]) == needle[k]) ++k;
+    if (k == len) return p;
+  }
+  return n;
+}
+
 // ---------------------------------------------------------------------------
-// Per-fd state: kind (classified once) and the address given to connect().
+// Per-fd state: kind (classified once), the address given to connect(), and
+// the name the stream announced (TLS SNI).
 
 enum FdKind : uint8_t {
   kFdUnknown = 0,
   kFdNotScanned = 1,
   kFdTcp = 2,
   kFdUdp = 3,
-  kFdUnix = 4,
+  kFdUnix = 4,  // datagram / seqpacket
   kFdOtherSocket = 5,
   kFdAgent = 6,
+  kFdUnixStream = 7,
 };
 constexpr int kFdTableSize = 4096;  // larger fds are classified on every call
 std::atomic<uint8_t> g_fd_kind[kFdTableSize];
@@ -193,11 +369,20 @@ std::atomic<uint8_t> g_fd_kind[kFdTableSize];
 // words 1-2 = address. Relaxed atomics: a torn read needs concurrent connect()
 // on the same fd, which would be a bug in the app anyway.
 std::atomic<uint64_t> g_fd_dest[kFdTableSize][3];
+// TLS SNI seen in a ClientHello written on the fd (truncated to 127 bytes).
+// Zero pages until used: bss, touched only for TLS connections.
+constexpr size_t kFdNameMax = 128;
+std::atomic<uint8_t> g_fd_name_len[kFdTableSize];
+char g_fd_name[kFdTableSize][kFdNameMax];
+
+void ReleaseCarry(int fd);
 
 void ResetFd(int fd) {
   if (fd >= 0 && fd < kFdTableSize) {
     g_fd_kind[fd].store(kFdUnknown, std::memory_order_relaxed);
     g_fd_dest[fd][0].store(0, std::memory_order_relaxed);
+    g_fd_name_len[fd].store(0, std::memory_order_relaxed);
+    ReleaseCarry(fd);
   }
 }
 
@@ -214,7 +399,7 @@ uint8_t ClassifySlow(int fd) {
     if (type == SOCK_DGRAM) return kFdUdp;
     return kFdOtherSocket;
   }
-  if (domain == AF_UNIX) return kFdUnix;
+  if (domain == AF_UNIX) return type == SOCK_STREAM ? kFdUnixStream : kFdUnix;
   return kFdNotScanned;  // netlink, packet...: not app payload
 }
 
@@ -226,6 +411,11 @@ uint8_t Classify(int fd) {
   k = ClassifySlow(fd);
   g_fd_kind[fd].store(k, std::memory_order_relaxed);
   return k;
+}
+
+bool Scanned(uint8_t kind) {
+  return kind == kFdTcp || kind == kFdUdp || kind == kFdUnix || kind == kFdUnixStream ||
+         kind == kFdOtherSocket;
 }
 
 void RememberDest(int fd, const sockaddr* addr, socklen_t len) {
@@ -249,47 +439,167 @@ void RememberDest(int fd, const sockaddr* addr, socklen_t len) {
 }
 
 // Fills family/addr/port from a sockaddr; false if it is not usable.
-bool FillDest(const sockaddr* addr, socklen_t len, TapWireEvent* ev) {
+bool FillDest(const sockaddr* addr, socklen_t len, uint8_t* family, uint8_t* out_addr,
+              uint16_t* port) {
   if (addr == nullptr) return false;
   if (addr->sa_family == AF_INET && len >= sizeof(sockaddr_in)) {
     const auto* in = reinterpret_cast<const sockaddr_in*>(addr);
-    ev->family = agent::kTapFamilyInet;
-    memcpy(ev->addr, &in->sin_addr, 4);
-    ev->port = ntohs(in->sin_port);
+    *family = agent::kTapFamilyInet;
+    memcpy(out_addr, &in->sin_addr, 4);
+    *port = ntohs(in->sin_port);
     return true;
   }
   if (addr->sa_family == AF_INET6 && len >= sizeof(sockaddr_in6)) {
     const auto* in6 = reinterpret_cast<const sockaddr_in6*>(addr);
-    ev->family = agent::kTapFamilyInet6;
-    memcpy(ev->addr, &in6->sin6_addr, 16);
-    ev->port = ntohs(in6->sin6_port);
+    *family = agent::kTapFamilyInet6;
+    memcpy(out_addr, &in6->sin6_addr, 16);
+    *port = ntohs(in6->sin6_port);
     return true;
   }
   if (addr->sa_family == AF_UNIX) {
-    ev->family = agent::kTapFamilyUnix;
+    *family = agent::kTapFamilyUnix;
     return true;
   }
   return false;
 }
 
-void Destination(int fd, const sockaddr* explicit_dest, socklen_t explicit_len, TapWireEvent* ev) {
-  if (FillDest(explicit_dest, explicit_len, ev)) return;
+void Destination(int fd, const sockaddr* explicit_dest, socklen_t explicit_len, uint8_t* family,
+                 uint8_t* addr, uint16_t* port) {
+  if (FillDest(explicit_dest, explicit_len, family, addr, port)) return;
+  if (fd < 0) return;
   sockaddr_storage peer;
   socklen_t len = sizeof(peer);
   if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0 &&
-      FillDest(reinterpret_cast<sockaddr*>(&peer), len, ev)) {
+      FillDest(reinterpret_cast<sockaddr*>(&peer), len, family, addr, port)) {
     return;
   }
-  if (fd < 0 || fd >= kFdTableSize) return;
+  if (fd >= kFdTableSize) return;
   uint64_t w0 = g_fd_dest[fd][0].load(std::memory_order_relaxed);
   if ((w0 & 1) == 0) return;
   uint64_t w1 = g_fd_dest[fd][1].load(std::memory_order_relaxed);
   uint64_t w2 = g_fd_dest[fd][2].load(std::memory_order_relaxed);
-  ev->family = static_cast<uint8_t>(w0 >> 8);
-  ev->port = static_cast<uint16_t>(w0 >> 16);
-  memcpy(ev->addr, &w1, 8);
-  memcpy(ev->addr + 8, &w2, 8);
+  *family = static_cast<uint8_t>(w0 >> 8);
+  *port = static_cast<uint16_t>(w0 >> 16);
+  memcpy(addr, &w1, 8);
+  memcpy(addr + 8, &w2, 8);
 }
+
+// ---------------------------------------------------------------------------
+// Resolver map: addresses getaddrinfo() returned -> the name asked for. A
+// ring of fixed entries, newest wins; each entry is a seqlock so readers
+// (event emission) never block writers (getaddrinfo callers).
+
+constexpr int kNameRing = 256;
+struct NameEntry {
+  std::atomic<uint32_t> seq{0};  // odd while being written
+  uint8_t family = 0;
+  uint8_t addr[16] = {};
+  uint16_t len = 0;
+  char name[kTapHostMax] = {};
+};
+constinit NameEntry g_names[kNameRing];
+std::atomic<uint32_t> g_name_next{0};
+
+void RememberName(const char* node, const sockaddr* sa) {
+  uint8_t family = 0, addr[16] = {};
+  uint16_t port = 0;
+  if (sa == nullptr || sa->sa_family == AF_UNIX) return;
+  if (!FillDest(sa, sa->sa_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6), &family,
+                addr, &port)) {
+    return;
+  }
+  NameEntry& e = g_names[g_name_next.fetch_add(1, std::memory_order_relaxed) % kNameRing];
+  uint32_t s = e.seq.load(std::memory_order_relaxed);
+  if ((s & 1) != 0) return;  // another writer lapped the ring onto this entry
+  if (!e.seq.compare_exchange_strong(s, s + 1, std::memory_order_acquire)) return;
+  e.family = family;
+  memcpy(e.addr, addr, 16);
+  size_t n = strnlen(node, kTapHostMax);
+  memcpy(e.name, node, n);
+  e.len = static_cast<uint16_t>(n);
+  e.seq.store(s + 2, std::memory_order_release);
+}
+
+uint16_t LookupName(uint8_t family, const uint8_t* addr, char* out) {
+  if (family != agent::kTapFamilyInet && family != agent::kTapFamilyInet6) return 0;
+  size_t cmp = family == agent::kTapFamilyInet ? 4 : 16;
+  uint32_t next = g_name_next.load(std::memory_order_relaxed);
+  int count = next < kNameRing ? static_cast<int>(next) : kNameRing;
+  for (int i = 1; i <= count; ++i) {  // newest first
+    NameEntry& e = g_names[(next - i) % kNameRing];
+    uint32_t s = e.seq.load(std::memory_order_acquire);
+    if ((s & 1) != 0 || e.family != family || memcmp(e.addr, addr, cmp) != 0) continue;
+    uint16_t len = e.len > kTapHostMax ? kTapHostMax : e.len;
+    memcpy(out, e.name, len);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (e.seq.load(std::memory_order_relaxed) == s) return len;
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
+// Stream carry: so that an identifier split across two consecutive writes on
+// one stream is found, each stream keeps the last kCarryMax bytes it sent in a
+// slot of a fixed pool. A stream is (fd, plaintext-or-wire): TLS plaintext
+// and the ciphertext on the same fd are separate streams. When the pool is
+// exhausted the call is scanned on its own (block mode) and counted.
+
+constexpr size_t kCarryMax = agent::kTapMaxPatternBytes - 1;
+constexpr int kCarrySlots = 256;
+// All tables are constinit: a dynamic initializer could run after our
+// constructor (and after hooks) and wipe them.
+struct CarrySlot {
+  std::atomic<int> owner{0};      // stream key + 1, or 0 when free
+  std::atomic<bool> busy{false};  // try-lock: a concurrent writer skips the carry
+  uint16_t len = 0;
+  char bytes[kCarryMax] = {};
+};
+constinit CarrySlot g_carry[kCarrySlots];
+constinit std::atomic<uint16_t> g_fd_carry[kFdTableSize][2];  // slot + 1, 0 = none
+constinit bool g_carry_ready = false;
+
+void InitCarry() { g_carry_ready = true; }
+
+void ReleaseCarry(int fd) {
+  if (!g_carry_ready) return;
+  for (int tls = 0; tls < 2; ++tls) {
+    uint16_t slot = g_fd_carry[fd][tls].exchange(0, std::memory_order_acq_rel);
+    if (slot != 0) g_carry[slot - 1].owner.store(0, std::memory_order_release);
+  }
+}
+
+// Locks the stream's slot (claiming one if needed); nullptr = no carry.
+CarrySlot* LockCarry(int fd, int tls) {
+  if (!g_carry_ready || fd < 0 || fd >= kFdTableSize) return nullptr;
+  int key = fd * 2 + tls + 1;
+  uint16_t slot = g_fd_carry[fd][tls].load(std::memory_order_acquire);
+  if (slot == 0) {
+    for (int i = 0; i < kCarrySlots && slot == 0; ++i) {
+      int idx = (fd + i) % kCarrySlots;
+      int expected = 0;
+      if (g_carry[idx].owner.compare_exchange_strong(expected, key, std::memory_order_acq_rel)) {
+        g_carry[idx].len = 0;
+        uint16_t none = 0;
+        if (g_fd_carry[fd][tls].compare_exchange_strong(none, static_cast<uint16_t>(idx + 1))) {
+          slot = static_cast<uint16_t>(idx + 1);
+        } else {  // another thread claimed one for this stream first
+          g_carry[idx].owner.store(0, std::memory_order_release);
+          slot = none;
+        }
+      }
+    }
+    if (slot == 0) return nullptr;
+  }
+  CarrySlot* s = &g_carry[slot - 1];
+  if (s->busy.exchange(true, std::memory_order_acquire)) return nullptr;
+  if (s->owner.load(std::memory_order_acquire) != key) {
+    s->busy.store(false, std::memory_order_release);
+    return nullptr;
+  }
+  return s;
+}
+
+void UnlockCarry(CarrySlot* s) { s->busy.store(false, std::memory_order_release); }
 
 // ---------------------------------------------------------------------------
 // Per-thread state: re-entrancy guard, scratch, gather buffer.
@@ -427,7 +737,7 @@ bool ReceivePatterns(int fd, int64_t deadline_ms) {
   bool first = true, ok = false;
   for (;;) {
     if (!WaitFor(fd, POLLIN, deadline_ms)) break;
-    ssize_t n = recv(fd, msg, kTapMaxMessageBytes, MSG_DONTWAIT);
+    ssize_t n = RealRecv(fd, msg, kTapMaxMessageBytes, MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
     if (n < static_cast<ssize_t>(sizeof(TapWirePatternsChunk))) break;
     TapWirePatternsChunk c;
@@ -489,6 +799,8 @@ int AgentFd() {
 }
 
 void AtForkChild() {
+  g_dl_users.store(0);
+  g_forking.store(false);
   // The child must not share the parent's connection: drop it (the parent
   // keeps its own descriptor) and reconnect lazily as itself.
   int fd = g_agent_fd.exchange(-1);
@@ -518,7 +830,303 @@ void SendToAgent(const void* msg, size_t len) {
 }
 
 // ---------------------------------------------------------------------------
+// Attribution: walk the stack (bounded) to the first module that is not a
+// transport library (libc, TLS libraries, libcurl, the tap itself...).
+
+constexpr int kMaxTransport = 32;
+constexpr size_t kTransportNameMax = 48;
+char g_transport[kMaxTransport][kTransportNameMax];
+int g_transport_count = 0;
+constexpr char kDefaultTransport[] =
+    "libc.so,libc-,libpthread,ld-linux,libdl.,libssl,libcrypto,libgnutls,libcurl,libnghttp2,"
+    "libnss_,libresolv,libidflow-tap,_ssl.,_socket.";
+
+// Comma-separated basename prefixes; a leading '+' appends to the defaults.
+void AddTransportList(const char* list) {
+  while (*list != '\0' && g_transport_count < kMaxTransport) {
+    const char* end = strchr(list, ',');
+    size_t len = end != nullptr ? static_cast<size_t>(end - list) : strlen(list);
+    if (len > 0 && len < kTransportNameMax) {
+      memcpy(g_transport[g_transport_count], list, len);
+      g_transport[g_transport_count][len] = '\0';
+      ++g_transport_count;
+    }
+    if (end == nullptr) break;
+    list = end + 1;
+  }
+}
+
+void InitTransport() {
+  const char* env = getenv("IDFLOW_TAP_TRANSPORT_LIBS");
+  if (env == nullptr || *env == '\0') {
+    AddTransportList(kDefaultTransport);
+  } else if (*env == '+') {
+    AddTransportList(kDefaultTransport);
+    AddTransportList(env + 1);
+  } else {
+    AddTransportList(env);
+  }
+}
+
+bool IsTransport(const char* path) {
+  const char* slash = strrchr(path, '/');
+  const char* base = slash != nullptr ? slash + 1 : path;
+  for (int i = 0; i < g_transport_count; ++i) {
+    if (strncmp(base, g_transport[i], strlen(g_transport[i])) == 0) return true;
+  }
+  return false;
+}
+
+IDFLOW_TLS char t_realpath[PATH_MAX];
+
+// Path of the module containing `pc`; nullptr if unknown or the tap itself.
+const char* ModuleOf(uintptr_t pc, bool* is_tap) {
+  Dl_info info;
+  *is_tap = false;
+  if (pc == 0 || dladdr(reinterpret_cast<void*>(pc), &info) == 0 || info.dli_fname == nullptr) {
+    return nullptr;
+  }
+  if (info.dli_fbase == g_tap_base) {
+    *is_tap = true;
+    return nullptr;
+  }
+  const char* name = info.dli_fname;
+  if (info.dli_fbase == g_main_base || name[0] == '\0') return g_exe;  // dladdr says argv[0]
+  if (name[0] != '/' && realpath(name, t_realpath) != nullptr) return t_realpath;
+  return name;
+}
+
+constexpr int kMaxFrames = 64;
+struct Walk {
+  uintptr_t pcs[kMaxFrames];
+  int n;
+  int max;
+};
+
+_Unwind_Reason_Code WalkFrame(_Unwind_Context* ctx, void* arg) {
+  auto* w = static_cast<Walk*>(arg);
+  uintptr_t ip = _Unwind_GetIP(ctx);
+  if (ip == 0) return _URC_END_OF_STACK;
+  w->pcs[w->n++] = ip - 1;  // inside the call instruction, not after it
+  return w->n >= w->max ? _URC_END_OF_STACK : _URC_NO_REASON;
+}
+
+uint16_t CopyModule(const char* name, char* out) {
+  size_t n = strnlen(name, kTapModuleMax);
+  memcpy(out, name, n);
+  return static_cast<uint16_t>(n);
+}
+
+// fork() fence for the loader: a child forked while another thread of the
+// parent is inside dladdr/the unwinder would inherit the loader's lock held
+// and hang on its first attribution. The prepare handler waits (bounded) for
+// our own loader calls to finish and keeps new ones out until fork returns;
+// an attribution attempted meanwhile is skipped (empty module), never blocked.
+bool EnterDl() {
+  if (g_forking.load()) return false;
+  g_dl_users.fetch_add(1);
+  if (g_forking.load()) {
+    g_dl_users.fetch_sub(1);
+    return false;
+  }
+  return true;
+}
+
+void LeaveDl() { g_dl_users.fetch_sub(1); }
+
+void AtForkPrepare() {
+  g_forking.store(true);
+  for (int i = 0; i < 200000 && g_dl_users.load() != 0; ++i) sched_yield();
+}
+
+void AtForkParent() { g_forking.store(false); }
+
+uint16_t CallerModuleUnfenced(void* caller, char* out);
+
+// Only called when there is something to report: the walk costs a few µs.
+uint16_t CallerModule(void* caller, char* out) {
+  if (!EnterDl()) return 0;
+  uint16_t n = CallerModuleUnfenced(caller, out);
+  LeaveDl();
+  return n;
+}
+
+uint16_t CallerModuleUnfenced(void* caller, char* out) {
+  Walk w;
+  w.n = 0;
+  w.max = g_stack_depth;
+  _Unwind_Backtrace(WalkFrame, &w);
+  const char* first = nullptr;
+  for (int i = 0; i < w.n; ++i) {
+    bool is_tap = false;
+    const char* name = ModuleOf(w.pcs[i], &is_tap);
+    if (name == nullptr) continue;
+    if (!IsTransport(name)) return CopyModule(name, out);
+    if (first == nullptr) first = name;  // all transport: keep the innermost caller
+  }
+  if (first != nullptr) return CopyModule(first, out);
+  bool is_tap = false;
+  const char* name = ModuleOf(reinterpret_cast<uintptr_t>(caller), &is_tap);
+  return name != nullptr ? CopyModule(name, out) : 0;
+}
+
+// Executable of the process at the other end of a unix socket.
+uint16_t PeerExe(int fd, char* out) {
+  ucred cred{};
+  socklen_t len = sizeof(cred);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.pid <= 0) return 0;
+  char link[64];
+  snprintf(link, sizeof(link), "/proc/%d/exe", static_cast<int>(cred.pid));
+  ssize_t n = readlink(link, out, kTapPeerMax);
+  return n > 0 ? static_cast<uint16_t>(n) : 0;
+}
+
+// ---------------------------------------------------------------------------
+// Protocol awareness: HTTP/1 requests and responses, TLS ClientHello.
+
+bool IsHttpRequest(const char* data, size_t n) {
+  size_t i = 0;
+  while (i < n && i < 10 && data[i] >= 'A' && data[i] <= 'Z') ++i;
+  return i >= 3 && i < n && data[i] == ' ';
+}
+
+bool IsHttpResponse(const char* data, size_t n) {
+  return n >= 12 && memcmp(data, "HTTP/1.", 7) == 0;
+}
+
+constexpr size_t kHeaderScanMax = 16 * 1024;
+
+// Value of header `name` ("\nhost:" form, lower case) in the header block.
+// Returns the value's length and sets *value; 0 if absent.
+size_t HeaderValue(const char* data, size_t n, size_t from, const char* name, size_t name_len,
+                   const char** value, size_t* next) {
+  if (n > kHeaderScanMax) n = kHeaderScanMax;
+  size_t p = FindNoCase(data, n, from, name, name_len);
+  if (p >= n) return 0;
+  size_t v = p + name_len;
+  while (v < n && (data[v] == ' ' || data[v] == '\t')) ++v;
+  size_t len = 0;
+  while (v + len < n && data[v + len] != '\r' && data[v + len] != '\n') ++len;
+  while (len > 0 && (data[v + len - 1] == ' ' || data[v + len - 1] == '\t')) --len;
+  *value = data + v;
+  *next = v + len;
+  return len;
+}
+
+uint16_t HttpHost(const char* data, size_t n, char* out) {
+  if (!IsHttpRequest(data, n)) return 0;
+  const char* v = nullptr;
+  size_t next = 0;
+  size_t len = HeaderValue(data, n, 0, "\nhost:", 6, &v, &next);
+  // "name:port" -> "name" (not inside an IPv6 literal "[::1]").
+  size_t digits = 0;
+  while (digits < len && v[len - 1 - digits] >= '0' && v[len - 1 - digits] <= '9') ++digits;
+  if (digits > 0 && digits + 1 < len && v[len - 1 - digits] == ':' && v[len - 2 - digits] != ':') {
+    len -= digits + 1;
+  }
+  if (len > kTapHostMax) len = kTapHostMax;
+  if (len > 0) memcpy(out, v, len);
+  return static_cast<uint16_t>(len);
+}
+
+uint16_t Be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
+
+// server_name from a TLS ClientHello at the start of `data`; 0 if none.
+size_t ParseSni(const char* buf, size_t n, char* out, size_t cap) {
+  const auto* d = reinterpret_cast<const uint8_t*>(buf);
+  if (n < 5 + 4 + 2 + 32 + 1 || d[0] != 0x16 || d[1] != 0x03 || d[5] != 0x01) return 0;
+  size_t end = 5 + static_cast<size_t>(Be16(d + 3));
+  if (end > n) end = n;  // a ClientHello cut by the write: parse what is there
+  size_t p = 5 + 4 + 2 + 32;
+  if (p + 1 > end) return 0;
+  p += 1 + d[p];  // session id
+  if (p + 2 > end) return 0;
+  p += 2 + Be16(d + p);  // cipher suites
+  if (p + 1 > end) return 0;
+  p += 1 + d[p];  // compression methods
+  if (p + 2 > end) return 0;
+  size_t ext_end = p + 2 + Be16(d + p);
+  if (ext_end > end) ext_end = end;
+  p += 2;
+  while (p + 4 <= ext_end) {
+    uint16_t type = Be16(d + p), len = Be16(d + p + 2);
+    p += 4;
+    if (type == 0 && p + 5 <= ext_end && d[p + 2] == 0) {  // server_name, host_name
+      size_t name_len = Be16(d + p + 3);
+      if (p + 5 + name_len > ext_end || name_len == 0) return 0;
+      if (name_len > cap) name_len = cap;
+      memcpy(out, d + p + 5, name_len);
+      return name_len;
+    }
+    p += len;
+  }
+  return 0;
+}
+
+void RememberSni(int fd, const char* data, size_t n) {
+  if (fd < 0 || fd >= kFdTableSize || n < 6 || data[0] != 0x16) return;
+  char name[kFdNameMax];
+  size_t len = ParseSni(data, n, name, kFdNameMax - 1);
+  if (len == 0) return;
+  memcpy(g_fd_name[fd], name, len);
+  g_fd_name_len[fd].store(static_cast<uint8_t>(len), std::memory_order_release);
+}
+
+// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+// Parses an HTTP date ("Wed, 21 Oct 2026 07:28:00 GMT", also with '-' between
+// day, month and year); false if it is not one.
+bool ParseHttpDate(const char* s, size_t n, int64_t* unix_seconds) {
+  static constexpr char kMonths[] = "janfebmaraprmayjunjulaugsepoctnovdec";
+  size_t i = 0;
+  while (i < n && s[i] != ',') ++i;
+  if (i >= n) return false;
+  ++i;
+  while (i < n && s[i] == ' ') ++i;
+  auto number = [&](int max_digits, int64_t* out) {
+    int64_t v = 0;
+    int k = 0;
+    while (i < n && k < max_digits && s[i] >= '0' && s[i] <= '9') v = v * 10 + (s[i++] - '0'), ++k;
+    *out = v;
+    return k > 0;
+  };
+  int64_t day = 0, year = 0, hh = 0, mm = 0, ss = 0;
+  if (!number(2, &day) || i + 5 > n || (s[i] != ' ' && s[i] != '-')) return false;
+  ++i;
+  char mon[3] = {LowerAscii(s[i]), LowerAscii(s[i + 1]), LowerAscii(s[i + 2])};
+  unsigned month = 0;
+  for (unsigned m = 0; m < 12; ++m) {
+    if (memcmp(kMonths + 3 * m, mon, 3) == 0) month = m + 1;
+  }
+  if (month == 0) return false;
+  i += 3;
+  if (i >= n || (s[i] != ' ' && s[i] != '-')) return false;
+  ++i;
+  if (!number(4, &year)) return false;
+  if (year < 100) year += year < 70 ? 2000 : 1900;
+  while (i < n && s[i] == ' ') ++i;
+  if (!number(2, &hh) || i >= n || s[i++] != ':' || !number(2, &mm) || i >= n || s[i++] != ':' ||
+      !number(2, &ss)) {
+    return false;
+  }
+  *unix_seconds =
+      DaysFromCivil(year, month, static_cast<unsigned>(day)) * 86400 + hh * 3600 + mm * 60 + ss;
+  return true;
+}
+
+// ---------------------------------------------------------------------------
 // Matching and events.
+
+bool Ready() { return g_state.load(std::memory_order_acquire) == kReady; }
+bool Active() { return Ready() && g_db != nullptr; }
 
 constexpr int kMaxMatchesPerCall = 16;
 struct MatchSet {
@@ -528,162 +1136,368 @@ struct MatchSet {
   uint64_t to[kMaxMatchesPerCall];
 };
 
-int OnMatch(unsigned int id, unsigned long long from, unsigned long long to, unsigned int,
-            void* ctx) {
-  auto* m = static_cast<MatchSet*>(ctx);
+void AddMatch(MatchSet* m, unsigned int id, uint64_t from, uint64_t to) {
   for (int i = 0; i < m->count; ++i) {
-    if (m->id[i] == id) return 0;  // one event per (pattern, call)
+    if (m->id[i] == id) return;  // one event per (pattern, call)
   }
-  if (m->count == kMaxMatchesPerCall) return 0;
+  if (m->count == kMaxMatchesPerCall) return;
   m->id[m->count] = id;
   m->from[m->count] = from;
   m->to[m->count] = to;
   ++m->count;
+}
+
+int OnMatch(unsigned int id, unsigned long long from, unsigned long long to, unsigned int,
+            void* ctx) {
+  AddMatch(static_cast<MatchSet*>(ctx), id, from, to);
   return 0;
 }
 
-char LowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+// Scan of carry + new bytes: matches that end inside the carry were reported
+// by the previous call; those that straddle the boundary are split matches.
+struct JointMatches {
+  size_t boundary;  // carry length
+  bool want_main;   // the joint buffer holds all the new bytes
+  MatchSet split;
+  MatchSet main;  // offsets relative to the joint buffer
+};
 
-// Host header value if `data` looks like an HTTP/1 request.
-uint16_t HttpHost(const char* data, size_t n, char* out) {
-  size_t i = 0;
-  while (i < n && i < 10 && data[i] >= 'A' && data[i] <= 'Z') ++i;
-  if (i < 3 || i >= n || data[i] != ' ') return 0;
-  static constexpr char kHost[] = "\nhost:";
-  constexpr size_t kLen = sizeof(kHost) - 1;
-  for (size_t p = i; p + kLen <= n; ++p) {
-    size_t k = 0;
-    while (k < kLen && LowerAscii(data[p + k]) == kHost[k]) ++k;
-    if (k != kLen) continue;
-    size_t v = p + kLen;
-    while (v < n && (data[v] == ' ' || data[v] == '\t')) ++v;
-    size_t len = 0;
-    while (v + len < n && data[v + len] != '\r' && data[v + len] != '\n' && len < kTapHostMax) {
-      ++len;
-    }
-    while (len > 0 && (data[v + len - 1] == ' ' || data[v + len - 1] == '\t')) --len;
-    memcpy(out, data + v, len);
-    return static_cast<uint16_t>(len);
+int OnJointMatch(unsigned int id, unsigned long long from, unsigned long long to, unsigned int,
+                 void* ctx) {
+  auto* j = static_cast<JointMatches*>(ctx);
+  if (to <= j->boundary) return 0;
+  if (from < j->boundary) {
+    AddMatch(&j->split, id, from, to);
+  } else if (j->want_main) {
+    AddMatch(&j->main, id, from, to);
   }
   return 0;
 }
 
-IDFLOW_TLS char t_realpath[PATH_MAX];
-
-uint16_t CallerModule(void* caller, char* out) {
-  Dl_info info;
-  if (caller == nullptr || dladdr(caller, &info) == 0 || info.dli_fname == nullptr) return 0;
-  const char* name = info.dli_fname;
-  if (info.dli_fbase == g_main_base || name[0] == '\0') {
-    name = g_exe;  // dladdr reports argv[0] for the main program
-  } else if (name[0] != '/' && realpath(name, t_realpath) != nullptr) {
-    name = t_realpath;
-  }
-  size_t n = strnlen(name, kTapModuleMax);
-  memcpy(out, name, n);
-  return static_cast<uint16_t>(n);
-}
-
-uint8_t ChannelOf(uint8_t kind) {
+uint8_t ChannelOf(uint8_t kind, uint8_t tls_channel) {
+  if (tls_channel != 0) return tls_channel;
   switch (kind) {
     case kFdTcp:
       return agent::kTapChannelTcp;
     case kFdUdp:
       return agent::kTapChannelUdp;
     case kFdUnix:
+    case kFdUnixStream:
       return agent::kTapChannelUnix;
     default:
       return agent::kTapChannelOther;
   }
 }
 
-bool Active() { return g_state.load(std::memory_order_acquire) == kReady && g_db != nullptr; }
+// What a hooked call is about.
+struct Call {
+  int fd;
+  uint8_t kind;
+  uint8_t tls_channel;  // 0 for plain sockets, else kTapChannelTls*
+  const sockaddr* dest;
+  socklen_t dest_len;
+  void* caller;
+};
 
-// Scans what a hooked call actually sent (`sent` bytes of iov) and reports.
-void OnOutgoing(int fd, const iovec* iov, int iovcnt, size_t sent, const sockaddr* dest,
-                socklen_t dest_len, void* caller) {
-  uint8_t kind = Classify(fd);
-  if (kind == kFdUnknown || kind == kFdNotScanned || kind == kFdAgent) return;
-  if (fd == g_agent_fd.load(std::memory_order_relaxed)) return;
-  if (!EnsureThreadResources()) return;
-
-  size_t n = sent;
-  if (n > g_scan_cap) {
-    n = g_scan_cap;
-    g_cap_hits.fetch_add(1, std::memory_order_relaxed);
+// Fills the fields every event and cookie of one call share.
+void FillCommon(const Call& c, const char* data, size_t n, TapWireEvent* ev) {
+  memset(ev, 0, sizeof(*ev));
+  agent::FillTapHeader(&ev->header, agent::kTapMsgEvent, sizeof(*ev));
+  ev->timestamp_ms = static_cast<uint64_t>(NowMs(CLOCK_REALTIME));
+  ev->pid = static_cast<uint32_t>(getpid());
+  ev->tid = static_cast<uint32_t>(syscall(SYS_gettid));
+  ev->action = agent::kTapActionTransmit;
+  ev->channel = ChannelOf(c.kind, c.tls_channel);
+  Destination(c.fd, c.dest, c.dest_len, &ev->family, ev->addr, &ev->port);
+  // Name: HTTP Host, else TLS SNI seen on this fd, else what the resolver said.
+  ev->host_len = data != nullptr ? HttpHost(data, n, ev->host) : 0;
+  if (ev->host_len == 0 && c.fd >= 0 && c.fd < kFdTableSize) {
+    uint8_t len = g_fd_name_len[c.fd].load(std::memory_order_acquire);
+    memcpy(ev->host, g_fd_name[c.fd], len);
+    ev->host_len = len;
   }
-  const char* data;
-  if (iovcnt == 1 || (iovcnt > 0 && iov[0].iov_len >= n)) {
-    data = static_cast<const char*>(iov[0].iov_base);
+  if (ev->host_len == 0) ev->host_len = LookupName(ev->family, ev->addr, ev->host);
+  ev->module_len = CallerModule(c.caller, ev->module);
+  if (c.kind == kFdUnix || c.kind == kFdUnixStream) ev->peer_len = PeerExe(c.fd, ev->peer);
+}
+
+void SendMatch(TapWireEvent* ev, const char* data, size_t n, uint32_t id, uint64_t from,
+               uint64_t to, uint64_t offset, bool split) {
+  uint64_t len = to - from;
+  // A 64-byte window centred on the match, clamped to the scanned bytes.
+  uint64_t start = 0;
+  if (len < kTapContextMax) {
+    uint64_t pad = (kTapContextMax - len) / 2;
+    start = from > pad ? from - pad : 0;
+    if (start + kTapContextMax > n) start = n > kTapContextMax ? n - kTapContextMax : 0;
   } else {
-    size_t copied = 0;
-    for (int i = 0; i < iovcnt && copied < n; ++i) {
-      size_t take = iov[i].iov_len < n - copied ? iov[i].iov_len : n - copied;
-      if (take > 0) memcpy(t_gather + copied, iov[i].iov_base, take);
-      copied += take;
+    start = from;
+  }
+  uint64_t ctx_len = n - start < kTapContextMax ? n - start : kTapContextMax;
+  memcpy(ev->context, data + start, ctx_len);
+  memset(ev->context + ctx_len, 0, kTapContextMax - ctx_len);
+  ev->context_len = static_cast<uint16_t>(ctx_len);
+  ev->context_offset = static_cast<uint32_t>(from - start);
+  ev->pattern_id = id;
+  ev->offset = offset;
+  ev->flags = split ? agent::kTapEventSplit : 0;
+  if (split) g_split_matches.fetch_add(1, std::memory_order_relaxed);
+  SendToAgent(ev, sizeof(*ev));
+}
+
+// One cookie message from the common fields of `ev`.
+void SendCookie(const TapWireEvent& ev, uint8_t direction, const char* name, size_t name_len,
+                uint8_t flags, int64_t max_age) {
+  TapWireCookie c;
+  memset(&c, 0, sizeof(c));
+  agent::FillTapHeader(&c.header, agent::kTapMsgCookie, sizeof(c));
+  c.timestamp_ms = ev.timestamp_ms;
+  c.pid = ev.pid;
+  c.tid = ev.tid;
+  c.direction = direction;
+  c.channel = ev.channel;
+  c.family = ev.family;
+  memcpy(c.addr, ev.addr, 16);
+  c.port = ev.port;
+  c.host_len = ev.host_len;
+  memcpy(c.host, ev.host, ev.host_len);
+  c.module_len = ev.module_len;
+  memcpy(c.module, ev.module, ev.module_len);
+  if (name_len > agent::kTapCookieNameMax) name_len = agent::kTapCookieNameMax;
+  c.name_len = static_cast<uint16_t>(name_len);
+  memcpy(c.name, name, name_len);
+  c.flags = flags;
+  c.max_age_seconds = max_age;
+  g_cookies.fetch_add(1, std::memory_order_relaxed);
+  SendToAgent(&c, sizeof(c));
+}
+
+constexpr int kMaxCookiesPerCall = 16;
+
+// Cookie names of an outgoing HTTP request ("Cookie: a=1; b=2").
+void ReportRequestCookies(const Call& c, const char* data, size_t n, TapWireEvent* ev,
+                          bool* common_ready) {
+  const char* v = nullptr;
+  size_t next = 0;
+  size_t len = HeaderValue(data, n, 0, "\ncookie:", 8, &v, &next);
+  int sent = 0;
+  size_t i = 0;
+  while (i < len && sent < kMaxCookiesPerCall) {
+    while (i < len && (v[i] == ' ' || v[i] == ';')) ++i;
+    size_t start = i;
+    while (i < len && v[i] != '=' && v[i] != ';') ++i;
+    size_t name_len = i - start;
+    while (i < len && v[i] != ';') ++i;  // skip the value: never reported
+    if (name_len == 0) continue;
+    if (!*common_ready) {
+      FillCommon(c, data, n, ev);
+      *common_ready = true;
     }
-    n = copied;
-    data = t_gather;
-  }
-  if (n == 0) return;
-  g_calls_scanned.fetch_add(1, std::memory_order_relaxed);
-  g_bytes_scanned.fetch_add(n, std::memory_order_relaxed);
-
-  MatchSet matches;
-  matches.count = 0;
-  if (hs_scan(g_db, data, static_cast<unsigned int>(n), 0, t_scratch, OnMatch, &matches) !=
-      HS_SUCCESS) {
-    return;
-  }
-  if (matches.count == 0) return;
-
-  // Only now pay for verifying the cached kind (an fd closed behind our back,
-  // e.g. by fclose, and reused).
-  if (fd < kFdTableSize && ClassifySlow(fd) != kind) {
-    ResetFd(fd);
-    kind = Classify(fd);
-    if (kind == kFdNotScanned || kind == kFdAgent) return;
-  }
-
-  TapWireEvent ev;
-  memset(&ev, 0, sizeof(ev));
-  agent::FillTapHeader(&ev.header, agent::kTapMsgEvent, sizeof(ev));
-  ev.timestamp_ms = static_cast<uint64_t>(NowMs(CLOCK_REALTIME));
-  ev.pid = static_cast<uint32_t>(getpid());
-  ev.tid = static_cast<uint32_t>(syscall(SYS_gettid));
-  ev.action = agent::kTapActionTransmit;
-  ev.channel = ChannelOf(kind);
-  Destination(fd, dest, dest_len, &ev);
-  ev.host_len = HttpHost(data, n, ev.host);
-  ev.module_len = CallerModule(caller, ev.module);
-
-  for (int i = 0; i < matches.count; ++i) {
-    uint64_t from = matches.from[i], to = matches.to[i];
-    uint64_t len = to - from;
-    // A 64-byte window centred on the match, clamped to the scanned bytes.
-    uint64_t start = 0;
-    if (len < kTapContextMax) {
-      uint64_t pad = (kTapContextMax - len) / 2;
-      start = from > pad ? from - pad : 0;
-      if (start + kTapContextMax > n) start = n > kTapContextMax ? n - kTapContextMax : 0;
-    } else {
-      start = from;
-    }
-    uint64_t ctx_len = n - start < kTapContextMax ? n - start : kTapContextMax;
-    memcpy(ev.context, data + start, ctx_len);
-    memset(ev.context + ctx_len, 0, kTapContextMax - ctx_len);
-    ev.context_len = static_cast<uint16_t>(ctx_len);
-    ev.context_offset = static_cast<uint32_t>(from - start);
-    ev.pattern_id = matches.id[i];
-    ev.offset = from;
-    SendToAgent(&ev, sizeof(ev));
+    SendCookie(*ev, agent::kTapCookieOut, v + start, name_len, 0, 0);
+    ++sent;
   }
 }
 
-void ScanBuffer(int fd, const void* buf, ssize_t sent, const sockaddr* dest, socklen_t dest_len,
-                void* caller) {
-  iovec iov{const_cast<void*>(buf), static_cast<size_t>(sent)};
-  OnOutgoing(fd, &iov, 1, static_cast<size_t>(sent), dest, dest_len, caller);
+// Set-Cookie headers of an HTTP response read in one call.
+void OnIncoming(const Call& c, const char* data, size_t n) {
+  if (!IsHttpResponse(data, n)) return;
+  TapWireEvent ev;
+  bool common_ready = false;
+  size_t from = 0;
+  int64_t now_s = NowMs(CLOCK_REALTIME) / 1000;
+  for (int sent = 0; sent < kMaxCookiesPerCall; ++sent) {
+    const char* v = nullptr;
+    size_t next = 0;
+    size_t len = HeaderValue(data, n, from, "\nset-cookie:", 12, &v, &next);
+    if (len == 0) break;
+    from = next;
+    size_t name_len = 0;
+    while (name_len < len && v[name_len] != '=' && v[name_len] != ';') ++name_len;
+    if (name_len == 0) continue;
+    uint8_t flags = 0;
+    int64_t max_age = 0;
+    // Max-Age wins over Expires (RFC 6265 5.3).
+    size_t p = FindNoCase(v, len, 0, "max-age=", 8);
+    if (p < len) {
+      bool neg = p + 8 < len && v[p + 8] == '-';
+      int64_t x = 0;
+      for (size_t k = p + 8 + (neg ? 1 : 0); k < len && v[k] >= '0' && v[k] <= '9'; ++k) {
+        if (x < (int64_t{1} << 40)) x = x * 10 + (v[k] - '0');
+      }
+      max_age = neg ? -x : x;
+      flags |= agent::kTapCookieHasMaxAge;
+    } else if ((p = FindNoCase(v, len, 0, "expires=", 8)) < len) {
+      size_t e = p + 8, elen = 0;
+      while (e + elen < len && v[e + elen] != ';') ++elen;
+      int64_t when = 0;
+      if (ParseHttpDate(v + e, elen, &when)) {
+        max_age = when - now_s;
+        flags |= agent::kTapCookieHasMaxAge;
+      }
+    }
+    if ((flags & agent::kTapCookieHasMaxAge) == 0) flags |= agent::kTapCookieSession;
+    if (!common_ready) {
+      FillCommon(c, nullptr, 0, &ev);
+      common_ready = true;
+    }
+    SendCookie(ev, agent::kTapCookieIn, v, name_len, flags, max_age);
+  }
+}
+
+// Scans what a hooked call actually sent (n contiguous bytes) and reports.
+void ScanOutgoing(const Call& c, const char* data, size_t n) {
+  if (n == 0 || !EnsureThreadResources()) return;
+  if (c.tls_channel == 0 && c.kind == kFdTcp) RememberSni(c.fd, data, n);
+  bool capped = false;
+  if (n > g_scan_cap) {
+    n = g_scan_cap;
+    capped = true;
+    g_cap_hits.fetch_add(1, std::memory_order_relaxed);
+  }
+  g_calls_scanned.fetch_add(1, std::memory_order_relaxed);
+  g_bytes_scanned.fetch_add(n, std::memory_order_relaxed);
+
+  bool stream = c.kind == kFdTcp || c.kind == kFdUnixStream;
+  CarrySlot* carry = nullptr;
+  if (stream) {
+    carry = LockCarry(c.fd, c.tls_channel != 0 ? 1 : 0);
+    if (carry == nullptr) g_stream_fallbacks.fetch_add(1, std::memory_order_relaxed);
+  }
+  char joint[2 * kCarryMax];
+  size_t joint_len = 0;
+  JointMatches jm;
+  jm.split.count = 0;
+  jm.main.count = 0;
+  jm.boundary = 0;
+  jm.want_main = false;
+  MatchSet main;
+  main.count = 0;
+  bool main_in_joint = false;
+  if (carry != nullptr && carry->len > 0) {
+    size_t take = n < kCarryMax ? n : kCarryMax;
+    memcpy(joint, carry->bytes, carry->len);
+    memcpy(joint + carry->len, data, take);
+    joint_len = carry->len + take;
+    jm.boundary = carry->len;
+    jm.want_main = take == n;  // small call: one scan covers everything
+    main_in_joint = jm.want_main;
+    hs_scan(g_db, joint, static_cast<unsigned int>(joint_len), 0, t_scratch, OnJointMatch, &jm);
+  }
+  if (!main_in_joint) {
+    hs_scan(g_db, data, static_cast<unsigned int>(n), 0, t_scratch, OnMatch, &main);
+  }
+  if (carry != nullptr) {
+    // Keep the last kCarryMax bytes of (carry + data) for the next call.
+    if (capped) {
+      carry->len = 0;  // the bytes past the cap were not looked at
+    } else if (n >= kCarryMax) {
+      memcpy(carry->bytes, data + n - kCarryMax, kCarryMax);
+      carry->len = kCarryMax;
+    } else {
+      size_t keep_old = carry->len + n > kCarryMax ? kCarryMax - n : carry->len;
+      memmove(carry->bytes, carry->bytes + carry->len - keep_old, keep_old);
+      memcpy(carry->bytes + keep_old, data, n);
+      carry->len = static_cast<uint16_t>(keep_old + n);
+    }
+    UnlockCarry(carry);
+  }
+
+  bool http_request = (c.tls_channel != 0 || c.kind == kFdTcp) && IsHttpRequest(data, n);
+  int total = jm.split.count + jm.main.count + main.count;
+  if (total == 0 && !http_request) return;
+
+  // Only now pay for verifying the cached kind (an fd closed behind our back,
+  // e.g. by fclose, and reused).
+  if (c.fd >= 0 && c.fd < kFdTableSize && c.tls_channel == 0 && ClassifySlow(c.fd) != c.kind) {
+    ResetFd(c.fd);
+    return;
+  }
+  TapWireEvent ev;
+  bool common_ready = false;
+  if (total > 0) {
+    FillCommon(c, data, n, &ev);
+    common_ready = true;
+    for (int i = 0; i < jm.split.count; ++i) {
+      SendMatch(&ev, joint, joint_len, jm.split.id[i], jm.split.from[i], jm.split.to[i], 0, true);
+    }
+    for (int i = 0; i < jm.main.count; ++i) {
+      SendMatch(&ev, joint, joint_len, jm.main.id[i], jm.main.from[i], jm.main.to[i],
+                jm.main.from[i] - jm.boundary, false);
+    }
+    for (int i = 0; i < main.count; ++i) {
+      SendMatch(&ev, data, n, main.id[i], main.from[i], main.to[i], main.from[i], false);
+    }
+  }
+  if (http_request) ReportRequestCookies(c, data, n, &ev, &common_ready);
+}
+
+// Gathers an iovec (up to the cap) and scans it.
+void ScanIov(const Call& c, const iovec* iov, size_t iovcnt, size_t sent) {
+  if (sent == 0 || iov == nullptr || iovcnt == 0) return;
+  if (iov[0].iov_len >= sent || iovcnt == 1) {
+    size_t n = iov[0].iov_len < sent ? iov[0].iov_len : sent;
+    ScanOutgoing(c, static_cast<const char*>(iov[0].iov_base), n);
+    return;
+  }
+  if (!EnsureThreadResources()) return;
+  size_t want = sent < g_scan_cap ? sent : g_scan_cap;
+  size_t copied = 0;
+  for (size_t i = 0; i < iovcnt && copied < want; ++i) {
+    size_t take = iov[i].iov_len < want - copied ? iov[i].iov_len : want - copied;
+    if (take > 0) memcpy(t_gather + copied, iov[i].iov_base, take);
+    copied += take;
+  }
+  if (sent > g_scan_cap) g_cap_hits.fetch_add(1, std::memory_order_relaxed);
+  ScanOutgoing(c, t_gather, copied);
+}
+
+// An identifier read from the system (sysfs file, ioctl, getifaddrs), given
+// as text in its canonical form.
+void OnAcquire(uint8_t channel, const char* text, size_t n, void* caller) {
+  if (n == 0 || !EnsureThreadResources()) return;
+  MatchSet m;
+  m.count = 0;
+  hs_scan(g_db, text, static_cast<unsigned int>(n), 0, t_scratch, OnMatch, &m);
+  if (m.count == 0) return;
+  Call c{-1, kFdNotScanned, channel, nullptr, 0, caller};
+  TapWireEvent ev;
+  FillCommon(c, nullptr, 0, &ev);
+  ev.action = agent::kTapActionAcquire;
+  ev.family = agent::kTapFamilyNone;
+  for (int i = 0; i < m.count; ++i) {
+    g_acquisitions.fetch_add(1, std::memory_order_relaxed);
+    SendMatch(&ev, text, n, m.id[i], m.from[i], m.to[i], m.from[i], false);
+  }
+}
+
+// "aa:bb:cc:dd:ee:ff" from 6 bytes, optionally in reverse (HCI order).
+size_t FormatMac(const uint8_t* b, bool reversed, char* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int i = 0; i < 6; ++i) {
+    uint8_t x = b[reversed ? 5 - i : i];
+    out[i * 3] = kHex[x >> 4];
+    out[i * 3 + 1] = kHex[x & 15];
+    if (i < 5) out[i * 3 + 2] = ':';
+  }
+  return 17;
+}
+
+bool IsWatchedPath(const char* path) {
+  if (path == nullptr || strncmp(path, "/sys/", 5) != 0) return false;
+  size_t n = strnlen(path, PATH_MAX);
+  return n > 8 && strcmp(path + n - 8, "/address") == 0;
+}
+
+// After a successful open of a sysfs address file: read its content with
+// pread (the app's file position is untouched) and report what it holds.
+void AfterOpen(int fd, const char* path, void* caller) {
+  ResetFd(fd);
+  if (!Active() || !IsWatchedPath(path)) return;
+  int saved_errno = errno;
+  char buf[64];
+  ssize_t n = pread(fd, buf, sizeof(buf), 0);
+  if (n > 0) OnAcquire(agent::kTapChannelSysfs, buf, static_cast<size_t>(n), caller);
+  errno = saved_errno;
 }
 
 // ---------------------------------------------------------------------------
@@ -700,8 +1514,49 @@ size_t EnvSize(const char* name, size_t def, size_t lo, size_t hi) {
   return static_cast<size_t>(x);
 }
 
+// Resolves every real function while the process is still single-threaded
+// (constructor): a lazy dlsym in a hook could hold the loader lock across
+// another thread's fork(). TLS libraries loaded later resolve on first use.
+void ResolveAll() {
+  Real(g_connect, "connect");
+  Real(g_send, "send");
+  Real(g_sendto, "sendto");
+  Real(g_sendmsg, "sendmsg");
+  Real(g_sendmmsg, "sendmmsg");
+  Real(g_write, "write");
+  Real(g_writev, "writev");
+  Real(g_close, "close");
+  Real(g_dup2, "dup2");
+  Real(g_dup3, "dup3");
+  Real(g_socket, "socket");
+  Real(g_accept, "accept");
+  Real(g_accept4, "accept4");
+  Real(g_recv, "recv");
+  Real(g_recvfrom, "recvfrom");
+  Real(g_recvmsg, "recvmsg");
+  Real(g_read, "read");
+  Real(g_read_chk, "__read_chk");
+  Real(g_recv_chk, "__recv_chk");
+  Real(g_recvfrom_chk, "__recvfrom_chk");
+  Real(g_open, "open");
+  Real(g_open64, "open64");
+  Real(g_openat, "openat");
+  Real(g_openat64, "openat64");
+  Real(g_open_2, "__open_2");
+  Real(g_open64_2, "__open64_2");
+  Real(g_openat_2, "__openat_2");
+  Real(g_openat64_2, "__openat64_2");
+  Real(g_fopen, "fopen");
+  Real(g_fopen64, "fopen64");
+  Real(g_ioctl, "ioctl");
+  Real(g_getifaddrs, "getifaddrs");
+  Real(g_getaddrinfo, "getaddrinfo");
+}
+
 void Init() {
   Guard guard;
+  ResolveAll();
+  TapBase();
   const char* dbg = getenv("IDFLOW_TAP_DEBUG");
   g_debug = dbg != nullptr && *dbg != '\0' && strcmp(dbg, "0") != 0;
   const char* path = getenv("IDFLOW_SOCKET");
@@ -718,12 +1573,18 @@ void Init() {
   memcpy(g_socket_path, path, strlen(path) + 1);
   g_timeout_ms = static_cast<int>(EnvSize("IDFLOW_TAP_TIMEOUT_MS", 2000, 0, 60000));
   g_scan_cap = EnvSize("IDFLOW_TAP_SCAN_CAP", 64 * 1024, 64, 16 * 1024 * 1024);
+  g_stack_depth = static_cast<int>(EnvSize("IDFLOW_TAP_STACK_DEPTH", 32, 1, kMaxFrames));
+  InitTransport();
+  InitCarry();
 
   ssize_t n = readlink("/proc/self/exe", g_exe, sizeof(g_exe) - 1);
   g_exe[n > 0 ? n : 0] = '\0';
   Dl_info info;
   void* entry = reinterpret_cast<void*>(getauxval(AT_ENTRY));
   if (entry != nullptr && dladdr(entry, &info) != 0) g_main_base = info.dli_fbase;
+  // Prime the unwinder (it allocates on first use) outside any hook.
+  char module[kTapModuleMax];
+  CallerModule(nullptr, module);
 
   int64_t deadline = NowMs(CLOCK_MONOTONIC) + g_timeout_ms;
   int fd = ConnectAgent(/*want_patterns=*/true, deadline);
@@ -740,7 +1601,7 @@ void Init() {
     return;
   }
   g_thread_key_ok = pthread_key_create(&g_thread_key, FreeThreadResources) == 0;
-  pthread_atfork(nullptr, nullptr, AtForkChild);
+  pthread_atfork(AtForkPrepare, AtForkParent, AtForkChild);
   g_agent_fd.store(fd);
   g_agent_pid.store(static_cast<int>(getpid()));
   g_state.store(kReady, std::memory_order_release);
@@ -763,6 +1624,10 @@ __attribute__((destructor)) void TapFini() {
   st.scan_cap_hits = g_cap_hits.load();
   st.calls_scanned = g_calls_scanned.load();
   st.bytes_scanned = g_bytes_scanned.load();
+  st.split_matches = g_split_matches.load();
+  st.stream_fallbacks = g_stream_fallbacks.load();
+  st.acquisitions = g_acquisitions.load();
+  st.cookies = g_cookies.load();
   RealSend(fd, &st, sizeof(st), MSG_DONTWAIT | MSG_NOSIGNAL);  // best effort
 }
 
@@ -770,21 +1635,84 @@ __attribute__((destructor)) void TapFini() {
 }  // namespace idflow::tap_impl
 
 // ---------------------------------------------------------------------------
-// Hooks. Each calls the real function first, then scans only the bytes it
-// reports as sent, and restores errno so the caller sees exactly the real
-// result.
+// Hooks. Each calls the real function first, then looks only at the bytes it
+// reports as transferred, and restores errno so the caller sees exactly the
+// real result. The guard makes calls made by the tap itself (and by TLS
+// libraries inside SSL_write) pass straight through.
 
 using namespace idflow::tap_impl;  // NOLINT: hooks are C symbols
 
-#define IDFLOW_SCAN(fd, call_result, ...) \
-  do {                                    \
-    if ((call_result) > 0 && Active()) {  \
-      int saved_errno = errno;            \
-      Guard guard;                        \
-      if (guard.entered()) __VA_ARGS__;   \
-      errno = saved_errno;                \
-    }                                     \
-  } while (0)
+namespace {
+
+// Runs `body` under the re-entrancy guard with errno preserved.
+template <typename Body>
+inline void Observe(Body&& body) {
+  int saved_errno = errno;
+  Guard guard;
+  if (guard.entered()) body();
+  errno = saved_errno;
+}
+
+bool OutgoingSocket(int fd, uint8_t* kind) {
+  *kind = Classify(fd);
+  return Scanned(*kind) && fd != g_agent_fd.load(std::memory_order_relaxed);
+}
+
+void Outgoing(int fd, const void* buf, size_t n, const sockaddr* dest, socklen_t dest_len,
+              void* caller) {
+  uint8_t kind;
+  if (!OutgoingSocket(fd, &kind)) return;
+  Call c{fd, kind, 0, dest, dest_len, caller};
+  ScanOutgoing(c, static_cast<const char*>(buf), n);
+}
+
+void OutgoingIov(int fd, const iovec* iov, size_t iovcnt, size_t sent, const sockaddr* dest,
+                 socklen_t dest_len, void* caller) {
+  uint8_t kind;
+  if (!OutgoingSocket(fd, &kind)) return;
+  Call c{fd, kind, 0, dest, dest_len, caller};
+  ScanIov(c, iov, iovcnt, sent);
+}
+
+// Receive side: only TCP (and TLS plaintext) responses are parsed.
+void Incoming(int fd, const void* buf, size_t n, uint8_t tls_channel, void* caller) {
+  if (n < 12 || !IsHttpResponse(static_cast<const char*>(buf), n)) return;
+  uint8_t kind = Classify(fd);
+  if (tls_channel == 0 && kind != kFdTcp) return;
+  if (fd == g_agent_fd.load(std::memory_order_relaxed)) return;
+  Call c{fd, kind, tls_channel, nullptr, 0, caller};
+  OnIncoming(c, static_cast<const char*>(buf), n);
+}
+
+void TlsOutgoing(int fd, const void* buf, size_t n, uint8_t channel, void* caller) {
+  uint8_t kind = fd >= 0 ? Classify(fd) : static_cast<uint8_t>(kFdNotScanned);
+  Call c{fd, kind, channel, nullptr, 0, caller};
+  ScanOutgoing(c, static_cast<const char*>(buf), n);
+}
+
+// Last socket this thread wrote to or read from: the transport of a TLS
+// session whose BIO hides the fd (curl's own BIO: SSL_get_fd() is -1).
+IDFLOW_TLS int t_last_sock = -1;
+
+int TransportFd(int fd) {
+  if (fd >= 0) return fd;
+  fd = t_last_sock;
+  return fd >= 0 && Classify(fd) == kFdTcp ? fd : -1;
+}
+
+int SslFd(void* ssl) {
+  SslGetFdFn f = RealTls(g_ssl_get_fd, "SSL_get_fd");
+  return TransportFd(f != nullptr ? f(ssl) : -1);
+}
+
+int GnutlsFd(void* session) {
+  GnutlsGetIntFn f = RealTls(g_gnutls_get_int, "gnutls_transport_get_int");
+  return TransportFd(f != nullptr ? f(session) : -1);
+}
+
+}  // namespace
+
+#define IDFLOW_CALLER __builtin_return_address(0)
 
 IDFLOW_EXPORT int connect(int fd, const sockaddr* addr, socklen_t len) {
   int r = RealConnect(fd, addr, len);
@@ -797,43 +1725,403 @@ IDFLOW_EXPORT int connect(int fd, const sockaddr* addr, socklen_t len) {
 }
 
 IDFLOW_EXPORT ssize_t send(int fd, const void* buf, size_t len, int flags) {
-  void* caller = __builtin_return_address(0);
+  void* caller = IDFLOW_CALLER;
   ssize_t r = RealSend(fd, buf, len, flags);
-  IDFLOW_SCAN(fd, r, ScanBuffer(fd, buf, r, nullptr, 0, caller));
+  t_last_sock = fd;
+  if (r > 0 && Active()) Observe([&] { Outgoing(fd, buf, r, nullptr, 0, caller); });
   return r;
 }
 
 IDFLOW_EXPORT ssize_t sendto(int fd, const void* buf, size_t len, int flags, const sockaddr* addr,
                              socklen_t addr_len) {
-  void* caller = __builtin_return_address(0);
+  void* caller = IDFLOW_CALLER;
   ssize_t r = RealSendto(fd, buf, len, flags, addr, addr_len);
-  IDFLOW_SCAN(fd, r, ScanBuffer(fd, buf, r, addr, addr_len, caller));
+  t_last_sock = fd;
+  if (r > 0 && Active()) Observe([&] { Outgoing(fd, buf, r, addr, addr_len, caller); });
   return r;
 }
 
 IDFLOW_EXPORT ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
-  void* caller = __builtin_return_address(0);
+  void* caller = IDFLOW_CALLER;
   ssize_t r = RealSendmsg(fd, msg, flags);
-  IDFLOW_SCAN(
-      fd, r,
-      OnOutgoing(fd, msg->msg_iov, static_cast<int>(msg->msg_iovlen), static_cast<size_t>(r),
-                 static_cast<const sockaddr*>(msg->msg_name), msg->msg_namelen, caller));
+  t_last_sock = fd;
+  if (r > 0 && Active()) {
+    Observe([&] {
+      OutgoingIov(fd, msg->msg_iov, msg->msg_iovlen, static_cast<size_t>(r),
+                  static_cast<const sockaddr*>(msg->msg_name), msg->msg_namelen, caller);
+    });
+  }
+  return r;
+}
+
+IDFLOW_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) {
+  void* caller = IDFLOW_CALLER;
+  int r = RealSendmmsg(fd, vec, vlen, flags);
+  if (r > 0 && Active()) {
+    Observe([&] {
+      for (int i = 0; i < r; ++i) {
+        const msghdr& m = vec[i].msg_hdr;
+        OutgoingIov(fd, m.msg_iov, m.msg_iovlen, vec[i].msg_len,
+                    static_cast<const sockaddr*>(m.msg_name), m.msg_namelen, caller);
+      }
+    });
+  }
   return r;
 }
 
 IDFLOW_EXPORT ssize_t write(int fd, const void* buf, size_t len) {
-  void* caller = __builtin_return_address(0);
+  void* caller = IDFLOW_CALLER;
   ssize_t r = RealWrite(fd, buf, len);
-  IDFLOW_SCAN(fd, r, ScanBuffer(fd, buf, r, nullptr, 0, caller));
+  t_last_sock = fd;
+  if (r > 0 && Active()) Observe([&] { Outgoing(fd, buf, r, nullptr, 0, caller); });
   return r;
 }
 
 IDFLOW_EXPORT ssize_t writev(int fd, const iovec* iov, int iovcnt) {
-  void* caller = __builtin_return_address(0);
+  void* caller = IDFLOW_CALLER;
   ssize_t r = RealWritev(fd, iov, iovcnt);
-  IDFLOW_SCAN(fd, r, OnOutgoing(fd, iov, iovcnt, static_cast<size_t>(r), nullptr, 0, caller));
+  t_last_sock = fd;
+  if (r > 0 && Active()) {
+    Observe([&] { OutgoingIov(fd, iov, static_cast<size_t>(iovcnt), r, nullptr, 0, caller); });
+  }
   return r;
 }
+
+// ---- receive side (HTTP responses: Set-Cookie)
+
+IDFLOW_EXPORT ssize_t recv(int fd, void* buf, size_t len, int flags) {
+  void* caller = IDFLOW_CALLER;
+  ssize_t r = RealRecv(fd, buf, len, flags);
+  t_last_sock = fd;
+  if (r >= 12 && Ready()) Observe([&] { Incoming(fd, buf, r, 0, caller); });
+  return r;
+}
+
+IDFLOW_EXPORT ssize_t recvfrom(int fd, void* buf, size_t len, int flags, sockaddr* addr,
+                               socklen_t* addr_len) {
+  void* caller = IDFLOW_CALLER;
+  ssize_t r = RealRecvfrom(fd, buf, len, flags, addr, addr_len);
+  t_last_sock = fd;
+  if (r >= 12 && Ready()) Observe([&] { Incoming(fd, buf, r, 0, caller); });
+  return r;
+}
+
+IDFLOW_EXPORT ssize_t recvmsg(int fd, msghdr* msg, int flags) {
+  void* caller = IDFLOW_CALLER;
+  ssize_t r = RealRecvmsg(fd, msg, flags);
+  if (r >= 12 && Ready() && msg->msg_iovlen > 0) {
+    size_t n = msg->msg_iov[0].iov_len < static_cast<size_t>(r) ? msg->msg_iov[0].iov_len : r;
+    Observe([&] { Incoming(fd, msg->msg_iov[0].iov_base, n, 0, caller); });
+  }
+  return r;
+}
+
+IDFLOW_EXPORT ssize_t read(int fd, void* buf, size_t len) {
+  void* caller = IDFLOW_CALLER;
+  ssize_t r = RealRead(fd, buf, len);
+  t_last_sock = fd;
+  if (r >= 12 && Ready()) Observe([&] { Incoming(fd, buf, r, 0, caller); });
+  return r;
+}
+
+// _FORTIFY_SOURCE variants: programs built with it call these instead.
+IDFLOW_EXPORT ssize_t __read_chk(int fd, void* buf, size_t len, size_t buflen) {
+  void* caller = IDFLOW_CALLER;
+  ReadChkFn f = Real(g_read_chk, "__read_chk");
+  ssize_t r = f != nullptr ? f(fd, buf, len, buflen) : RealRead(fd, buf, len);
+  if (r >= 12 && Ready()) Observe([&] { Incoming(fd, buf, r, 0, caller); });
+  return r;
+}
+
+IDFLOW_EXPORT ssize_t __recv_chk(int fd, void* buf, size_t len, size_t buflen, int flags) {
+  void* caller = IDFLOW_CALLER;
+  RecvChkFn f = Real(g_recv_chk, "__recv_chk");
+  ssize_t r = f != nullptr ? f(fd, buf, len, buflen, flags) : RealRecv(fd, buf, len, flags);
+  if (r >= 12 && Ready()) Observe([&] { Incoming(fd, buf, r, 0, caller); });
+  return r;
+}
+
+IDFLOW_EXPORT ssize_t __recvfrom_chk(int fd, void* buf, size_t len, size_t buflen, int flags,
+                                     sockaddr* addr, socklen_t* addr_len) {
+  void* caller = IDFLOW_CALLER;
+  RecvfromChkFn f = Real(g_recvfrom_chk, "__recvfrom_chk");
+  ssize_t r = f != nullptr ? f(fd, buf, len, buflen, flags, addr, addr_len)
+                           : RealRecvfrom(fd, buf, len, flags, addr, addr_len);
+  if (r >= 12 && Ready()) Observe([&] { Incoming(fd, buf, r, 0, caller); });
+  return r;
+}
+
+// ---- TLS plaintext. The guard spans the real call: the library's own
+// socket writes carry ciphertext and are not scanned twice.
+
+IDFLOW_EXPORT int SSL_write(void* ssl, const void* buf, int num) {
+  void* caller = IDFLOW_CALLER;
+  SslWriteFn f = RealTls(g_ssl_write, "SSL_write");
+  if (f == nullptr) return -1;
+  Guard guard;
+  t_last_sock = -1;
+  int r = f(ssl, buf, num);
+  if (r > 0 && guard.entered() && Active()) {
+    int saved_errno = errno;
+    TlsOutgoing(SslFd(ssl), buf, static_cast<size_t>(r), idflow::agent::kTapChannelTlsOpenssl,
+                caller);
+    errno = saved_errno;
+  }
+  return r;
+}
+
+IDFLOW_EXPORT int SSL_write_ex(void* ssl, const void* buf, size_t num, size_t* written) {
+  void* caller = IDFLOW_CALLER;
+  SslWriteExFn f = RealTls(g_ssl_write_ex, "SSL_write_ex");
+  if (f == nullptr) return 0;
+  Guard guard;
+  t_last_sock = -1;
+  int r = f(ssl, buf, num, written);
+  if (r == 1 && written != nullptr && *written > 0 && guard.entered() && Active()) {
+    int saved_errno = errno;
+    TlsOutgoing(SslFd(ssl), buf, *written, idflow::agent::kTapChannelTlsOpenssl, caller);
+    errno = saved_errno;
+  }
+  return r;
+}
+
+IDFLOW_EXPORT int SSL_read(void* ssl, void* buf, int num) {
+  void* caller = IDFLOW_CALLER;
+  SslReadFn f = RealTls(g_ssl_read, "SSL_read");
+  if (f == nullptr) return -1;
+  Guard guard;
+  t_last_sock = -1;
+  int r = f(ssl, buf, num);
+  if (r >= 12 && guard.entered() && Ready()) {
+    int saved_errno = errno;
+    Incoming(SslFd(ssl), buf, static_cast<size_t>(r), idflow::agent::kTapChannelTlsOpenssl, caller);
+    errno = saved_errno;
+  }
+  return r;
+}
+
+IDFLOW_EXPORT int SSL_read_ex(void* ssl, void* buf, size_t num, size_t* read_bytes) {
+  void* caller = IDFLOW_CALLER;
+  SslReadExFn f = RealTls(g_ssl_read_ex, "SSL_read_ex");
+  if (f == nullptr) return 0;
+  Guard guard;
+  t_last_sock = -1;
+  int r = f(ssl, buf, num, read_bytes);
+  if (r == 1 && read_bytes != nullptr && *read_bytes >= 12 && guard.entered() && Ready()) {
+    int saved_errno = errno;
+    Incoming(SslFd(ssl), buf, *read_bytes, idflow::agent::kTapChannelTlsOpenssl, caller);
+    errno = saved_errno;
+  }
+  return r;
+}
+
+IDFLOW_EXPORT ssize_t gnutls_record_send(void* session, const void* buf, size_t n) {
+  void* caller = IDFLOW_CALLER;
+  GnutlsSendFn f = RealTls(g_gnutls_send, "gnutls_record_send");
+  if (f == nullptr) return -1;
+  Guard guard;
+  t_last_sock = -1;
+  ssize_t r = f(session, buf, n);
+  if (r > 0 && guard.entered() && Active()) {
+    int saved_errno = errno;
+    TlsOutgoing(GnutlsFd(session), buf, static_cast<size_t>(r), idflow::agent::kTapChannelTlsGnutls,
+                caller);
+    errno = saved_errno;
+  }
+  return r;
+}
+
+IDFLOW_EXPORT ssize_t gnutls_record_recv(void* session, void* buf, size_t n) {
+  void* caller = IDFLOW_CALLER;
+  GnutlsRecvFn f = RealTls(g_gnutls_recv, "gnutls_record_recv");
+  if (f == nullptr) return -1;
+  Guard guard;
+  t_last_sock = -1;
+  ssize_t r = f(session, buf, n);
+  if (r >= 12 && guard.entered() && Ready()) {
+    int saved_errno = errno;
+    Incoming(GnutlsFd(session), buf, static_cast<size_t>(r), idflow::agent::kTapChannelTlsGnutls,
+             caller);
+    errno = saved_errno;
+  }
+  return r;
+}
+
+// ---- name resolution
+
+IDFLOW_EXPORT int getaddrinfo(const char* node, const char* service, const addrinfo* hints,
+                              addrinfo** res) {
+  GetaddrinfoFn f = Real(g_getaddrinfo, "getaddrinfo");
+  if (f == nullptr) return EAI_SYSTEM;
+  int r = f(node, service, hints, res);
+  if (r == 0 && node != nullptr && res != nullptr && Ready()) {
+    Observe([&] {
+      unsigned char probe[16];
+      if (inet_pton(AF_INET, node, probe) == 1 || inet_pton(AF_INET6, node, probe) == 1) return;
+      for (const addrinfo* ai = *res; ai != nullptr; ai = ai->ai_next) {
+        RememberName(node, ai->ai_addr);
+      }
+    });
+  }
+  return r;
+}
+
+// ---- acquisition: sysfs address files, SIOCGIFHWADDR, HCI, getifaddrs
+
+namespace {
+
+bool NeedsMode(int flags) { return (flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE; }
+
+void Opened(int fd, const char* path, void* caller) {
+  if (fd < 0) return;
+  Observe([&] { AfterOpen(fd, path, caller); });
+}
+
+}  // namespace
+
+#define IDFLOW_OPEN_HOOK(name, slot)                         \
+  IDFLOW_EXPORT int name(const char* path, int flags, ...) { \
+    void* caller = IDFLOW_CALLER;                            \
+    mode_t mode = 0;                                         \
+    if (NeedsMode(flags)) {                                  \
+      va_list ap;                                            \
+      va_start(ap, flags);                                   \
+      mode = static_cast<mode_t>(va_arg(ap, int));           \
+      va_end(ap);                                            \
+    }                                                        \
+    int fd = RealOpenMode(slot, #name, path, flags, mode);   \
+    Opened(fd, path, caller);                                \
+    return fd;                                               \
+  }
+#define IDFLOW_OPENAT_HOOK(name, slot)                                  \
+  IDFLOW_EXPORT int name(int dirfd, const char* path, int flags, ...) { \
+    void* caller = IDFLOW_CALLER;                                       \
+    mode_t mode = 0;                                                    \
+    if (NeedsMode(flags)) {                                             \
+      va_list ap;                                                       \
+      va_start(ap, flags);                                              \
+      mode = static_cast<mode_t>(va_arg(ap, int));                      \
+      va_end(ap);                                                       \
+    }                                                                   \
+    int fd = RealOpenatMode(slot, #name, dirfd, path, flags, mode);     \
+    Opened(fd, path, caller);                                           \
+    return fd;                                                          \
+  }
+
+IDFLOW_OPEN_HOOK(open, g_open)
+IDFLOW_OPEN_HOOK(open64, g_open64)
+IDFLOW_OPENAT_HOOK(openat, g_openat)
+IDFLOW_OPENAT_HOOK(openat64, g_openat64)
+
+IDFLOW_EXPORT int __open_2(const char* path, int flags) {
+  void* caller = IDFLOW_CALLER;
+  Open2Fn f = Real(g_open_2, "__open_2");
+  int fd = f != nullptr ? f(path, flags) : RealOpenMode(g_open, "open", path, flags, 0);
+  Opened(fd, path, caller);
+  return fd;
+}
+
+IDFLOW_EXPORT int __open64_2(const char* path, int flags) {
+  void* caller = IDFLOW_CALLER;
+  Open2Fn f = Real(g_open64_2, "__open64_2");
+  int fd = f != nullptr ? f(path, flags) : RealOpenMode(g_open, "open", path, flags, 0);
+  Opened(fd, path, caller);
+  return fd;
+}
+
+IDFLOW_EXPORT int __openat_2(int dirfd, const char* path, int flags) {
+  void* caller = IDFLOW_CALLER;
+  Openat2Fn f = Real(g_openat_2, "__openat_2");
+  int fd = f != nullptr ? f(dirfd, path, flags)
+                        : RealOpenatMode(g_openat, "openat", dirfd, path, flags, 0);
+  Opened(fd, path, caller);
+  return fd;
+}
+
+IDFLOW_EXPORT int __openat64_2(int dirfd, const char* path, int flags) {
+  void* caller = IDFLOW_CALLER;
+  Openat2Fn f = Real(g_openat64_2, "__openat64_2");
+  int fd = f != nullptr ? f(dirfd, path, flags)
+                        : RealOpenatMode(g_openat, "openat", dirfd, path, flags, 0);
+  Opened(fd, path, caller);
+  return fd;
+}
+
+// stdio opens through libc-internal calls we do not see: hook fopen itself.
+IDFLOW_EXPORT FILE* fopen(const char* path, const char* mode) {
+  void* caller = IDFLOW_CALLER;
+  FopenFn f = Real(g_fopen, "fopen");
+  if (f == nullptr) return nullptr;
+  FILE* file = f(path, mode);
+  if (file != nullptr) Opened(fileno(file), path, caller);
+  return file;
+}
+
+IDFLOW_EXPORT FILE* fopen64(const char* path, const char* mode) {
+  void* caller = IDFLOW_CALLER;
+  FopenFn f = Real(g_fopen64, "fopen64");
+  if (f == nullptr) return nullptr;
+  FILE* file = f(path, mode);
+  if (file != nullptr) Opened(fileno(file), path, caller);
+  return file;
+}
+
+namespace {
+// <bluetooth/hci.h> is not a build dependency: HCIGETDEVINFO = _IOR('H', 211,
+// int); struct hci_dev_info starts {uint16_t dev_id; char name[8]; bdaddr_t}.
+constexpr unsigned long kHciGetDevInfo = _IOR('H', 211, int);
+constexpr size_t kHciBdaddrOffset = 10;
+}  // namespace
+
+IDFLOW_EXPORT int ioctl(int fd, unsigned long request, ...) {
+  void* caller = IDFLOW_CALLER;
+  va_list ap;
+  va_start(ap, request);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  IoctlFn f = Real(g_ioctl, "ioctl");
+  int r =
+      f != nullptr ? f(fd, request, arg) : static_cast<int>(syscall(SYS_ioctl, fd, request, arg));
+  if (r >= 0 && arg != nullptr && (request == SIOCGIFHWADDR || request == kHciGetDevInfo) &&
+      Active()) {
+    Observe([&] {
+      char text[18];
+      if (request == SIOCGIFHWADDR) {
+        const auto* ifr = static_cast<const ifreq*>(arg);
+        FormatMac(reinterpret_cast<const uint8_t*>(ifr->ifr_hwaddr.sa_data), false, text);
+      } else {  // bdaddr_t is little-endian: print it the way people write it
+        FormatMac(static_cast<const uint8_t*>(arg) + kHciBdaddrOffset, true, text);
+      }
+      OnAcquire(idflow::agent::kTapChannelIoctl, text, 17, caller);
+    });
+  }
+  return r;
+}
+
+IDFLOW_EXPORT int getifaddrs(ifaddrs** out) {
+  void* caller = IDFLOW_CALLER;
+  GetifaddrsFn f = Real(g_getifaddrs, "getifaddrs");
+  if (f == nullptr) {
+    errno = ENOSYS;
+    return -1;
+  }
+  int r = f(out);
+  if (r == 0 && out != nullptr && Active()) {
+    Observe([&] {
+      for (const ifaddrs* ifa = *out; ifa != nullptr; ifa = ifa->ifa_next) {
+        if (ifa->ifa_addr == nullptr || ifa->ifa_addr->sa_family != AF_PACKET) continue;
+        const auto* ll = reinterpret_cast<const sockaddr_ll*>(ifa->ifa_addr);
+        if (ll->sll_halen != 6) continue;
+        char text[18];
+        FormatMac(ll->sll_addr, false, text);
+        OnAcquire(idflow::agent::kTapChannelGetifaddrs, text, 17, caller);
+      }
+    });
+  }
+  return r;
+}
+
+// ---- per-fd bookkeeping
 
 IDFLOW_EXPORT int close(int fd) {
   ResetFd(fd);

@@ -1,13 +1,432 @@
-// Each tap hook catching its case, end to end through agent and collector.
+// Each tap hook catching its case, end to end: real programs (curl, wget,
+// Python) under the tap, through idflow-agent and idflow-collector, asserted
+// through the Query API with the right data_type, encoding, channel,
+// destination and module.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "idflow/v1/query.grpc.pb.h"
 #include "tests/e2e/harness.h"
 
 namespace idflow::e2e {
 namespace {
 
-TEST(TapEndToEnd, HarnessBinariesExist) {
+namespace fs = std::filesystem;
+using idflow::v1::Event;
+
+constexpr char kPython[] = "/usr/bin/python3";
+
+std::vector<Event> ListEvents(const std::string& address) {
+  auto stub =
+      idflow::v1::Query::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  idflow::v1::ListEventsRequest req;
+  idflow::v1::ListEventsResponse resp;
+  if (!stub->ListEvents(&ctx, req, &resp).ok()) return {};
+  std::vector<Event> out;
+  for (const auto& se : resp.events()) out.push_back(se.event());
+  return out;
+}
+
+std::string Basename(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+bool Have(const std::string& program) {
   std::string out, err;
-  EXPECT_EQ(RunToEnd({BinDir() + "/idflowctl", "help"}, &out, &err), 0) << err;
+  return RunToEnd({"/bin/sh", "-c", "command -v " + program}, &out, &err) == 0;
+}
+
+class TapE2e : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    mac_ = FirstMac();
+    std::string why;
+    ASSERT_TRUE(stack_.Start(&why)) << why;
+  }
+
+  // Runs argv under the tap (bounded by `timeout`), expecting exit 0.
+  void RunTapped(std::vector<std::string> argv, int timeout_s = 60,
+                 std::map<std::string, std::string> env = {}) {
+    std::vector<std::string> full = {"/usr/bin/timeout", std::to_string(timeout_s)};
+    full.insert(full.end(), argv.begin(), argv.end());
+    env["LD_PRELOAD"] = LibDir() + "/libidflow-tap.so";
+    if (env.count("IDFLOW_SOCKET") == 0) env["IDFLOW_SOCKET"] = stack_.socket;
+    std::string out, err;
+    int code = RunToEnd(full, &out, &err, env);
+    last_out_ = out;
+    ASSERT_EQ(code, 0) << argv[0] << "\nstdout: " << out << "\nstderr: " << err;
+  }
+
+  // Waits until an event satisfying `pred` reached the collector.
+  bool WaitEvent(const std::function<bool(const Event&)>& pred, Event* found = nullptr) {
+    bool ok = WaitFor([&] {
+      for (const Event& ev : ListEvents(stack_.collector_address())) {
+        if (pred(ev)) {
+          if (found != nullptr) *found = ev;
+          return true;
+        }
+      }
+      return false;
+    });
+    return ok;
+  }
+
+  std::string Dump() {
+    std::string s;
+    for (const Event& ev : ListEvents(stack_.collector_address())) {
+      absl::StrAppend(&s, ev.channel(), " ", ev.identifier().kind(), " ",
+                      ev.identifier().encoding(), " ", ev.destination().ip(), ":",
+                      ev.destination().port(), " host=", ev.destination().hostname(),
+                      " peer=", ev.destination().peer_exe(), " module=", ev.origin().module(),
+                      "\n");
+    }
+    return s + "agent: " + stack_.agent->Stderr();
+  }
+
+  std::string mac_;
+  std::string last_out_;
+  Stack stack_;
+};
+
+// A local TLS server (openssl s_server -www) with a self-signed certificate
+// made at test time.
+class TlsServer {
+ public:
+  explicit TlsServer(const std::string& dir) {
+    std::string out, err;
+    ok_ = RunToEnd(
+              {"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+               dir + "/key.pem", "-out", dir + "/cert.pem", "-days", "1", "-subj", "/CN=localhost"},
+              &out, &err) == 0;
+    if (!ok_) return;
+    server_ = std::make_unique<Process>(
+        std::vector<std::string>{"/usr/bin/openssl", "s_server", "-accept", "0", "-cert",
+                                 dir + "/cert.pem", "-key", dir + "/key.pem", "-www"},
+        dir + "/s_server");
+    ok_ = WaitFor([&] {
+            std::string text = server_->Stdout() + server_->Stderr();
+            size_t at = text.find("ACCEPT");
+            if (at == std::string::npos) return !server_->Running();
+            size_t colon = text.find("]:", at);
+            if (colon == std::string::npos) colon = text.rfind(':');
+            port_ = atoi(text.c_str() + colon + 2);
+            return port_ > 0;
+          }) &&
+          port_ > 0;
+  }
+  bool ok() const { return ok_; }
+  int port() const { return port_; }
+
+ private:
+  bool ok_ = false;
+  int port_ = 0;
+  std::unique_ptr<Process> server_;
+};
+
+TEST_F(TapE2e, CurlOverOpenSslNamesTheHostAndTheProgram) {
+  if (mac_.empty()) GTEST_SKIP() << "no MAC on this machine";
+  TlsServer tls(stack_.dir);
+  ASSERT_TRUE(tls.ok());
+  RunTapped({"curl", "-4", "-sS", "-k", "-o", "/dev/null",
+             absl::StrCat("https://localhost:", tls.port(), "/collect?mac=", mac_)});
+  Event ev;
+  ASSERT_TRUE(WaitEvent([](const Event& e) { return e.channel() == "tls-openssl"; }, &ev))
+      << Dump();
+  EXPECT_EQ(ev.identifier().kind(), "mac_address");
+  EXPECT_EQ(ev.identifier().encoding(), "raw");
+  EXPECT_EQ(ev.action(), idflow::v1::ACTION_TRANSMIT);
+  EXPECT_EQ(ev.destination().ip(), "127.0.0.1");
+  EXPECT_EQ(ev.destination().port(), static_cast<uint32_t>(tls.port()));
+  EXPECT_EQ(ev.destination().hostname(), "localhost");
+  // The stack walk passes libcurl and libssl: the program is curl itself.
+  EXPECT_EQ(Basename(ev.origin().module()), "curl");
+}
+
+TEST_F(TapE2e, WgetOverGnutls) {
+  if (mac_.empty()) GTEST_SKIP() << "no MAC on this machine";
+  if (!Have("wget")) GTEST_SKIP() << "wget is not installed";
+  TlsServer tls(stack_.dir);
+  ASSERT_TRUE(tls.ok());
+  std::string upper = absl::AsciiStrToUpper(mac_);
+  RunTapped({"/bin/sh", "-c",
+             absl::StrCat("wget -4 -q --no-check-certificate -t 1 -O /dev/null "
+                          "'https://localhost:",
+                          tls.port(), "/?m=", upper, "' || true")});
+  Event ev;
+  ASSERT_TRUE(WaitEvent([](const Event& e) { return e.channel() == "tls-gnutls"; }, &ev)) << Dump();
+  EXPECT_EQ(ev.identifier().kind(), "mac_address");
+  EXPECT_EQ(ev.identifier().encoding(), "upper");
+  EXPECT_EQ(ev.destination().port(), static_cast<uint32_t>(tls.port()));
+  EXPECT_EQ(ev.destination().hostname(), "localhost");
+  EXPECT_EQ(Basename(ev.origin().module()), "wget");
+}
+
+TEST_F(TapE2e, PythonHttpClientOverSsl) {
+  TlsServer tls(stack_.dir);
+  ASSERT_TRUE(tls.ok());
+  std::string script = absl::StrCat(
+      "import http.client, ssl\n"
+      "c = http.client.HTTPSConnection('localhost', ",
+      tls.port(),
+      ", context=ssl._create_unverified_context())\n"
+      "c.request('GET', '/?oaid=",
+      Stack::kOaid,
+      "')\n"
+      "try:\n  c.getresponse().read()\nexcept Exception:\n  pass\n");
+  RunTapped({kPython, "-c", script});
+  Event ev;
+  ASSERT_TRUE(WaitEvent(
+      [](const Event& e) {
+        return e.channel() == "tls-openssl" && e.identifier().kind() == "oaid";
+      },
+      &ev))
+      << Dump();
+  EXPECT_EQ(ev.identifier().encoding(), "raw");
+  EXPECT_EQ(ev.destination().hostname(), "localhost");
+  // Python's _ssl module is a transport: the interpreter is the caller.
+  EXPECT_THAT(Basename(ev.origin().module()), ::testing::StartsWith("python3"));
+}
+
+// Python computes each encoded form itself and sends it on its own connection.
+TEST_F(TapE2e, EveryEncodingAndASplitIdentifier) {
+  if (mac_.empty()) GTEST_SKIP() << "no MAC on this machine";
+  Sink sink;
+  std::string script = absl::StrCat(R"PY(
+import base64, hashlib, socket, sys, urllib.parse
+mac, oaid, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+nosep = mac.replace(':', '')
+raw = bytes.fromhex(nosep)
+forms = {
+  'raw': mac, 'upper': mac.upper(), 'dash': mac.replace(':', '-'), 'nosep': nosep,
+  'nosep_upper': nosep.upper(), 'dot': '.'.join([nosep[0:4], nosep[4:8], nosep[8:12]]),
+  'md5': hashlib.md5(mac.encode()).hexdigest(),
+  'sha1_upper': hashlib.sha1(mac.encode()).hexdigest().upper(),
+  'sha256': hashlib.sha256(mac.encode()).hexdigest(),
+  'md5(nosep_upper)': hashlib.md5(nosep.upper().encode()).hexdigest(),
+  'sha256_base64': base64.b64encode(hashlib.sha256(mac.encode()).digest()).decode(),
+  'base64': base64.b64encode(mac.encode()).decode(),
+  'bytes_base64': base64.b64encode(raw).decode(),
+  'url': urllib.parse.quote(mac, safe=''),
+}
+for name, form in forms.items():
+  s = socket.create_connection(('127.0.0.1', port))
+  s.sendall(b'id=' + form.encode() + b'&x=1')
+  s.close()
+s = socket.create_connection(('127.0.0.1', port))
+s.sendall(b'{"uuid":"' + oaid.upper().encode()[:10])
+s.sendall(oaid.upper().encode()[10:] + b'"}')
+s.close()
+print('sent', len(forms))
+)PY");
+  WriteText(stack_.dir + "/encodings.py", script);
+  RunTapped(
+      {kPython, stack_.dir + "/encodings.py", mac_, Stack::kOaid, std::to_string(sink.port())});
+  const std::set<std::string> want = {
+      "raw",           "upper",  "dash",         "nosep",  "nosep_upper",
+      "dot",           "md5",    "sha1_upper",   "sha256", "md5(nosep_upper)",
+      "sha256_base64", "base64", "bytes_base64", "url"};
+  std::set<std::string> got;
+  bool split = false;
+  ASSERT_TRUE(WaitFor([&] {
+    got.clear();
+    for (const Event& ev : ListEvents(stack_.collector_address())) {
+      if (ev.identifier().kind() == "mac_address") got.insert(ev.identifier().encoding());
+      if (ev.identifier().kind() == "oaid" && ev.identifier().encoding() == "upper") split = true;
+    }
+    return split && std::includes(got.begin(), got.end(), want.begin(), want.end());
+  })) << "got: "
+      << absl::StrJoin(got, ",") << "\n"
+      << Dump();
+}
+
+TEST_F(TapE2e, UnixSocketPeerIsTheOtherProgram) {
+  std::string path = stack_.dir + "/peer.sock";
+  std::string server = absl::StrCat(
+      "import socket, sys\n"
+      "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+      "s.bind(sys.argv[1]); s.listen(1); print('ready', flush=True)\n"
+      "c, _ = s.accept()\n"
+      "while c.recv(4096): pass\n");
+  Process peer({kPython, "-c", server, path}, stack_.dir + "/peer");
+  ASSERT_TRUE(WaitFor([&] { return absl::StrContains(peer.Stdout(), "ready"); }));
+  RunTapped({kPython, "-c",
+             absl::StrCat("import socket, sys\n"
+                          "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+                          "s.connect(sys.argv[1])\n"
+                          "s.sendall(b'device=",
+                          Stack::kHwDeviceId, "')\n"),
+             path});
+  Event ev;
+  ASSERT_TRUE(WaitEvent([](const Event& e) { return e.channel() == "unix"; }, &ev)) << Dump();
+  EXPECT_EQ(ev.identifier().kind(), "device_id");
+  EXPECT_EQ(ev.destination().peer_exe(), fs::canonical(kPython).string());
+  EXPECT_EQ(peer.Wait(), 0);
+}
+
+TEST_F(TapE2e, AcquisitionFromSysfsIoctlAndGetifaddrs) {
+  if (mac_.empty()) GTEST_SKIP() << "no MAC on this machine";
+  std::string iface;
+  for (const auto& e : fs::directory_iterator("/sys/class/net")) {
+    std::string mac = Slurp(e.path().string() + "/address");
+    if (absl::StartsWith(mac, mac_)) iface = e.path().filename().string();
+  }
+  ASSERT_FALSE(iface.empty());
+  // cat reads sysfs; Python's fcntl.ioctl and socket.if_nameindex... use
+  // SIOCGIFHWADDR directly; `ip link` (if present) uses netlink: not an ioctl.
+  RunTapped({"cat", "/sys/class/net/" + iface + "/address"});
+  RunTapped({kPython, "-c",
+             absl::StrCat("import fcntl, socket, struct\n"
+                          "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                          "fcntl.ioctl(s.fileno(), 0x8927, struct.pack('256s', b'",
+                          iface, "'))\n")});
+  for (const char* channel : {"sysfs", "ioctl"}) {
+    Event ev;
+    ASSERT_TRUE(WaitEvent([&](const Event& e) { return e.channel() == channel; }, &ev))
+        << channel << "\n"
+        << Dump();
+    EXPECT_EQ(ev.action(), idflow::v1::ACTION_ACQUIRE);
+    EXPECT_EQ(ev.identifier().kind(), "mac_address");
+    EXPECT_EQ(ev.identifier().instance(), iface);
+  }
+}
+
+TEST_F(TapE2e, PlaceholderMacProducesNoEvent) {
+  Sink sink;
+  RunTapped({kPython, "-c",
+             absl::StrCat("import socket\n"
+                          "s = socket.create_connection(('127.0.0.1', ",
+                          sink.port(),
+                          "))\n"
+                          "s.sendall(b'mac=02:00:00:00:00:00&bt=00:00:00:00:00:00')\n"
+                          "s.close()\n"
+                          "s = socket.create_connection(('127.0.0.1', ",
+                          sink.port(),
+                          "))\n"
+                          "s.sendall(b'marker=",
+                          Stack::kHwDeviceId, "')\n")});
+  // The marker, sent after the placeholders, proves the process was tapped.
+  ASSERT_TRUE(WaitEvent([](const Event& e) { return e.identifier().kind() == "device_id"; }))
+      << Dump();
+  for (const Event& ev : ListEvents(stack_.collector_address())) {
+    EXPECT_EQ(ev.identifier().kind(), "device_id") << Dump();
+  }
+}
+
+// Threads sending identifiers while the process forks and takes signals;
+// the agent absent, hung (accepts, never reads), stopped mid-run and slow.
+// The program must finish with its own correct output, within the bound.
+constexpr char kStress[] = R"PY(
+import encodings.idna, os, signal, socket, sys, threading
+port, payload = int(sys.argv[1]), sys.argv[2].encode() * 8
+# Warm up lazy imports (the idna codec of create_connection) before threads
+# exist: a child forked while another thread imports would hang in Python.
+socket.create_connection(('127.0.0.1', port)).close()
+hits = [0]
+r, w = socket.socketpair()
+r.setblocking(False)
+w.setblocking(False)
+def on_alarm(sig, frame):
+  hits[0] += 1
+  try:
+    w.send(b'x')  # hooked calls from a signal handler
+    r.recv(4096)
+  except BlockingIOError:
+    pass
+signal.signal(signal.SIGALRM, on_alarm)
+signal.setitimer(signal.ITIMER_REAL, 0.002, 0.002)
+def worker(n):
+  s = socket.create_connection(('127.0.0.1', port))
+  for i in range(n):
+    s.sendall(payload)
+  s.close()
+threads = [threading.Thread(target=worker, args=(400,)) for _ in range(4)]
+for t in threads: t.start()
+pid = os.fork()
+if pid == 0:
+  worker(200)
+  os._exit(0)
+for t in threads: t.join()
+_, status = os.waitpid(pid, 0)
+signal.setitimer(signal.ITIMER_REAL, 0, 0)
+print('done', os.waitstatus_to_exitcode(status), len(threads))
+)PY";
+
+TEST_F(TapE2e, ThreadsForkAndSignalsSurviveAbsentHungStoppedAndSlowAgents) {
+  Sink sink;
+  WriteText(stack_.dir + "/stress.py", kStress);
+  std::vector<std::string> argv = {kPython, stack_.dir + "/stress.py", std::to_string(sink.port()),
+                                   std::string("oaid=") + Stack::kOaid + "&"};
+  auto check = [&](const std::string& what) {
+    EXPECT_THAT(last_out_, ::testing::HasSubstr("done 0 4")) << what;
+  };
+  // Absent.
+  RunTapped(argv, 60, {{"IDFLOW_SOCKET", stack_.dir + "/nobody.sock"}});
+  check("absent");
+  // Hung: accepts and never reads or answers.
+  std::string hung_path = stack_.dir + "/hung.sock";
+  int hung = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", hung_path.c_str());
+  ASSERT_EQ(bind(hung, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(hung, 64), 0);
+  RunTapped(argv, 60, {{"IDFLOW_SOCKET", hung_path}, {"IDFLOW_TAP_TIMEOUT_MS", "300"}});
+  check("hung");
+  close(hung);
+  // Stopped after the hand-shake: the tap's sends hit a full socket (drops).
+  {
+    std::atomic<bool> stop{false};
+    std::thread stopper([&] {
+      // Stop the agent once the program is up (its Hello got an answer), then
+      // keep it stopped until the program is done.
+      WaitFor([&] { return stop.load() || absl::StrContains(Slurp(stack_.dir + "/phase"), "2"); },
+              std::chrono::seconds(30));
+      kill(stack_.agent->pid(), SIGSTOP);
+    });
+    WriteText(stack_.dir + "/phase", "2");
+    RunTapped(argv, 60);
+    check("stopped");
+    stop = true;
+    stopper.join();
+    kill(stack_.agent->pid(), SIGCONT);
+  }
+  // Slow: the agent is stopped and resumed repeatedly while the program runs.
+  {
+    std::atomic<bool> done{false};
+    std::thread toggler([&] {
+      while (!done.load()) {
+        kill(stack_.agent->pid(), SIGSTOP);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        kill(stack_.agent->pid(), SIGCONT);
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    });
+    RunTapped(argv, 60);
+    check("slow");
+    done = true;
+    toggler.join();
+    kill(stack_.agent->pid(), SIGCONT);
+  }
+  // The agent survived all of it and still gets events.
+  ASSERT_TRUE(WaitEvent([](const Event& e) { return e.identifier().kind() == "oaid"; })) << Dump();
 }
 
 }  // namespace

@@ -157,6 +157,84 @@ TEST(PatternDbTest, SerializedDatabaseDeserializesAndScans) {
   hs_free_database(copy);
 }
 
+std::string Unpadded(const std::string& hex) {
+  std::string out;
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    if (hex[i] != '0') out += hex[i];
+    out += hex[i + 1];
+  }
+  return out;
+}
+
+// Issue 4's encodings: separators, cases, raw and reversed bytes, hashes of
+// each textual form, base64 (aligned, inner, of digests), URL-encoding.
+TEST(PatternDbTest, ExtendedAddressEncodingsAreFound) {
+  auto db = PatternDb::Build(TestIdentity(), Discovered());
+  ASSERT_THAT(db, IsOk());
+  const std::string bytes("\x3c\x22\xfb\x12\x34\x56", 6);
+  const std::string reversed("\x56\x34\x12\xfb\x22\x3c", 6);
+  const std::string bt_bytes("\xaa\xbb\xcc\xdd\xee\x01", 6);
+  std::vector<std::pair<std::string, std::string>> forms = {
+      {"3c22.fb12.3456", "dot"},
+      {"3C22.FB12.3456", "dot_upper"},
+      {bytes, "bytes"},
+      {reversed, "bytes_reversed"},
+      {absl::Base64Escape(bytes), "bytes_base64"},
+      {"3c%3A22%3Afb%3A12%3A34%3A56", "url"},
+      {"3C%3a22%3aFB%3a12%3a34%3a56", "url_upper"},
+      {Md5Hex("3C22FB123456"), "md5(nosep_upper)"},
+      {absl::AsciiStrToUpper(Sha1Hex("3C:22:FB:12:34:56")), "sha1_upper(upper)"},
+      {absl::Base64Escape(absl::HexStringToBytes(Sha256Hex(kMac))), "sha256_base64"},
+      {Md5Hex("3c22.fb12.3456"), "md5(dot)"},
+      {Unpadded(Md5Hex(kOaid)), "md5_unpadded"},
+      {absl::Base64Escape("3C-22-FB-12-34-56"), "base64(dash_upper)"},
+      {"01:ee:dd:cc:bb:aa", "reversed"},
+      {"01:EE:DD:CC:BB:AA", "reversed_upper"},
+      {absl::AsciiStrToUpper(kOaid), "upper"},
+      {Sha256Hex("3f2a1b4c5d6e4f708192a3b4c5d6e7f8"), "sha256(nosep)"},
+  };
+  for (const auto& [form, encoding] : forms) {
+    const PatternInfo* info = FindOne(*db, form);
+    ASSERT_NE(info, nullptr) << encoding;
+    EXPECT_EQ(info->encoding, encoding);
+  }
+  // Inside a larger base64 payload at every alignment.
+  for (const std::string prefix : {"", "x", "xy"}) {
+    std::string blob = absl::Base64Escape(prefix + "{\"mac\":\"" + kMac + "\",\"v\":1}");
+    bool found = false;
+    for (const auto& m : db->Scan(blob)) {
+      found |= db->Lookup(m.id)->kind == "mac_address";
+    }
+    EXPECT_TRUE(found) << "prefix '" << prefix << "': " << blob;
+  }
+  // Bytes of the Bluetooth address as HCI stores them (little-endian).
+  std::string bt_rev(bt_bytes.rbegin(), bt_bytes.rend());
+  auto hits = db->Scan(bt_rev);
+  ASSERT_FALSE(hits.empty());
+  EXPECT_EQ(db->Lookup(hits[0].id)->kind, "bluetooth_address");
+  EXPECT_EQ(db->Lookup(hits[0].id)->encoding, "bytes_reversed");
+}
+
+// The benchmark scale: a typical device (3 network interfaces, Bluetooth,
+// OAID, a device id) compiles to about a thousand patterns.
+TEST(PatternDbTest, TypicalDevicePatternCount) {
+  Identity id;
+  id.digest_key = "k";
+  id.identifiers = {{"oaid", "", kOaid, "identity_file"},
+                    {"device_id", "", "b71f4d2c9e8a6b30", "identity_file"},
+                    {"bluetooth_address", "hci0", "aa:bb:cc:dd:ee:01", "identity_file"}};
+  auto db = PatternDb::Build(id, {{"mac_address", "wlan0", kMac, "sysfs"},
+                                  {"mac_address", "eth0", "3c:22:fb:12:34:57", "sysfs"},
+                                  {"mac_address", "p2p0", "3e:22:fb:12:34:56", "sysfs"}});
+  ASSERT_THAT(db, IsOk());
+  RecordProperty("patterns", static_cast<int>(db->size()));
+  RecordProperty("serialized_bytes", static_cast<int>(db->serialized().size()));
+  std::printf("typical device: %zu patterns, %zu serialized bytes\n", db->size(),
+              db->serialized().size());
+  EXPECT_GE(db->size(), 400u);
+  EXPECT_LE(db->size(), 1200u);
+}
+
 TEST(PatternDbTest, ThousandPatternsFitTheProtocolBudget) {
   Identity id;
   for (int i = 0; i < 100; ++i) {

@@ -5,13 +5,16 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -90,6 +93,64 @@ class Sink {
   std::thread thread_;
 };
 
+// The first interface of this machine with a real MAC: (name, mac).
+std::pair<std::string, std::string> FirstInterface() {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/sys/class/net", ec)) {
+    std::ifstream in(e.path() / "address");
+    std::string mac;
+    in >> mac;
+    if (mac.size() == 17 && mac != "00:00:00:00:00:00" && mac != "02:00:00:00:00:00") {
+      return {e.path().filename().string(), mac};
+    }
+  }
+  return {};
+}
+
+// Answers every request with three Set-Cookie headers, then closes.
+class HttpResponder {
+ public:
+  HttpResponder() {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    listen(fd_, 16);
+    socklen_t len = sizeof(addr);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] {
+      for (;;) {
+        int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (c < 0) return;
+        std::string req;
+        char buf[4096];
+        ssize_t n;
+        while (req.find("\r\n\r\n") == std::string::npos && (n = read(c, buf, sizeof(buf))) > 0) {
+          req.append(buf, n);
+        }
+        static constexpr char kResponse[] =
+            "HTTP/1.1 200 OK\r\nSet-Cookie: sid=secretvalue; Max-Age=3600; Path=/\r\n"
+            "Set-Cookie: pref=x; Expires=Wed, 21 Oct 2037 07:28:00 GMT; Secure\r\n"
+            "set-cookie: tmp=1\r\nContent-Length: 0\r\n\r\n";
+        send(c, kResponse, sizeof(kResponse) - 1, MSG_NOSIGNAL);
+        close(c);
+      }
+    });
+  }
+  ~HttpResponder() {
+    shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    close(fd_);
+  }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1, port_ = 0;
+  std::thread thread_;
+};
+
 class TapComponentTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -100,8 +161,13 @@ class TapComponentTest : public ::testing::Test {
     id.device_id = "qa-phone-0001";
     id.digest_key = "k";
     id.identifiers = {{"oaid", "", "3f2a1b4c-5d6e-4f70-8192-a3b4c5d6e7f8", "identity_file"}};
-    auto db = PatternDb::Build(id, {{"mac_address", "wlan0", kMac, "sysfs"},
-                                    {"mac_address", "p2p0", "02:00:00:00:00:00", "sysfs"}});
+    std::vector<Identifier> discovered = {{"mac_address", "wlan0", kMac, "sysfs"},
+                                          {"mac_address", "p2p0", "02:00:00:00:00:00", "sysfs"}};
+    iface_ = FirstInterface();
+    if (!iface_.first.empty()) {
+      discovered.push_back({"mac_address", iface_.first, iface_.second, "sysfs"});
+    }
+    auto db = PatternDb::Build(id, discovered);
     ASSERT_THAT(db, IsOk());
     db_ = std::make_shared<const PatternDb>(std::move(*db));
     ingress_ = std::make_unique<TapIngress>(
@@ -114,6 +180,10 @@ class TapComponentTest : public ::testing::Test {
           std::lock_guard l(mu_);
           stats_.push_back({who, st});
         });
+    ingress_->SetCookieCallback([this](const TapHello&, const TapCookie& c) {
+      std::lock_guard l(mu_);
+      cookies_.push_back(c);
+    });
     ingress_->UpdatePatterns(db_);
     ASSERT_THAT(ingress_->Start(), IsOk());
     thread_ = std::thread([this] { io_.run(); });
@@ -178,7 +248,22 @@ class TapComponentTest : public ::testing::Test {
   std::mutex mu_;
   std::vector<std::pair<TapHello, TapEvent>> events_;
   std::vector<std::pair<TapHello, TapStats>> stats_;
+  std::vector<TapCookie> cookies_;
+  std::pair<std::string, std::string> iface_;
   Sink sink_;
+
+  // Runs the sender and waits for its exit Stats (sent after its events).
+  std::vector<TapEvent> RunAndCollect(const std::vector<std::string>& args) {
+    auto [pid, status] = Run(args, socket_path_);
+    EXPECT_EQ(status, 0) << args[0];
+    EXPECT_TRUE(PollUntil([&] { return HasStatsFor(pid); })) << args[0];
+    std::vector<TapEvent> out;
+    for (auto& [who, ev] : EventsFor(pid)) out.push_back(ev);
+    last_pid_ = pid;
+    return out;
+  }
+  const PatternInfo& Info(const TapEvent& ev) { return *db_->Lookup(ev.pattern_id); }
+  pid_t last_pid_ = 0;
 };
 
 class TapModeTest : public TapComponentTest, public ::testing::WithParamInterface<const char*> {};
@@ -278,6 +363,114 @@ TEST_F(TapComponentTest, NoAgentFailsOpen) {
   EXPECT_GT(pid2, 0);
   EXPECT_EQ(status2, 0);
   EXPECT_TRUE(EventsFor(pid).empty());
+}
+
+TEST_F(TapComponentTest, SendmmsgReportsTheDatagramCarryingTheIdentifier) {
+  auto events =
+      RunAndCollect({"sendmmsg", std::to_string(sink_.udp_port()), std::string("m=") + kMac});
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].channel, TapChannel::kUdp);
+  EXPECT_EQ(events[0].port, sink_.udp_port());
+  EXPECT_EQ(Info(events[0]).encoding, "raw");
+}
+
+TEST_F(TapComponentTest, IdentifierSplitAcrossTwoSendsIsFound) {
+  const std::string payload = std::string("mac=") + kMac;  // cut after "3c:22:"
+  ASSERT_EQ(payload.substr(0, payload.size() / 2), "mac=3c:22:");
+  auto events = RunAndCollect({"split", std::to_string(sink_.tcp_port()), payload});
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_TRUE(events[0].split);
+  EXPECT_EQ(Info(events[0]).kind, "mac_address");
+  EXPECT_EQ(Info(events[0]).encoding, "raw");
+  EXPECT_THAT(events[0].context, ::testing::HasSubstr(kMac));
+}
+
+TEST_F(TapComponentTest, SysfsReadsAreAcquisitions) {
+  if (iface_.first.empty()) GTEST_SKIP() << "no interface with a MAC";
+  const std::string path = "/sys/class/net/" + iface_.first + "/address";
+  for (const char* mode : {"sysfs", "fopen"}) {
+    auto events = RunAndCollect({mode, path, "-"});
+    ASSERT_EQ(events.size(), 1u) << mode;
+    EXPECT_EQ(events[0].action, TapAction::kAcquire);
+    EXPECT_EQ(events[0].channel, TapChannel::kSysfs);
+    EXPECT_EQ(Info(events[0]).instance, iface_.first);
+    EXPECT_EQ(events[0].module, fs::canonical(IDFLOW_TAP_SENDER).string());
+  }
+}
+
+TEST_F(TapComponentTest, IoctlAndGetifaddrsAreAcquisitions) {
+  if (iface_.first.empty()) GTEST_SKIP() << "no interface with a MAC";
+  auto events = RunAndCollect({"ioctl", iface_.first, "-"});
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].action, TapAction::kAcquire);
+  EXPECT_EQ(events[0].channel, TapChannel::kIoctl);
+  EXPECT_EQ(Info(events[0]).instance, iface_.first);
+  events = RunAndCollect({"getifaddrs", "-", "-"});
+  ASSERT_GE(events.size(), 1u);
+  bool found = false;
+  for (const auto& ev : events) {
+    EXPECT_EQ(ev.channel, TapChannel::kGetifaddrs);
+    found |= Info(ev).instance == iface_.first;
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST_F(TapComponentTest, UnixSocketPeerExecutableIsTheDestination) {
+  const std::string path = dir_ + "/peer.sock";
+  int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(listener, 4), 0);
+  std::thread drain([&] {
+    int c = accept(listener, nullptr, nullptr);
+    char buf[1024];
+    while (c >= 0 && read(c, buf, sizeof(buf)) > 0) {
+    }
+    if (c >= 0) close(c);
+  });
+  auto events = RunAndCollect(
+      {"unix", path, std::string("{\"oaid\":\"") + "3f2a1b4c-5d6e-4f70-8192-a3b4c5d6e7f8\"}"});
+  drain.join();
+  close(listener);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].channel, TapChannel::kUnix);
+  EXPECT_EQ(events[0].peer_exe, fs::read_symlink("/proc/self/exe").string());
+  EXPECT_EQ(Info(events[0]).kind, "oaid");
+}
+
+TEST_F(TapComponentTest, CookieNamesAndLifetimesBothWays) {
+  HttpResponder server;
+  auto events =
+      RunAndCollect({"http", std::to_string(server.port()),
+                     "GET / HTTP/1.1\r\nHost: c.example.test\r\nCookie: a=1; b=two\r\n\r\n"});
+  EXPECT_TRUE(events.empty());
+  std::lock_guard l(mu_);
+  std::map<std::string, TapCookie> by_name;
+  for (const auto& c : cookies_) by_name[c.name] = c;
+  ASSERT_EQ(by_name.size(), 5u);
+  EXPECT_TRUE(by_name["a"].outgoing);
+  EXPECT_EQ(by_name["a"].hostname, "c.example.test");
+  EXPECT_TRUE(by_name["b"].outgoing);
+  EXPECT_FALSE(by_name["sid"].outgoing);
+  EXPECT_TRUE(by_name["sid"].has_max_age);
+  EXPECT_EQ(by_name["sid"].max_age_seconds, 3600);
+  EXPECT_TRUE(by_name["pref"].has_max_age);
+  EXPECT_GT(by_name["pref"].max_age_seconds, 0);
+  EXPECT_TRUE(by_name["tmp"].session);
+  EXPECT_EQ(by_name["sid"].port, server.port());
+  for (const auto& c : cookies_) EXPECT_EQ(c.name.find("secret"), std::string::npos);
+}
+
+TEST_F(TapComponentTest, ResolverAndSniNameTheDestination) {
+  const std::string body = std::string("id=") + kMac;
+  auto events = RunAndCollect({"resolve", std::to_string(sink_.tcp_port()), body});
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].hostname, "localhost");
+  events = RunAndCollect({"sni", std::to_string(sink_.tcp_port()), body});
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].hostname, "sni.example.test");
 }
 
 }  // namespace

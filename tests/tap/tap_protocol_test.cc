@@ -1,5 +1,6 @@
 #include "agent/tap_protocol.h"
 
+#include <cstddef>
 #include <cstring>
 #include <random>
 #include <string>
@@ -55,6 +56,75 @@ TEST(TapProtocolTest, EventRoundTrip) {
   EXPECT_EQ(e->offset, 1234u);
   EXPECT_EQ(e->context, want.context);
   EXPECT_EQ(e->context_offset, 4u);
+}
+
+TEST(TapProtocolTest, TlsUnixAndAcquireChannelsPeerAndSplitRoundTrip) {
+  for (TapChannel ch : {TapChannel::kTlsOpenssl, TapChannel::kTlsGnutls, TapChannel::kUnix,
+                        TapChannel::kSysfs, TapChannel::kIoctl, TapChannel::kGetifaddrs}) {
+    TapEvent in = SampleEvent();
+    in.channel = ch;
+    in.peer_exe = "/usr/bin/peer";
+    in.split = true;
+    auto msg = DecodeTapMessage(EncodeEvent(in));
+    ASSERT_THAT(msg, IsOk());
+    const auto* e = std::get_if<TapEvent>(&msg->body);
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(e->channel, ch);
+    EXPECT_EQ(e->peer_exe, "/usr/bin/peer");
+    EXPECT_TRUE(e->split);
+  }
+  EXPECT_EQ(ChannelName(TapChannel::kTlsOpenssl), "tls-openssl");
+  EXPECT_EQ(ChannelName(TapChannel::kTlsGnutls), "tls-gnutls");
+  EXPECT_EQ(ChannelName(TapChannel::kSysfs), "sysfs");
+  EXPECT_EQ(ChannelName(TapChannel::kIoctl), "ioctl");
+  EXPECT_EQ(ChannelName(TapChannel::kGetifaddrs), "getifaddrs");
+  // An unknown channel is rejected.
+  std::string bytes = EncodeEvent(SampleEvent());
+  bytes[offsetof(TapWireEvent, channel)] = static_cast<char>(kTapChannelLast + 1);
+  EXPECT_FALSE(DecodeTapMessage(bytes).ok());
+}
+
+TEST(TapProtocolTest, CookieRoundTripAndValidation) {
+  TapCookie in;
+  in.timestamp_ms = 99;
+  in.pid = 5;
+  in.tid = 6;
+  in.outgoing = false;
+  in.channel = TapChannel::kTlsOpenssl;
+  in.address = "10.0.0.2";
+  in.port = 443;
+  in.hostname = "ads.example.test";
+  in.module = "/usr/lib/libsdk.so";
+  in.name = "uid";
+  in.has_max_age = true;
+  in.max_age_seconds = 31536000;
+  std::string bytes = EncodeCookie(in);
+  ASSERT_EQ(bytes.size(), sizeof(TapWireCookie));
+  auto msg = DecodeTapMessage(bytes);
+  ASSERT_THAT(msg, IsOk());
+  const auto* c = std::get_if<TapCookie>(&msg->body);
+  ASSERT_NE(c, nullptr);
+  EXPECT_FALSE(c->outgoing);
+  EXPECT_EQ(c->channel, TapChannel::kTlsOpenssl);
+  EXPECT_EQ(c->address, "10.0.0.2");
+  EXPECT_EQ(c->port, 443);
+  EXPECT_EQ(c->hostname, "ads.example.test");
+  EXPECT_EQ(c->module, "/usr/lib/libsdk.so");
+  EXPECT_EQ(c->name, "uid");
+  EXPECT_TRUE(c->has_max_age);
+  EXPECT_FALSE(c->session);
+  EXPECT_EQ(c->max_age_seconds, 31536000);
+  // Empty name, bad direction, over-long name: rejected.
+  in.name = "";
+  EXPECT_FALSE(DecodeTapMessage(EncodeCookie(in)).ok());
+  in.name = "x";
+  bytes = EncodeCookie(in);
+  bytes[offsetof(TapWireCookie, direction)] = 9;
+  EXPECT_FALSE(DecodeTapMessage(bytes).ok());
+  bytes = EncodeCookie(in);
+  uint16_t too_long = kTapCookieNameMax + 1;
+  memcpy(bytes.data() + offsetof(TapWireCookie, name_len), &too_long, 2);
+  EXPECT_FALSE(DecodeTapMessage(bytes).ok());
 }
 
 TEST(TapProtocolTest, Ipv6Event) {

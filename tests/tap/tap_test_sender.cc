@@ -1,12 +1,26 @@
 // Test program run under LD_PRELOAD=libidflow-tap.so by tap_component_test.
 //   tap_test_sender MODE PORT PAYLOAD
 // MODE: send | sendto | sendmsg | write | writev (TCP to 127.0.0.1:PORT),
-//       udp (sendto on a UDP socket), fork (child and parent both send).
+//       udp (sendto on a UDP socket), fork (child and parent both send),
+//       sendmmsg (two UDP datagrams), split (two sends cutting PAYLOAD in
+//       half), http (send PAYLOAD, then read the response to EOF), resolve
+//       (getaddrinfo("localhost") then send), sni (a TLS ClientHello naming
+//       sni.example.test, then PAYLOAD on the same connection).
+//   tap_test_sender unix PATH PAYLOAD      unix stream socket at PATH
+//   tap_test_sender sysfs|fopen PATH -     read a file with open()/fopen()
+//   tap_test_sender ioctl IFNAME -         SIOCGIFHWADDR
+//   tap_test_sender getifaddrs - -
 // Exits 0 when the payload was sent, 1 otherwise.
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netdb.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -55,6 +69,118 @@ bool SendTcp(const std::string& mode, int port, const std::string& payload) {
   return n == static_cast<ssize_t>(payload.size());
 }
 
+int ConnectTcp(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr = Loopback(port);
+  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return -1;
+  return fd;
+}
+
+bool SendAll(int fd, const std::string& s) {
+  return send(fd, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
+}
+
+// A minimal TLS 1.2 ClientHello record carrying server_name `host`.
+std::string ClientHello(const std::string& host) {
+  auto be16 = [](size_t v) { return std::string{static_cast<char>(v >> 8), static_cast<char>(v)}; };
+  std::string sni_list = std::string(1, '\0') + be16(host.size()) + host;
+  std::string ext = be16(0) + be16(sni_list.size() + 2) + be16(sni_list.size()) + sni_list;
+  std::string body = std::string("\x03\x03", 2) + std::string(32, 'r') + std::string(1, '\0') +
+                     be16(2) + std::string("\x13\x01", 2) + std::string("\x01\x00", 2) +
+                     be16(ext.size()) + ext;
+  std::string hs = std::string(1, '\x01') + std::string(1, '\0') + be16(body.size()) + body;
+  return std::string("\x16\x03\x01", 3) + be16(hs.size()) + hs;
+}
+
+int Special(const std::string& mode, const std::string& arg, const std::string& payload) {
+  if (mode == "unix") {
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", arg.c_str());
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return 1;
+    bool ok = SendAll(fd, payload);
+    close(fd);
+    return ok ? 0 : 1;
+  }
+  if (mode == "sysfs" || mode == "fopen") {
+    char buf[64] = {};
+    if (mode == "sysfs") {
+      int fd = open(arg.c_str(), O_RDONLY);
+      if (fd < 0 || read(fd, buf, sizeof(buf) - 1) <= 0) return 1;
+      close(fd);
+    } else {
+      FILE* f = fopen(arg.c_str(), "r");
+      if (f == nullptr || fgets(buf, sizeof(buf), f) == nullptr) return 1;
+      fclose(f);
+    }
+    printf("%s", buf);
+    return 0;
+  }
+  if (mode == "ioctl") {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    ifreq ifr{};
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", arg.c_str());
+    int r = ioctl(fd, SIOCGIFHWADDR, &ifr);
+    close(fd);
+    return r == 0 ? 0 : 1;
+  }
+  if (mode == "getifaddrs") {
+    ifaddrs* list = nullptr;
+    if (getifaddrs(&list) != 0) return 1;
+    freeifaddrs(list);
+    return 0;
+  }
+  int port = atoi(arg.c_str());
+  if (mode == "sendmmsg") {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in addr = Loopback(port);
+    iovec iov[2] = {{const_cast<char*>("x"), 1},
+                    {const_cast<char*>(payload.data()), payload.size()}};
+    mmsghdr msgs[2]{};
+    for (auto& m : msgs) {
+      m.msg_hdr.msg_name = &addr;
+      m.msg_hdr.msg_namelen = sizeof(addr);
+    }
+    msgs[0].msg_hdr.msg_iov = &iov[0];
+    msgs[0].msg_hdr.msg_iovlen = 1;
+    msgs[1].msg_hdr.msg_iov = &iov[1];
+    msgs[1].msg_hdr.msg_iovlen = 1;
+    int n = sendmmsg(fd, msgs, 2, 0);
+    close(fd);
+    return n == 2 ? 0 : 1;
+  }
+  if (mode == "resolve") {
+    addrinfo hints{};
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    if (getaddrinfo("localhost", std::to_string(port).c_str(), &hints, &res) != 0) return 1;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    bool ok = connect(fd, res->ai_addr, res->ai_addrlen) == 0 && SendAll(fd, payload);
+    freeaddrinfo(res);
+    close(fd);
+    return ok ? 0 : 1;
+  }
+  int fd = ConnectTcp(port);
+  if (fd < 0) return 1;
+  bool ok = true;
+  if (mode == "split") {
+    size_t half = payload.size() / 2;
+    ok = SendAll(fd, payload.substr(0, half)) && SendAll(fd, payload.substr(half));
+  } else if (mode == "sni") {
+    ok = SendAll(fd, ClientHello("sni.example.test")) && SendAll(fd, payload);
+  } else if (mode == "http") {
+    ok = SendAll(fd, payload);
+    shutdown(fd, SHUT_WR);
+    char buf[4096];
+    while (read(fd, buf, sizeof(buf)) > 0) {
+    }
+  }
+  close(fd);
+  return ok ? 0 : 1;
+}
+
 bool SendUdp(int port, const std::string& payload) {
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
   sockaddr_in addr = Loopback(port);
@@ -72,6 +198,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::string mode = argv[1];
+  for (const char* special : {"unix", "sysfs", "fopen", "ioctl", "getifaddrs", "sendmmsg",
+                              "resolve", "split", "sni", "http"}) {
+    if (mode == special) return Special(mode, argv[2], argv[3]);
+  }
   int port = atoi(argv[2]);
   std::string payload = argv[3];
   if (mode == "udp") return SendUdp(port, payload) ? 0 : 1;

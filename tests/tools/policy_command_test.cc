@@ -1,4 +1,6 @@
 // `idflowctl policy …` as a subprocess: exit codes, output, files written.
+#include <unistd.h>
+
 #include <sys/wait.h>
 
 #include <cstdlib>
@@ -51,7 +53,9 @@ struct Result {
 
 // Runs idflowctl with `args` from `cwd`, capturing stdout and stderr in files.
 Result Ctl(const std::vector<std::string>& args, const std::string& cwd = kSource) {
-  const std::string dir = ::testing::TempDir();
+  // Per process: ctest runs the tests of this binary in parallel processes.
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/policy_command_test-", ::getpid());
+  fs::create_directories(dir);
   const std::string out = dir + "/idflowctl.out";
   const std::string err = dir + "/idflowctl.err";
   std::string cmd = absl::StrCat("cd ", Quote(cwd), " && ", Quote(IDFLOWCTL_PATH));
@@ -66,7 +70,7 @@ Result Ctl(const std::vector<std::string>& args, const std::string& cwd = kSourc
 }
 
 std::string TempPath(const std::string& name) {
-  const std::string dir = ::testing::TempDir() + "/policy_command_test";
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/policy_command_test-", ::getpid());
   fs::create_directories(dir);
   return dir + "/" + name;
 }
