@@ -110,9 +110,15 @@ class IngestReactor : public grpc::ServerBidiReactor<AgentMessage, CollectorMess
       }
       store::EventRecord rec = ToRecord(ev);
       if (rec.sdk.empty()) rec.sdk = c_->policy().SdkForModule(rec.module, rec.exe);
-      policy::Verdict v = policy::Judge(c_->policy(), ToFlow(rec));
-      c_->counters().verdicts_by_category[static_cast<int>(v.category)]++;
-      ApplyVerdict(v, &rec);
+      if (ev.has_cookie()) {
+        // Cookie events are judged against the cookie policies, not statements.
+        ApplyCookieVerdict(policy::JudgeCookie(c_->policy(), ToCookieObservation(ev)), &rec);
+        c_->counters().cookie_verdicts++;
+      } else {
+        policy::Verdict v = policy::Judge(c_->policy(), ToFlow(rec));
+        c_->counters().verdicts_by_category[static_cast<int>(v.category)]++;
+        ApplyVerdict(v, &rec);
+      }
       up_to = std::max<uint64_t>(up_to, rec.seq);
       records.push_back(std::move(rec));
     }
@@ -326,6 +332,9 @@ std::string Collector::MetricsText() {
                   "idflow_collector_streams_total ", counters_.streams.load(), "\n");
   absl::StrAppend(&out, "# TYPE idflow_collector_store_errors_total counter\n",
                   "idflow_collector_store_errors_total ", counters_.store_errors.load(), "\n");
+  absl::StrAppend(&out, "# TYPE idflow_collector_cookie_verdicts_total counter\n",
+                  "idflow_collector_cookie_verdicts_total ", counters_.cookie_verdicts.load(),
+                  "\n");
   absl::StrAppend(&out, "# HELP idflow_collector_verdicts_total Verdicts by category.\n",
                   "# TYPE idflow_collector_verdicts_total counter\n");
   for (int i = 0; i < 8; ++i) {

@@ -36,6 +36,7 @@ struct CollectorCounters {
   std::atomic<uint64_t> batches{0};
   std::atomic<uint64_t> events{0};
   std::atomic<uint64_t> store_errors{0};
+  std::atomic<uint64_t> cookie_verdicts{0};
   std::atomic<uint64_t> verdicts_by_category[8] = {};
 };
 

@@ -37,6 +37,12 @@ store::EventRecord ToRecord(const idflow::v1::Event& ev) {
   r.data_type = ev.identifier().kind();
   r.instance = ev.identifier().instance();
   r.encoding = ev.identifier().encoding();
+  if (ev.has_cookie()) {
+    // One verdict group per cookie name; the direction stands in the encoding.
+    r.data_type = "cookie:" + ev.cookie().name();
+    r.instance = ev.cookie().name();
+    r.encoding = ev.cookie().direction();
+  }
   r.digest = ev.identifier().digest();
   r.offset = ev.identifier().offset();
   r.snippet = ev.identifier().snippet();
@@ -73,6 +79,26 @@ void ApplyVerdict(const policy::Verdict& v, store::EventRecord* rec) {
   rec->statement = v.statement;
   rec->statement_version = v.version;
   rec->entry = v.entry;
+  rec->explanation = v.explanation;
+}
+
+policy::CookieObservation ToCookieObservation(const idflow::v1::Event& ev) {
+  policy::CookieObservation o;
+  o.site = ev.destination().hostname();
+  o.name = ev.cookie().name();
+  o.session = ev.cookie().session();
+  o.max_age_seconds = ev.cookie().session() ? -1 : ev.cookie().max_age_seconds();
+  o.first_party = true;
+  o.direction = ev.cookie().direction() == "out" ? "sent" : "set";
+  if (o.direction == "sent") o.max_age_seconds = -1;  // a Cookie header carries no lifetime
+  return o;
+}
+
+void ApplyCookieVerdict(const policy::CookieVerdict& v, store::EventRecord* rec) {
+  rec->verdict = policy::CookieCategoryName(v.category);
+  rec->statement = v.policy;
+  rec->statement_version = v.version;
+  rec->entry = v.cookie;
   rec->explanation = v.explanation;
 }
 

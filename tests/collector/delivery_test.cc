@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <map>
 
 #include "agent/sender.h"
 #include "agent/spool.h"
@@ -158,6 +159,48 @@ TEST_F(DeliveryTest, SpoolsWhileCollectorIsAwayThenDelivers) {
   collector_ = std::move(*c);
   ASSERT_TRUE(sender.WaitAcked(7, std::chrono::seconds(60)));
   EXPECT_EQ(StoredCount(), 7u);
+}
+
+}  // namespace
+}  // namespace idflow
+
+namespace idflow {
+namespace {
+
+idflow::v1::Event CookieEvent(const std::string& name, int64_t max_age, bool session) {
+  idflow::v1::Event e;
+  e.mutable_device()->set_id("dev-1");
+  e.mutable_origin()->set_module("/usr/lib/libcurl.so.4");
+  e.set_action(idflow::v1::ACTION_TRANSMIT);
+  e.set_channel("tls-openssl");
+  e.mutable_destination()->set_hostname("account.xiaomi.com");
+  e.mutable_cookie()->set_name(name);
+  e.mutable_cookie()->set_max_age_seconds(max_age);
+  e.mutable_cookie()->set_session(session);
+  e.mutable_cookie()->set_direction("in");
+  return e;
+}
+
+TEST_F(DeliveryTest, CookieEventsAreJudgedAgainstCookiePolicies) {
+  agent::Sender sender(SenderOpts({address()}), spool_.get());
+  sender.Start();
+  std::vector<idflow::v1::Event> batch = {CookieEvent("userId", 0, true),
+                                          CookieEvent("userId", 86400 * 30, false),
+                                          CookieEvent("tracker_uid", 3600, false)};
+  ASSERT_THAT(spool_->Append(&batch), IsOk());
+  sender.Notify(spool_->last_seq());
+  ASSERT_TRUE(sender.WaitAcked(3, std::chrono::seconds(30)));
+  auto events = collector_->store().QueryEvents({});
+  ASSERT_THAT(events, IsOk());
+  ASSERT_EQ(events->size(), 3u);
+  std::map<uint64_t, store::EventRecord> by_seq;
+  for (const auto& e : *events) by_seq[e.seq] = e;
+  EXPECT_EQ(by_seq[1].verdict, "clear") << by_seq[1].explanation;
+  EXPECT_EQ(by_seq[1].data_type, "cookie:userId");
+  EXPECT_EQ(by_seq[1].statement, "xiaomi-account-cookies");
+  EXPECT_EQ(by_seq[2].verdict, "lifetime_exceeded") << by_seq[2].explanation;
+  EXPECT_EQ(by_seq[3].verdict, "undeclared_cookie") << by_seq[3].explanation;
+  EXPECT_EQ(by_seq[3].encoding, "in");
 }
 
 }  // namespace
