@@ -1,5 +1,6 @@
 #include "collector/convert.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 
@@ -166,6 +167,10 @@ idflow::v1::StoredEvent ToProto(const store::EventRecord& r) {
   for (const auto& c : r.consents) {
     std::pair<std::string, std::string> kv = absl::StrSplit(c, absl::MaxSplits('=', 1));
     (*ev.mutable_context()->mutable_consents())[kv.first] = kv.second == "true";
+  }
+  if (absl::StartsWith(r.data_type, "cookie:")) {
+    ev.mutable_cookie()->set_name(r.instance);
+    ev.mutable_cookie()->set_direction(r.encoding);
   }
   ev.set_count(r.count);
   ev.set_first_seen_unix_ms(r.first_seen_unix_ms);

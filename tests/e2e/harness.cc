@@ -135,12 +135,16 @@ int RunToEnd(std::vector<std::string> argv, std::string* out, std::string* err,
 }
 
 struct Sink::State {
+  std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
   std::thread thread;
   std::atomic<int> connections{0};
   std::atomic<bool> stop{false};
 };
 
-Sink::Sink() : state_(new State) {
+Sink::Sink() : Sink(std::string()) {}
+
+Sink::Sink(std::string response) : state_(new State) {
+  if (!response.empty()) state_->response = std::move(response);
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -157,13 +161,13 @@ Sink::Sink() : state_(new State) {
       int c = ::accept(fd, nullptr, nullptr);
       if (c < 0) return;
       st->connections++;
-      std::thread([c] {
+      // Detached: owns a copy of the response, never the Sink's state.
+      std::thread([c, response = st->response] {
         char buf[8192];
         // Answer like a web server so HTTP clients finish promptly.
         ssize_t n = ::read(c, buf, sizeof(buf));
         (void)n;
-        const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
-        (void)!::write(c, resp, sizeof(resp) - 1);
+        (void)!::write(c, response.data(), response.size());
         ::shutdown(c, SHUT_WR);
         while (::read(c, buf, sizeof(buf)) > 0) {
         }

@@ -61,6 +61,8 @@ int RunToEnd(std::vector<std::string> argv, std::string* out, std::string* err,
 class Sink {
  public:
   Sink();
+  // Answers each request with `response` (a whole HTTP response).
+  explicit Sink(std::string response);
   ~Sink();
   int port() const { return port_; }
   int connections() const;

@@ -2,7 +2,9 @@
 // Python) under the tap, through idflow-agent and idflow-collector, asserted
 // through the Query API with the right data_type, encoding, channel,
 // destination and module.
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -428,6 +430,91 @@ TEST_F(TapE2e, ThreadsForkAndSignalsSurviveAbsentHungStoppedAndSlowAgents) {
   // The agent survived all of it and still gets events.
   ASSERT_TRUE(WaitEvent([](const Event& e) { return e.identifier().kind() == "oaid"; })) << Dump();
 }
+
+}  // namespace
+}  // namespace idflow::e2e
+
+namespace idflow::e2e {
+namespace {
+
+// Every socket hook through agent and collector, driven by a small test
+// program (tap_test_sender) so each call shape is exercised on purpose.
+class TapHookE2e : public ::testing::TestWithParam<const char*> {
+ protected:
+  void SetUp() override {
+    mac_ = FirstMac();
+    if (mac_.empty()) GTEST_SKIP() << "no MAC on this machine";
+    std::string why;
+    ASSERT_TRUE(stack_.Start(&why)) << why;
+  }
+  std::string mac_;
+  Stack stack_;
+};
+
+TEST_P(TapHookE2e, HookReportsTheMacWithDestinationAndModule) {
+  const std::string mode = GetParam();
+  const bool udp = mode == "udp" || mode == "sendmmsg";
+  // A bound UDP socket so datagrams have a live destination.
+  int ufd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in ua{};
+  ua.sin_family = AF_INET;
+  ua.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t ulen = sizeof(ua);
+  ASSERT_EQ(::bind(ufd, reinterpret_cast<sockaddr*>(&ua), sizeof(ua)), 0);
+  ASSERT_EQ(::getsockname(ufd, reinterpret_cast<sockaddr*>(&ua), &ulen), 0);
+  Sink sink(
+      "HTTP/1.1 200 OK\r\nSet-Cookie: idflow_e2e=v1; Max-Age=600; Path=/\r\n"
+      "Content-Length: 0\r\nConnection: close\r\n\r\n");
+  const int port = udp ? ntohs(ua.sin_port) : sink.port();
+  // resolve and sni name the destination themselves: no Host header there.
+  const bool named_by_mode = mode == "resolve" || mode == "sni";
+  const std::string payload =
+      named_by_mode
+          ? "id mac=" + mac_ + " end"
+          : "POST /c HTTP/1.1\r\nHost: sdk.example.test\r\nContent-Length: 24\r\n\r\nmac=" + mac_ +
+                "&v=1";
+  std::string out, err;
+  ASSERT_EQ(RunToEnd({BinDir() + "/idflowctl", "run", "--socket", stack_.socket, "--",
+                      BinDir() + "/tap_test_sender", mode, std::to_string(port), payload},
+                     &out, &err),
+            0)
+      << err;
+  ::close(ufd);
+  const std::string host = mode == "resolve" ? "localhost"
+                           : mode == "sni"   ? "sni.example.test"
+                                             : "sdk.example.test";
+  idflow::v1::Event found;
+  bool ok = WaitFor([&] {
+    for (const Event& ev : ListEvents(stack_.collector_address())) {
+      if (ev.identifier().kind() == "mac_address") {
+        found = ev;
+        return true;
+      }
+    }
+    return false;
+  });
+  ASSERT_TRUE(ok) << "no mac_address event for mode " << mode << "\n" << stack_.agent->Stderr();
+  EXPECT_EQ(found.action(), idflow::v1::ACTION_TRANSMIT);
+  EXPECT_EQ(found.channel(), udp ? "udp" : "tcp");
+  EXPECT_EQ(found.identifier().encoding(), "raw");
+  EXPECT_EQ(found.destination().ip(), "127.0.0.1");
+  EXPECT_EQ(found.destination().port(), static_cast<uint32_t>(port));
+  EXPECT_EQ(found.destination().hostname(), host);
+  EXPECT_EQ(Basename(found.origin().module()), "tap_test_sender");
+  if (mode == "http") {
+    // The receive side: Set-Cookie judged against the cookie policies.
+    ASSERT_TRUE(WaitFor([&] {
+      for (const Event& ev : ListEvents(stack_.collector_address())) {
+        if (ev.cookie().name() == "idflow_e2e") return ev.cookie().direction() == "in";
+      }
+      return false;
+    })) << stack_.agent->Stderr();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Hooks, TapHookE2e,
+                         ::testing::Values("send", "sendto", "sendmsg", "write", "writev", "udp",
+                                           "sendmmsg", "resolve", "sni", "http"));
 
 }  // namespace
 }  // namespace idflow::e2e
