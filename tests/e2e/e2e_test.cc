@@ -21,25 +21,11 @@ namespace {
 using ::testing::HasSubstr;
 
 std::vector<idflow::v1::StoredEvent> ListEvents(const std::string& address) {
-  auto stub =
-      idflow::v1::Query::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  idflow::v1::ListEventsRequest req;
-  idflow::v1::ListEventsResponse resp;
-  if (!stub->ListEvents(&ctx, req, &resp).ok()) return {};
-  return {resp.events().begin(), resp.events().end()};
+  return QueryEvents(address);
 }
 
 std::vector<idflow::v1::Verdict> ListVerdicts(const std::string& address) {
-  auto stub =
-      idflow::v1::Query::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  idflow::v1::ListVerdictsRequest req;
-  idflow::v1::ListVerdictsResponse resp;
-  if (!stub->ListVerdicts(&ctx, req, &resp).ok()) return {};
-  return {resp.verdicts().begin(), resp.verdicts().end()};
+  return QueryVerdicts(address);
 }
 
 std::string Basename(const std::string& path) {

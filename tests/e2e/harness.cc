@@ -1,5 +1,9 @@
 #include "tests/e2e/harness.h"
 
+#include <grpcpp/grpcpp.h>
+
+#include "idflow/v1/query.grpc.pb.h"
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -21,6 +25,28 @@
 #include <thread>
 
 namespace idflow::e2e {
+
+std::vector<idflow::v1::StoredEvent> QueryEvents(const std::string& address) {
+  auto stub =
+      idflow::v1::Query::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  idflow::v1::ListEventsRequest req;
+  idflow::v1::ListEventsResponse resp;
+  if (!stub->ListEvents(&ctx, req, &resp).ok()) return {};
+  return {resp.events().begin(), resp.events().end()};
+}
+
+std::vector<idflow::v1::Verdict> QueryVerdicts(const std::string& address) {
+  auto stub =
+      idflow::v1::Query::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  idflow::v1::ListVerdictsRequest req;
+  idflow::v1::ListVerdictsResponse resp;
+  if (!stub->ListVerdicts(&ctx, req, &resp).ok()) return {};
+  return {resp.verdicts().begin(), resp.verdicts().end()};
+}
 
 std::string BinDir() { return IDFLOW_BINARY_DIR "/bin"; }
 std::string LibDir() { return IDFLOW_BINARY_DIR "/lib"; }

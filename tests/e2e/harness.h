@@ -13,7 +13,13 @@
 #include <string>
 #include <vector>
 
+#include "idflow/v1/query.pb.h"
+
 namespace idflow::e2e {
+
+// Query API helpers (plaintext gRPC, 5 s deadline); empty on error.
+std::vector<idflow::v1::StoredEvent> QueryEvents(const std::string& address);
+std::vector<idflow::v1::Verdict> QueryVerdicts(const std::string& address);
 
 std::string BinDir();     // build/bin
 std::string LibDir();     // build/lib

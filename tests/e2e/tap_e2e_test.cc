@@ -34,15 +34,8 @@ using idflow::v1::Event;
 constexpr char kPython[] = "/usr/bin/python3";
 
 std::vector<Event> ListEvents(const std::string& address) {
-  auto stub =
-      idflow::v1::Query::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  idflow::v1::ListEventsRequest req;
-  idflow::v1::ListEventsResponse resp;
-  if (!stub->ListEvents(&ctx, req, &resp).ok()) return {};
   std::vector<Event> out;
-  for (const auto& se : resp.events()) out.push_back(se.event());
+  for (auto& se : QueryEvents(address)) out.push_back(std::move(*se.mutable_event()));
   return out;
 }
 
