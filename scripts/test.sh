@@ -8,10 +8,14 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 start=$SECONDS
 stage() { echo "== $1 ($((SECONDS - start)) s elapsed)"; }
+SUMMARY=$(mktemp)
+trap 'rm -f "$SUMMARY"' EXIT
+# ctest, with its closing line kept for the final count.
+run_ctest() { ctest "$@" | tee -a "$SUMMARY"; }
 
 stage "stage 1: Release build, full suite"
 bash scripts/build.sh
-ctest --test-dir build --output-on-failure -j2 --timeout 300
+run_ctest --test-dir build --output-on-failure -j2 --timeout 300
 
 if [ "${IDFLOW_TEST_QUICK:-0}" = 1 ]; then exit 0; fi
 
@@ -22,15 +26,18 @@ SAN_FLAGS=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-
 stage "stage 2: ASan + UBSan build, full suite"
 BUILD_DIR=build-asan bash scripts/build.sh "${SAN_FLAGS[@]}" -DIDFLOW_ASAN=ON -DIDFLOW_UBSAN=ON
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build-asan --output-on-failure -j2 --timeout 600
+  run_ctest --test-dir build-asan --output-on-failure -j2 --timeout 600
 
 stage "stage 3: TSan build, full suite"
 BUILD_DIR=build-tsan bash scripts/build.sh "${SAN_FLAGS[@]}" -DIDFLOW_TSAN=ON
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" \
-  ctest --test-dir build-tsan --output-on-failure -j2 --timeout 600
+  run_ctest --test-dir build-tsan --output-on-failure -j2 --timeout 600
 
 if [ -f scripts/fuzz.sh ]; then
   stage "stage 4: fuzz targets (${IDFLOW_FUZZ_SECONDS:-60} s each)"
   bash scripts/fuzz.sh "${IDFLOW_FUZZ_SECONDS:-60}"
 fi
 stage "all stages passed"
+total=$(sed -n 's/.*tests passed, 0 tests failed out of \([0-9]*\).*/\1/p' "$SUMMARY" |
+        awk '{n += $1} END {print n + 0}')
+echo "tests: $total passed, 0 failed"
