@@ -47,26 +47,25 @@ std::string CookiePolicyToYaml(const CookiePolicy& policy);
 
 // ---- verdicts ---------------------------------------------------------------
 
-enum class CookieCategory {
-  kClear,
-  kUndeclaredCookie,  // no row of the site's policy names the cookie
-  kLifetimeExceeded,  // lives longer than the longest row declares
-  kThirdPartyCookie,  // third-party where the policy says first-party (only)
-  kNoCookiePolicy,    // no loaded cookie policy covers the site
-};
-const char* CookieCategoryName(CookieCategory c);
+// Cookie verdicts use the one category list (common/verdict_categories.h):
+// kClear, kUndeclaredCookie, kLifetimeExceeded, kThirdPartyCookie and the
+// observation kNoCookiePolicy.
+
+enum class CookieDirection { kSetByServer, kSentByClient };
 
 struct CookieObservation {
-  std::string site;  // host the cookie belongs to, e.g. "account.xiaomi.com"
+  std::string host;    // destination host of the connection, e.g. "account.xiaomi.com"
+  std::string domain;  // Set-Cookie Domain attribute; "" = host-only cookie
   std::string name;
   bool session = false;
   int64_t max_age_seconds = -1;  // -1 unknown (e.g. a Cookie request header)
-  bool first_party = true;
-  std::string direction = "set";  // "set" (Set-Cookie) or "sent" (Cookie header)
+  CookieDirection direction = CookieDirection::kSetByServer;
 };
 
 struct CookieVerdict {
-  CookieCategory category = CookieCategory::kNoCookiePolicy;
+  Category category = Category::kNoCookiePolicy;
+  Finding finding = Finding::kObservation;  // FindingOf(category)
+  bool first_party = true;  // decided from the policy's sites vs host and domain
   std::string policy;  // cookie policy id, "" when none covers the site
   std::string version;
   std::string cookie;       // row name judged against, "" when undeclared

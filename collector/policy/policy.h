@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/verdict_categories.h"
 
 namespace idflow::policy {
 
@@ -104,6 +105,20 @@ struct Binding {
   std::string sdk;
   std::vector<std::string> modules;    // glob patterns over the module path
   std::vector<std::string> processes;  // glob patterns over the executable path
+  std::string file;
+  int line = 0;
+};
+
+// A module pattern of the `runtime:` and `first_party:` lists of
+// bindings/*.yaml: `soname: libc.so.6` (exact file name), `glob: "libQt5*.so*"`
+// (fnmatch over the file name) or `path: "/usr/lib/*/libfoo.so"` (fnmatch over
+// the whole path).
+struct ModulePattern {
+  enum class Kind { kSoname, kGlob, kPath };
+  Kind kind = Kind::kSoname;
+  std::string pattern;
+  std::string file;
+  int line = 0;
 };
 
 // ---- cookie policies (docs/POLICY.md §5) ------------------------------------
@@ -180,12 +195,38 @@ struct Policy {
   Ontology ontology;
   std::vector<Statement> statements;
   std::vector<Binding> bindings;
+  // Runtime libraries treated as transparent when deciding who is
+  // responsible (libc, libstdc++, TLS, compression, event loops, language
+  // runtimes...): never held responsible.
+  std::vector<ModulePattern> runtime;
+  // The app's own code (executables and libraries of the app maker).
+  std::vector<ModulePattern> first_party;
   std::vector<CookiePolicy> cookie_policies;  // cookies/*.yaml
   std::vector<AppPolicy> app_policies;        // apps/*.yaml
 
   // SDK that a module (or, failing that, the process) maps to; "" when none.
   std::string SdkForModule(const std::string& module_path, const std::string& exe) const;
+  bool IsRuntime(const std::string& module_path) const;
+  bool IsFirstParty(const std::string& module_path) const;
 };
+
+// Who is responsible for a hooked call (docs/POLICY.md §2): the innermost
+// module of the call chain that maps to a declared SDK; else the innermost
+// one that is not a runtime library; never a runtime library. With no such
+// module, the process's SDK binding (bindings' `processes`), else nobody.
+struct Responsible {
+  enum class Role {
+    kSdk,         // `module` maps to `sdk`
+    kFirstParty,  // the app's own code (first_party patterns)
+    kUnbound,     // a module no binding names
+    kNone,        // empty chain or only runtime libraries: unattributable
+  };
+  Role role = Role::kNone;
+  std::string module;  // "" for kNone
+  std::string sdk;     // for kSdk
+};
+Responsible ResolveResponsible(const Policy& policy, const std::vector<std::string>& call_chain,
+                               const std::string& exe);
 
 // Loads ontology.yaml, statements/*.yaml, bindings/*.yaml, cookies/*.yaml and
 // apps/*.yaml below `dir`.
@@ -224,25 +265,19 @@ std::vector<std::string> LintPolicy(const Policy& policy);
 
 // ---- verdicts ---------------------------------------------------------------
 
-enum class Category {
-  kClear,
-  kVague,
-  kOmitted,
-  kUndeclaredParty,
-  kWrongRecipient,
-  kOutOfScenario,
-  kNoConsent,
-  kMethodMismatch,
-};
-
+// The one list of categories: common/verdict_categories.h.
+using ::idflow::Category;
+using ::idflow::Finding;
+using ::idflow::FindingOf;
+using ::idflow::IsViolation;
 // "clear", "vague", "omitted", "undeclared_party", ...
-const char* CategoryName(Category c);
-bool IsViolation(Category c);  // everything but kClear
+inline const char* CategoryName(Category c) { return ::idflow::CategoryName(c).data(); }
 
 // What was observed, in policy terms.
 struct Flow {
-  std::string sdk;                       // "" when the module maps to no SDK
-  std::string module;                    // calling shared object
+  std::vector<std::string> call_chain;   // module paths, innermost first
+  std::string exe;                       // executable of the process
+  std::string peer_exe;                  // unix socket peer's executable, "" when unknown
   std::string data_type;                 // ontology id, e.g. "mac_address"
   std::string action;                    // "transmit" or "acquire"
   std::string channel;                   // "tcp", "udp", "unix", "tls-openssl", ...
@@ -254,6 +289,9 @@ struct Flow {
 
 struct Verdict {
   Category category = Category::kUndeclaredParty;
+  Finding finding = Finding::kViolation;  // FindingOf(category)
+  std::string module;  // responsible module (ResolveResponsible), "" when none
+  std::string sdk;     // SDK it maps to, "" when none
   std::string statement;  // statement id, "" when none applies
   std::string version;
   std::string entry;        // entry id, "" when none applies
