@@ -109,16 +109,9 @@ class IngestReactor : public grpc::ServerBidiReactor<AgentMessage, CollectorMess
         return absl::InvalidArgumentError("event of another agent on this stream");
       }
       store::EventRecord rec = ToRecord(ev);
-      if (rec.sdk.empty()) rec.sdk = c_->policy().SdkForModule(rec.module, rec.exe);
-      if (ev.has_cookie()) {
-        // Cookie events are judged against the cookie policies, not statements.
-        ApplyCookieVerdict(policy::JudgeCookie(c_->policy(), ToCookieObservation(ev)), &rec);
-        c_->counters().cookie_verdicts++;
-      } else {
-        policy::Verdict v = policy::Judge(c_->policy(), ToFlow(rec));
-        c_->counters().verdicts_by_category[static_cast<int>(v.category)]++;
-        ApplyVerdict(v, &rec);
-      }
+      Category category = JudgeEvent(c_->policy(), &rec);
+      c_->counters().verdicts_by_category[static_cast<size_t>(category)]++;
+      if (rec.has_cookie) c_->counters().cookie_verdicts++;
       up_to = std::max<uint64_t>(up_to, rec.seq);
       records.push_back(std::move(rec));
     }
@@ -335,12 +328,14 @@ std::string Collector::MetricsText() {
   absl::StrAppend(&out, "# TYPE idflow_collector_cookie_verdicts_total counter\n",
                   "idflow_collector_cookie_verdicts_total ", counters_.cookie_verdicts.load(),
                   "\n");
-  absl::StrAppend(&out, "# HELP idflow_collector_verdicts_total Verdicts by category.\n",
+  absl::StrAppend(&out,
+                  "# HELP idflow_collector_verdicts_total Verdicts by category and finding.\n",
                   "# TYPE idflow_collector_verdicts_total counter\n");
-  for (int i = 0; i < 8; ++i) {
-    absl::StrAppend(&out, "idflow_collector_verdicts_total{verdict=\"",
-                    policy::CategoryName(static_cast<policy::Category>(i)), "\"} ",
-                    counters_.verdicts_by_category[i].load(), "\n");
+  for (const CategoryInfo& info : kCategories) {
+    absl::StrAppend(&out, "idflow_collector_verdicts_total{verdict=\"", info.name, "\",finding=\"",
+                    FindingName(info.finding), "\"} ",
+                    counters_.verdicts_by_category[static_cast<size_t>(info.category)].load(),
+                    "\n");
   }
   return out;
 }

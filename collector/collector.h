@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "collector/policy/policy.h"
 #include "collector/store/store.h"
+#include "common/verdict_categories.h"
 
 namespace grpc {
 class Server;
@@ -37,7 +38,7 @@ struct CollectorCounters {
   std::atomic<uint64_t> events{0};
   std::atomic<uint64_t> store_errors{0};
   std::atomic<uint64_t> cookie_verdicts{0};
-  std::atomic<uint64_t> verdicts_by_category[8] = {};
+  std::atomic<uint64_t> verdicts_by_category[kCategoryCount] = {};
 };
 
 class Collector {

@@ -12,17 +12,20 @@
 namespace idflow::collector {
 
 const char* ActionName(idflow::v1::Action action);
+// "set_by_server", "sent_by_client", "" for unspecified.
+const char* CookieDirectionName(idflow::v1::CookieDirection d);
 
+// The event as received. origin.module and origin.sdk are the agent's claims:
+// they land in sdk_hint only; JudgeEvent decides module and SDK.
 store::EventRecord ToRecord(const idflow::v1::Event& ev);
 policy::Flow ToFlow(const store::EventRecord& rec);
-void ApplyVerdict(const policy::Verdict& v, store::EventRecord* rec);
+policy::CookieObservation ToCookieObservation(const store::EventRecord& rec);
 
-// Cookie events: the site is the destination host; a cookie seen on the wire
-// between an app and that host is first-party to it (on-device there is no
-// page origin to call it third-party against).
-policy::CookieObservation ToCookieObservation(const idflow::v1::Event& ev);
-// Verdict fields only; ToRecord stores data_type "cookie:NAME", encoding = direction.
-void ApplyCookieVerdict(const policy::CookieVerdict& v, store::EventRecord* rec);
+// Judges a record against the loaded policy (cookie events against the cookie
+// policies, identifier events against the statements) and fills the
+// responsible module, SDK, category, finding and explanation. Returns the
+// category.
+Category JudgeEvent(const policy::Policy& policy, store::EventRecord* rec);
 
 store::VerdictFilter FromProto(const idflow::v1::VerdictFilter& f);
 idflow::v1::Verdict ToProto(const store::VerdictGroup& g);

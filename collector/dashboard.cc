@@ -2,8 +2,11 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "collector/collector.h"
 #include "common/json.h"
+#include "common/verdict_categories.h"
 
 namespace idflow::collector {
 namespace {
@@ -33,6 +36,8 @@ constexpr char kDashboardHtml[] = R"HTML(<!doctype html>
  .clear{background:#dff3e4;color:#145c2a}
  .bad{background:#fde2e1;color:#8a1c13}
  .warn{background:#fff1cc;color:#7a5400}
+ .obs{background:#e3ecfa;color:#1f4a8a}
+ tr.observation td{color:#4a5560}
  #status{color:#4a5560;margin:8px 0}
 </style></head>
 <body><header><h1>idflow &mdash; observed identifier flows judged against declared policies</h1></header>
@@ -41,28 +46,29 @@ constexpr char kDashboardHtml[] = R"HTML(<!doctype html>
 <form id="filters">
  <input name="device" placeholder="device id">
  <input name="sdk" placeholder="SDK">
- <select name="verdict"><option value="">all verdicts</option>
-  <option>clear</option><option>vague</option><option>omitted</option><option>undeclared_party</option>
-  <option>wrong_recipient</option><option>out_of_scenario</option><option>no_consent</option>
-  <option>method_mismatch</option></select>
- <label><input type="checkbox" name="violations_only" checked> violations only</label>
+ <select name="verdict"><option value="">all verdicts</option>@CATEGORY_OPTIONS@</select>
+ <select name="show"><option value="violations">violations only</option>
+  <option value="findings">violations and observations</option>
+  <option value="all">everything, clear included</option></select>
  <button type="submit">Apply</button>
 </form>
 <div id="status">loading&hellip;</div>
-<table><thead><tr><th>verdict</th><th>device</th><th>SDK</th><th>module</th><th>data type</th>
+<table><thead><tr><th>finding</th><th>verdict</th><th>device</th><th>SDK</th><th>module</th><th>data type</th>
 <th>encoding</th><th>destination</th><th>count</th><th>statement / entry</th><th>explanation</th></tr></thead>
 <tbody id="rows"></tbody></table>
 </main>
 <script>
 const token = new URLSearchParams(location.hash.slice(1)).get('token');
 const headers = token ? {Authorization: 'Bearer ' + token} : {};
-const cls = v => v === 'clear' ? 'clear' : (v === 'vague' ? 'warn' : 'bad');
+const cls = v => v.finding === 'clear' ? 'clear' : v.finding === 'observation' ? 'obs'
+    : (v.verdict === 'vague' ? 'warn' : 'bad');
 function cell(text, c) { const td = document.createElement('td'); td.textContent = text; if (c) td.className = c; return td; }
 async function load() {
   const f = new FormData(document.getElementById('filters'));
   const q = new URLSearchParams();
   for (const k of ['device', 'sdk', 'verdict']) if (f.get(k)) q.set(k, f.get(k));
-  q.set('violations_only', f.get('violations_only') ? 'true' : 'false');
+  const show = f.get('show') || 'violations';
+  q.set('violations_only', show === 'violations' ? 'true' : 'false');
   const status = document.getElementById('status');
   try {
     const r = await fetch('/api/verdicts?' + q, {headers});
@@ -72,12 +78,18 @@ async function load() {
     rows.replaceChildren();
     const counts = {};
     for (const v of data.verdicts) {
-      counts[v.verdict] = (counts[v.verdict] || 0) + v.count;
+      if (show === 'findings' && v.finding === 'clear') continue;
+      counts[v.finding] = (counts[v.finding] || 0) + v.count;
       const tr = document.createElement('tr');
+      tr.className = v.finding;
       const vt = cell(''); const span = document.createElement('span');
-      span.className = 'v ' + cls(v.verdict); span.textContent = v.verdict; vt.appendChild(span);
-      tr.append(vt, cell(v.device), cell(v.sdk || '-'), cell(v.module.split('/').pop()),
-                cell(v.data_type), cell(v.encoding), cell(v.destination), cell(String(v.count)),
+      span.className = 'v ' + cls(v); span.textContent = v.verdict; vt.appendChild(span);
+      const data = v.cookie ? 'cookie ' + v.cookie : v.data_type;
+      const mod = cell((v.module || '-').split('/').pop());
+      mod.title = 'call chain (innermost first): ' + (v.call_chain || []).join(' \u2190 ');
+      tr.append(cell(v.finding), vt, cell(v.device), cell(v.sdk || '-'), mod,
+                cell(data), cell(v.cookie_direction || v.encoding), cell(v.destination || '-'),
+                cell(String(v.count)),
                 cell(v.statement ? v.statement + ' ' + v.statement_version + ' / ' + (v.entry || '-') : '-'),
                 cell(v.explanation, 'expl'));
       rows.appendChild(tr);
@@ -89,7 +101,7 @@ async function load() {
       const b = document.createElement('b'); b.textContent = n; d.append(b, document.createTextNode(k));
       cards.appendChild(d);
     }
-    status.textContent = data.verdicts.length + ' verdict groups';
+    status.textContent = rows.children.length + ' verdict groups';
   } catch (e) { status.textContent = 'error: ' + e; }
 }
 document.getElementById('filters').addEventListener('submit', e => { e.preventDefault(); load(); });
@@ -106,14 +118,20 @@ std::string VerdictGroupsJson(const std::vector<store::VerdictGroup>& groups) {
   for (const auto& g : groups) {
     const store::EventRecord& s = g.sample;
     auto q = [](const std::string& v) { return absl::StrCat("\"", JsonEscape(v), "\""); };
-    absl::StrAppend(&out, first ? "" : ",", "{\"device\":", q(s.device_id), ",\"sdk\":", q(s.sdk),
-                    ",\"module\":", q(s.module), ",\"data_type\":", q(s.data_type),
-                    ",\"encoding\":", q(s.encoding), ",\"destination\":", q(s.Destination()),
-                    ",\"verdict\":", q(s.verdict), ",\"statement\":", q(s.statement),
-                    ",\"statement_version\":", q(s.statement_version), ",\"entry\":", q(s.entry),
-                    ",\"explanation\":", q(s.explanation), ",\"count\":", g.count,
-                    ",\"first_seen_unix_ms\":", g.first_seen_unix_ms,
-                    ",\"last_seen_unix_ms\":", g.last_seen_unix_ms, "}");
+    std::string chain = absl::StrJoin(
+        s.call_chain, ",", [&](std::string* o, const auto& m) { absl::StrAppend(o, q(m.path)); });
+    absl::StrAppend(
+        &out, first ? "" : ",", "{\"finding\":", q(s.finding), ",\"call_chain\":[", chain, "]",
+        s.has_cookie ? absl::StrCat(",\"cookie\":", q(s.cookie.name),
+                                    ",\"cookie_direction\":", q(s.cookie.direction))
+                     : "",
+        ",\"device\":", q(s.device_id), ",\"sdk\":", q(s.sdk), ",\"module\":", q(s.module),
+        ",\"data_type\":", q(s.data_type), ",\"encoding\":", q(s.encoding),
+        ",\"destination\":", q(s.Destination()), ",\"verdict\":", q(s.verdict),
+        ",\"statement\":", q(s.statement), ",\"statement_version\":", q(s.statement_version),
+        ",\"entry\":", q(s.entry), ",\"explanation\":", q(s.explanation), ",\"count\":", g.count,
+        ",\"first_seen_unix_ms\":", g.first_seen_unix_ms,
+        ",\"last_seen_unix_ms\":", g.last_seen_unix_ms, "}");
     first = false;
   }
   out += "]}";
@@ -137,6 +155,12 @@ void RegisterHttpRoutes(http::HttpServer* server, Collector* c) {
         f.sdk = params["sdk"];
         f.verdict = params["verdict"];
         f.violations_only = params["violations_only"] == "true";
+        f.finding = params["finding"];
+        if (!f.finding.empty() && f.finding != "clear" && f.finding != "observation" &&
+            f.finding != "violation") {
+          return http::Response::Json(
+              400, "{\"error\":\"finding must be clear, observation or violation\"}");
+        }
         if (!params["limit"].empty()) {
           size_t limit = 0;
           if (!absl::SimpleAtoi(params["limit"], &limit) || limit == 0) {
@@ -152,10 +176,17 @@ void RegisterHttpRoutes(http::HttpServer* server, Collector* c) {
         return http::Response::Json(200, VerdictGroupsJson(*groups));
       },
       http::Access::kProtected);
+  // The verdict filter offers every category of the one list.
+  static const std::string page = [] {
+    std::string options;
+    for (const CategoryInfo& c : kCategories)
+      absl::StrAppend(&options, "<option>", c.name, "</option>");
+    return absl::StrReplaceAll(kDashboardHtml, {{"@CATEGORY_OPTIONS@", options}});
+  }();
   server->Handle("GET", "/", [](const http::Request& req) {
     if (req.path != "/" && req.path != "/index.html")
       return http::Response::Text(404, "not found\n");
-    return http::Response::Html(200, kDashboardHtml);
+    return http::Response::Html(200, page);
   });
 }
 

@@ -25,30 +25,30 @@ enum class Finding : uint8_t { kClear = 1, kObservation = 2, kViolation = 3 };
 
 // X(enumerator, name, finding, one-line meaning). The order is the wire
 // order: idflow.v1.Category value = position + 1. Append only.
-#define IDFLOW_VERDICT_CATEGORIES(X)                                                          \
-  X(kClear, "clear", kClear, "declared exactly: SDK, data type, recipient and context fit")   \
-  X(kVague, "vague", kViolation, "declared only through a broader data type")                 \
-  X(kOmitted, "omitted", kViolation, "the SDK is declared, this data type is not")            \
-  X(kUndeclaredParty, "undeclared_party", kViolation,                                         \
-    "sent by a module that no statement declares")                                            \
-  X(kWrongRecipient, "wrong_recipient", kViolation,                                           \
-    "the destination belongs to another party than the declared one")                        \
-  X(kOutOfScenario, "out_of_scenario", kViolation, "outside the declared usage scenario")     \
-  X(kNoConsent, "no_consent", kViolation, "a consent the declaration requires is withheld")   \
-  X(kMethodMismatch, "method_mismatch", kViolation, "not the declared sharing method")        \
-  X(kUndeclaredCookie, "undeclared_cookie", kViolation,                                       \
-    "a cookie the site's cookie policy does not list")                                        \
-  X(kLifetimeExceeded, "lifetime_exceeded", kViolation,                                       \
-    "a cookie living longer than its declared duration")                                      \
-  X(kThirdPartyCookie, "third_party_cookie", kViolation,                                      \
-    "a third-party cookie where the policy declares first-party ones")                       \
-  X(kLocalAcquisition, "local_acquisition", kObservation,                                     \
-    "the app's own or unbound code read an identifier without sending it")                   \
-  X(kUnattributable, "unattributable", kObservation,                                          \
-    "no module could be held responsible (e.g. a call during fork)")                         \
-  X(kNoCookiePolicy, "no_cookie_policy", kObservation,                                        \
-    "a cookie from a site that no cookie policy covers")                                      \
-  X(kSameAppIpc, "same_app_ipc", kObservation,                                                \
+#define IDFLOW_VERDICT_CATEGORIES(X)                                                        \
+  X(kClear, "clear", kClear, "declared exactly: SDK, data type, recipient and context fit") \
+  X(kVague, "vague", kViolation, "declared only through a broader data type")               \
+  X(kOmitted, "omitted", kViolation, "the SDK is declared, this data type is not")          \
+  X(kUndeclaredParty, "undeclared_party", kViolation,                                       \
+    "sent by a module that no statement declares")                                          \
+  X(kWrongRecipient, "wrong_recipient", kViolation,                                         \
+    "the destination belongs to another party than the declared one")                       \
+  X(kOutOfScenario, "out_of_scenario", kViolation, "outside the declared usage scenario")   \
+  X(kNoConsent, "no_consent", kViolation, "a consent the declaration requires is withheld") \
+  X(kMethodMismatch, "method_mismatch", kViolation, "not the declared sharing method")      \
+  X(kUndeclaredCookie, "undeclared_cookie", kViolation,                                     \
+    "a cookie the site's cookie policy does not list")                                      \
+  X(kLifetimeExceeded, "lifetime_exceeded", kViolation,                                     \
+    "a cookie living longer than its declared duration")                                    \
+  X(kThirdPartyCookie, "third_party_cookie", kViolation,                                    \
+    "a third-party cookie where the policy declares first-party ones")                      \
+  X(kLocalAcquisition, "local_acquisition", kObservation,                                   \
+    "the app's own or unbound code read an identifier without sending it")                  \
+  X(kUnattributable, "unattributable", kObservation,                                        \
+    "no module could be held responsible (e.g. a call during fork)")                        \
+  X(kNoCookiePolicy, "no_cookie_policy", kObservation,                                      \
+    "a cookie from a site that no cookie policy covers")                                    \
+  X(kSameAppIpc, "same_app_ipc", kObservation,                                              \
     "an identifier passed between processes of the same executable")
 
 enum class Category : uint8_t {
@@ -63,11 +63,12 @@ inline constexpr size_t kCategoryCount = 0
 #undef IDFLOW_CATEGORY_COUNT_
     ;
 
+// Names are C strings so that every string library (std, absl) takes them.
 struct CategoryInfo {
   Category category;
-  std::string_view name;
+  const char* name;
   Finding finding;
-  std::string_view meaning;
+  const char* meaning;
 };
 
 inline constexpr CategoryInfo kCategories[] = {
@@ -79,12 +80,12 @@ inline constexpr CategoryInfo kCategories[] = {
 static_assert(sizeof(kCategories) / sizeof(kCategories[0]) == kCategoryCount);
 
 constexpr const CategoryInfo& InfoOf(Category c) { return kCategories[static_cast<size_t>(c)]; }
-constexpr std::string_view CategoryName(Category c) { return InfoOf(c).name; }
+constexpr const char* CategoryName(Category c) { return InfoOf(c).name; }
 constexpr Finding FindingOf(Category c) { return InfoOf(c).finding; }
 constexpr bool IsViolation(Category c) { return FindingOf(c) == Finding::kViolation; }
 
 // "clear", "observation", "violation".
-constexpr std::string_view FindingName(Finding f) {
+constexpr const char* FindingName(Finding f) {
   switch (f) {
     case Finding::kClear:
       return "clear";
@@ -99,7 +100,7 @@ constexpr std::string_view FindingName(Finding f) {
 // Category by name; nullopt for a name no list entry has.
 constexpr std::optional<Category> CategoryFromName(std::string_view name) {
   for (const CategoryInfo& i : kCategories) {
-    if (i.name == name) return i.category;
+    if (std::string_view(i.name) == name) return i.category;
   }
   return std::nullopt;
 }

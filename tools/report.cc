@@ -8,7 +8,35 @@
 #include "common/json.h"
 
 namespace idflow::tools {
+
+Finding FindingOfVerdict(const idflow::v1::Verdict& v) {
+  switch (v.finding()) {
+    case idflow::v1::FINDING_CLEAR:
+      return Finding::kClear;
+    case idflow::v1::FINDING_OBSERVATION:
+      return Finding::kObservation;
+    case idflow::v1::FINDING_VIOLATION:
+      return Finding::kViolation;
+    default:
+      return FindingOfName(v.verdict());
+  }
+}
+
+bool IsViolation(const idflow::v1::Verdict& v) {
+  return FindingOfVerdict(v) == Finding::kViolation;
+}
+
 namespace {
+
+std::string FindingText(const idflow::v1::Verdict& v) {
+  return std::string(FindingName(FindingOfVerdict(v)));
+}
+
+// What the group is about: the identifier kind, or "cookie NAME (direction)".
+std::string DataText(const idflow::v1::Verdict& v) {
+  if (!v.cookie_name().empty()) return absl::StrCat("cookie ", v.cookie_name());
+  return v.data_type();
+}
 
 std::string XmlEscape(const std::string& s) {
   std::string out;
@@ -42,17 +70,20 @@ std::string Statement(const idflow::v1::Verdict& v) {
 }
 
 std::string Table(const std::vector<idflow::v1::Verdict>& verdicts) {
-  const std::vector<std::string> headers = {"VERDICT",   "DEVICE",   "SDK",         "MODULE",
-                                            "DATA",      "ENCODING", "DESTINATION", "COUNT",
-                                            "STATEMENT", "ENTRY"};
+  const std::vector<std::string> headers = {"FINDING", "VERDICT",   "DEVICE",   "SDK",
+                                            "MODULE",  "DATA",      "ENCODING", "DESTINATION",
+                                            "COUNT",   "STATEMENT", "ENTRY"};
   std::vector<std::vector<std::string>> rows;
   for (const auto& v : verdicts) {
     std::string module = v.module();
     if (auto slash = module.rfind('/'); slash != std::string::npos)
       module = module.substr(slash + 1);
-    rows.push_back({v.verdict(), v.device(), v.sdk().empty() ? "-" : v.sdk(), module, v.data_type(),
-                    v.encoding(), v.destination(), absl::StrCat(v.count()), Statement(v),
-                    v.entry().empty() ? "-" : v.entry()});
+    if (module.empty()) module = "-";
+    std::string encoding = v.cookie_direction().empty() ? v.encoding() : v.cookie_direction();
+    rows.push_back({FindingText(v), v.verdict(), v.device(), v.sdk().empty() ? "-" : v.sdk(),
+                    module, DataText(v), encoding.empty() ? "-" : encoding,
+                    v.destination().empty() ? "-" : v.destination(), absl::StrCat(v.count()),
+                    Statement(v), v.entry().empty() ? "-" : v.entry()});
   }
   std::vector<size_t> width(headers.size());
   for (size_t i = 0; i < headers.size(); ++i) width[i] = headers[i].size();
@@ -71,9 +102,12 @@ std::string Table(const std::vector<idflow::v1::Verdict>& verdicts) {
     out += line(rows[i]);
     absl::StrAppend(&out, "    ", verdicts[i].explanation(), "\n");
   }
-  size_t violations = std::count_if(verdicts.begin(), verdicts.end(),
-                                    [](const auto& v) { return v.verdict() != "clear"; });
-  absl::StrAppend(&out, "\n", verdicts.size(), " verdict groups, ", violations, " violations\n");
+  size_t by_finding[4] = {};
+  for (const auto& v : verdicts) by_finding[static_cast<int>(FindingOfVerdict(v))]++;
+  absl::StrAppend(&out, "\n", verdicts.size(),
+                  " verdict groups: ", by_finding[static_cast<int>(Finding::kViolation)],
+                  " violations, ", by_finding[static_cast<int>(Finding::kObservation)],
+                  " observations, ", by_finding[static_cast<int>(Finding::kClear)], " clear\n");
   return out;
 }
 
@@ -88,20 +122,30 @@ std::string Json(const std::vector<idflow::v1::Verdict>& verdicts) {
         ",\"statement\":", q(v.statement()), ",\"statement_version\":", q(v.statement_version()),
         ",\"entry\":", q(v.entry()), ",\"explanation\":", q(v.explanation()),
         ",\"count\":", v.count(), ",\"action\":", q(v.action()), ",\"channel\":", q(v.channel()),
-        ",\"exe\":", q(v.exe()), ",\"first_seen_unix_ms\":", v.first_seen_unix_ms(),
+        ",\"exe\":", q(v.exe()), ",\"finding\":", q(FindingText(v)), ",\"call_chain\":[",
+        absl::StrJoin(v.call_chain(), ",",
+                      [&](std::string* o, const std::string& m) { absl::StrAppend(o, q(m)); }),
+        "]",
+        v.cookie_name().empty() ? ""
+                                : absl::StrCat(",\"cookie\":", q(v.cookie_name()),
+                                               ",\"cookie_direction\":", q(v.cookie_direction())),
+        v.sdk_hint().empty() ? "" : absl::StrCat(",\"sdk_hint\":", q(v.sdk_hint())),
+        ",\"first_seen_unix_ms\":", v.first_seen_unix_ms(),
         ",\"last_seen_unix_ms\":", v.last_seen_unix_ms(), "}\n");
   }
   return out;
 }
 
 std::string CaseName(const idflow::v1::Verdict& v) {
-  return absl::StrCat(v.sdk().empty() ? v.module() : v.sdk(), " ", v.action(), " ", v.data_type(),
-                      " (", v.encoding(), ") to ", v.destination());
+  std::string who = !v.sdk().empty() ? v.sdk() : !v.module().empty() ? v.module() : v.exe();
+  std::string how = v.cookie_direction().empty() ? v.encoding() : v.cookie_direction();
+  return absl::StrCat(who, " ", v.action(), " ", DataText(v), " (", how, ") to ",
+                      v.destination().empty() ? "-" : v.destination());
 }
 
 std::string JUnit(const std::vector<idflow::v1::Verdict>& verdicts) {
-  size_t failures = std::count_if(verdicts.begin(), verdicts.end(),
-                                  [](const auto& v) { return v.verdict() != "clear"; });
+  size_t failures =
+      std::count_if(verdicts.begin(), verdicts.end(), [](const auto& v) { return IsViolation(v); });
   std::string out = absl::StrFormat(
       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"idflow\" tests=\"%d\" "
       "failures=\"%d\">\n  <testsuite name=\"idflow.verdicts\" tests=\"%d\" failures=\"%d\">\n",
@@ -109,10 +153,14 @@ std::string JUnit(const std::vector<idflow::v1::Verdict>& verdicts) {
   for (const auto& v : verdicts) {
     absl::StrAppend(&out, "    <testcase classname=\"", XmlEscape(v.device()), "\" name=\"",
                     XmlEscape(CaseName(v)), "\">");
-    if (v.verdict() != "clear") {
+    if (IsViolation(v)) {
       absl::StrAppend(&out, "\n      <failure type=\"", XmlEscape(v.verdict()), "\" message=\"",
                       XmlEscape(v.explanation()), "\">", XmlEscape(Statement(v)), " entry ",
                       XmlEscape(v.entry()), "; count ", v.count(), "</failure>\n    ");
+    } else if (FindingOfVerdict(v) == Finding::kObservation) {
+      // Shown, never failing the run.
+      absl::StrAppend(&out, "\n      <system-out>observation ", XmlEscape(v.verdict()), ": ",
+                      XmlEscape(v.explanation()), "; count ", v.count(), "</system-out>\n    ");
     }
     absl::StrAppend(&out, "</testcase>\n");
   }
@@ -123,10 +171,12 @@ std::string JUnit(const std::vector<idflow::v1::Verdict>& verdicts) {
 std::string Sarif(const std::vector<idflow::v1::Verdict>& verdicts) {
   std::vector<std::string> results;
   for (const auto& v : verdicts) {
-    if (v.verdict() == "clear") continue;
+    Finding finding = FindingOfVerdict(v);
+    if (finding == Finding::kClear) continue;
     results.push_back(absl::StrCat(
-        "{\"ruleId\":\"idflow/", JsonEscape(v.verdict()), "\",\"level\":\"error\",",
-        "\"message\":{\"text\":\"", JsonEscape(v.explanation()), "\"},",
+        "{\"ruleId\":\"idflow/", JsonEscape(v.verdict()), "\",\"level\":\"",
+        finding == Finding::kViolation ? "error" : "note", "\",", "\"message\":{\"text\":\"",
+        JsonEscape(v.explanation()), "\"},",
         "\"locations\":[{\"physicalLocation\":{\"artifactLocation\":{\"uri\":\"",
         JsonEscape(v.module()), "\"}}}],", "\"properties\":{\"device\":\"", JsonEscape(v.device()),
         "\",\"sdk\":\"", JsonEscape(v.sdk()), "\",\"data_type\":\"", JsonEscape(v.data_type()),
@@ -135,11 +185,13 @@ std::string Sarif(const std::vector<idflow::v1::Verdict>& verdicts) {
         "\",\"statement_version\":\"", JsonEscape(v.statement_version()), "\",\"entry\":\"",
         JsonEscape(v.entry()), "\",\"count\":", v.count(), "}}"));
   }
-  const char* kRules[] = {"vague",           "omitted",    "undeclared_party", "wrong_recipient",
-                          "out_of_scenario", "no_consent", "method_mismatch"};
   std::vector<std::string> rules;
-  for (const char* r : kRules) {
-    rules.push_back(absl::StrCat("{\"id\":\"idflow/", r, "\",\"name\":\"", r, "\"}"));
+  for (const CategoryInfo& c : kCategories) {
+    if (c.finding == Finding::kClear) continue;
+    rules.push_back(absl::StrCat("{\"id\":\"idflow/", c.name, "\",\"name\":\"", c.name,
+                                 "\",\"shortDescription\":{\"text\":\"", JsonEscape(c.meaning),
+                                 "\"},\"defaultConfiguration\":{\"level\":\"",
+                                 c.finding == Finding::kViolation ? "error" : "note", "\"}}"));
   }
   return absl::StrCat(
       "{\"$schema\":\"https://json.schemastore.org/sarif-2.1.0.json\",\"version\":\"2.1.0\","

@@ -25,11 +25,11 @@ int ViolationsCommand(int argc, char** argv) {
   flags.Add("tls-ca", "", "CA certificate (PEM) to verify the collector; enables TLS");
   flags.Add("tls-cert", "", "client certificate (PEM) for mutual TLS");
   flags.Add("tls-key", "", "client private key (PEM) for mutual TLS");
-  flags.AddBool("all", "include clear verdicts, not only violations");
+  flags.AddBool("all", "include observations and clear verdicts, not only violations");
   if (auto st = flags.Parse(argc, argv, 2); !st.ok()) {
-    std::cerr
-        << "idflowctl violations: " << st.message() << "\nusage: idflowctl violations "
-        << "--collector HOST:PORT [--device ID] [--sdk NAME] [--format table|json|junit|sarif]\n";
+    std::cerr << "idflowctl violations: " << st.message() << "\nusage: idflowctl violations "
+              << "--collector HOST:PORT [--device ID] [--sdk NAME] [--all] "
+                 "[--format table|json|junit|sarif]\n";
     return 2;
   }
   const std::string format = flags.Get("format");
@@ -95,8 +95,9 @@ int ViolationsCommand(int argc, char** argv) {
     return 2;
   }
   std::cout << *text;
+  // Observations are shown with --all but never fail a run.
   for (const auto& v : verdicts) {
-    if (v.verdict() != "clear") return 1;
+    if (IsViolation(v)) return 1;
   }
   return 0;
 }

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "nlohmann/json.hpp"
 
 namespace idflow::store {
 namespace {
@@ -61,6 +62,22 @@ CREATE INDEX events_sdk ON events (sdk, last_seen_ms);
 CREATE INDEX events_verdict ON events (verdict, last_seen_ms);
 CREATE INDEX events_last_seen ON events (last_seen_ms);
 )sql",
+    // v2: call chains, findings, typed cookie fields and structured consents
+    // (JSON object; the v1 `consents` list column is no longer written).
+    R"sql(
+ALTER TABLE events ADD COLUMN call_chain TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE events ADD COLUMN sdk_hint TEXT NOT NULL DEFAULT '';
+ALTER TABLE events ADD COLUMN finding TEXT NOT NULL DEFAULT '';
+ALTER TABLE events ADD COLUMN cookie_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE events ADD COLUMN cookie_direction TEXT NOT NULL DEFAULT '';
+ALTER TABLE events ADD COLUMN cookie_domain TEXT NOT NULL DEFAULT '';
+ALTER TABLE events ADD COLUMN cookie_max_age INTEGER NOT NULL DEFAULT -1;
+ALTER TABLE events ADD COLUMN cookie_session INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN cookie_first_party INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE events ADD COLUMN consents_json TEXT NOT NULL DEFAULT '{}';
+UPDATE events SET finding = CASE verdict WHEN 'clear' THEN 'clear' ELSE 'violation' END;
+CREATE INDEX events_finding ON events (finding, last_seen_ms);
+)sql",
 };
 static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion);
 
@@ -69,12 +86,60 @@ constexpr const char* kColumns =
     "agent_id, seq, device_id, device_class, firmware, pid, exe, module, module_build_id, sdk, "
     "action, channel, dest_ip, dest_port, dest_host, dest_peer_exe, destination, data_type, "
     "instance, encoding, digest, byte_offset, snippet, scenarios, consents, count, "
-    "first_seen_ms, last_seen_ms, verdict, statement, statement_version, entry, explanation";
-constexpr int kNumColumns = 33;
+    "first_seen_ms, last_seen_ms, verdict, statement, statement_version, entry, explanation, "
+    "call_chain, sdk_hint, finding, cookie_name, cookie_direction, cookie_domain, "
+    "cookie_max_age, cookie_session, cookie_first_party, consents_json";
+constexpr int kNumColumns = 43;
 
 constexpr const char* kGroupKey =
-    "device_id, sdk, module, data_type, encoding, destination, verdict, statement, "
-    "statement_version, entry";
+    "device_id, sdk, module, data_type, encoding, destination, cookie_name, cookie_direction, "
+    "verdict, statement, statement_version, entry";
+
+// Violations first, then observations, then clear.
+constexpr const char* kFindingOrder =
+    "CASE finding WHEN 'violation' THEN 0 WHEN 'observation' THEN 1 ELSE 2 END";
+
+std::string ChainToJson(const std::vector<ModuleRef>& chain) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& m : chain) {
+    j.push_back(m.build_id.empty() ? nlohmann::json{{"path", m.path}}
+                                   : nlohmann::json{{"path", m.path}, {"build_id", m.build_id}});
+  }
+  // Module paths are bytes from the device: never throw on invalid UTF-8.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::vector<ModuleRef> ChainFromJson(const std::string& text) {
+  std::vector<ModuleRef> out;
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_array()) return out;
+  for (const auto& m : j) {
+    if (!m.is_object()) continue;
+    ModuleRef r;
+    if (auto p = m.find("path"); p != m.end() && p->is_string()) r.path = p->get<std::string>();
+    if (auto b = m.find("build_id"); b != m.end() && b->is_string()) {
+      r.build_id = b->get<std::string>();
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::string ConsentsToJson(const std::map<std::string, bool>& consents) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [k, v] : consents) j[k] = v;
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::map<std::string, bool> ConsentsFromJson(const std::string& text) {
+  std::map<std::string, bool> out;
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return out;
+  for (const auto& [k, v] : j.items()) {
+    if (v.is_boolean()) out[k] = v.get<bool>();
+  }
+  return out;
+}
 
 absl::StatusCode CodeFor(int rc) {
   switch (rc & 0xff) {
@@ -147,11 +212,7 @@ void BindRecord(sqlite3_stmt* st, const EventRecord& r) {
   } else {
     BindText(st, ++i, EncodeList(r.scenarios));
   }
-  if (r.consents.empty()) {
-    sqlite3_bind_null(st, ++i);
-  } else {
-    BindText(st, ++i, EncodeList(r.consents));
-  }
+  sqlite3_bind_null(st, ++i);  // v1 consents list: superseded by consents_json
   sqlite3_bind_int64(st, ++i, static_cast<sqlite3_int64>(r.count));
   sqlite3_bind_int64(st, ++i, r.first_seen_unix_ms);
   sqlite3_bind_int64(st, ++i, r.last_seen_unix_ms);
@@ -160,6 +221,16 @@ void BindRecord(sqlite3_stmt* st, const EventRecord& r) {
   BindText(st, ++i, r.statement_version);
   BindText(st, ++i, r.entry);
   BindText(st, ++i, r.explanation);
+  BindText(st, ++i, ChainToJson(r.call_chain));
+  BindText(st, ++i, r.sdk_hint);
+  BindText(st, ++i, r.finding);
+  BindText(st, ++i, r.has_cookie ? r.cookie.name : "");
+  BindText(st, ++i, r.has_cookie ? r.cookie.direction : "");
+  BindText(st, ++i, r.has_cookie ? r.cookie.domain : "");
+  sqlite3_bind_int64(st, ++i, r.has_cookie ? r.cookie.max_age_seconds : -1);
+  sqlite3_bind_int(st, ++i, r.has_cookie && r.cookie.session ? 1 : 0);
+  sqlite3_bind_int(st, ++i, !r.has_cookie || r.cookie.first_party ? 1 : 0);
+  BindText(st, ++i, ConsentsToJson(r.consents));
 }
 
 // Reads kColumns starting at result column `c`.
@@ -190,8 +261,7 @@ EventRecord ReadRecord(sqlite3_stmt* st, int c) {
   r.snippet = ColumnText(st, c++);
   if (sqlite3_column_type(st, c) != SQLITE_NULL) r.scenarios = DecodeList(ColumnText(st, c));
   c++;
-  if (sqlite3_column_type(st, c) != SQLITE_NULL) r.consents = DecodeList(ColumnText(st, c));
-  c++;
+  c++;  // v1 consents list: superseded by consents_json
   r.count = static_cast<uint64_t>(sqlite3_column_int64(st, c++));
   r.first_seen_unix_ms = sqlite3_column_int64(st, c++);
   r.last_seen_unix_ms = sqlite3_column_int64(st, c++);
@@ -200,11 +270,23 @@ EventRecord ReadRecord(sqlite3_stmt* st, int c) {
   r.statement_version = ColumnText(st, c++);
   r.entry = ColumnText(st, c++);
   r.explanation = ColumnText(st, c++);
+  r.call_chain = ChainFromJson(ColumnText(st, c++));
+  r.sdk_hint = ColumnText(st, c++);
+  r.finding = ColumnText(st, c++);
+  r.cookie.name = ColumnText(st, c++);
+  r.cookie.direction = ColumnText(st, c++);
+  r.cookie.domain = ColumnText(st, c++);
+  r.cookie.max_age_seconds = sqlite3_column_int64(st, c++);
+  r.cookie.session = sqlite3_column_int(st, c++) != 0;
+  r.cookie.first_party = sqlite3_column_int(st, c++) != 0;
+  r.has_cookie = !r.cookie.direction.empty();
+  if (!r.has_cookie) r.cookie = CookieRecord{};
+  r.consents = ConsentsFromJson(ColumnText(st, c++));
   return r;
 }
 
 // WHERE clause for a filter; parameters are bound in the same order by
-// BindFilter. Building the text per filter shape (at most 2^5 shapes, each
+// BindFilter. Building the text per filter shape (at most 2^6 shapes, each
 // prepared once) keeps the indexes usable, unlike "(?1 = '' OR col = ?1)".
 std::string FilterSql(const VerdictFilter& f) {
   std::vector<std::string> conds;
@@ -212,7 +294,8 @@ std::string FilterSql(const VerdictFilter& f) {
   if (!f.sdk.empty()) conds.push_back("sdk = ?");
   if (!f.verdict.empty()) conds.push_back("verdict = ?");
   if (!f.agent_id.empty()) conds.push_back("agent_id = ?");
-  if (f.violations_only) conds.push_back("verdict <> 'clear'");
+  if (!f.finding.empty()) conds.push_back("finding = ?");
+  if (f.violations_only) conds.push_back("finding = 'violation'");
   if (conds.empty()) return "";
   return absl::StrCat(" WHERE ", absl::StrJoin(conds, " AND "));
 }
@@ -223,6 +306,7 @@ int BindFilter(sqlite3_stmt* st, const VerdictFilter& f) {
   if (!f.sdk.empty()) BindText(st, ++i, f.sdk);
   if (!f.verdict.empty()) BindText(st, ++i, f.verdict);
   if (!f.agent_id.empty()) BindText(st, ++i, f.agent_id);
+  if (!f.finding.empty()) BindText(st, ++i, f.finding);
   return i;
 }
 
@@ -463,8 +547,8 @@ absl::StatusOr<std::vector<VerdictGroup>> SqliteStore::QueryVerdicts(const Verdi
                    " FROM events",
                    FilterSql(f), " WINDOW g AS (PARTITION BY ", kGroupKey,
                    "))"
-                   " WHERE rn = 1 ORDER BY (verdict <> 'clear') DESC, ls DESC, ",
-                   kGroupKey, " LIMIT ?");
+                   " WHERE rn = 1 ORDER BY ",
+                   kFindingOrder, ", ls DESC, ", kGroupKey, " LIMIT ?");
   ASSIGN_OR_RETURN(sqlite3_stmt * st, Prepare(sql));
   StmtGuard guard(st);
   int n = BindFilter(st, f);

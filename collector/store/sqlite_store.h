@@ -32,7 +32,7 @@ class SqliteStore final : public Store {
  public:
   // The schema version this build writes; older files are migrated forward,
   // newer ones are refused.
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Opens (creating if needed) the database file at `path` and migrates it.
   static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path);
@@ -69,7 +69,7 @@ class SqliteStore final : public Store {
   std::map<std::string, sqlite3_stmt*> stmts_;
 };
 
-// Exact, human-readable list encoding used for scenarios and consents:
+// Exact, human-readable list encoding used for scenarios:
 // elements joined by ',', with '\' and ',' escaped by '\'. An empty list is
 // stored as SQL NULL so that {""} and {} stay distinct. Exposed for tests.
 std::string EncodeList(const std::vector<std::string>& items);

@@ -4,6 +4,7 @@
 #define IDFLOW_COLLECTOR_STORE_STORE_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,6 +13,24 @@
 #include "absl/status/statusor.h"
 
 namespace idflow::store {
+
+// A module on the stack of the hooked call.
+struct ModuleRef {
+  std::string path;
+  std::string build_id;
+  bool operator==(const ModuleRef&) const = default;
+};
+
+// A cookie event's own fields (names and lifetimes only, never values).
+struct CookieRecord {
+  std::string name;
+  std::string direction;         // "set_by_server" | "sent_by_client"
+  std::string domain;            // Set-Cookie Domain attribute, "" = host-only
+  int64_t max_age_seconds = -1;  // -1 = none given
+  bool session = false;
+  bool first_party = true;  // decided by the collector from the cookie policy
+  bool operator==(const CookieRecord&) const = default;
+};
 
 // One judged event. Identifier values appear only as keyed digests.
 struct EventRecord {
@@ -24,32 +43,37 @@ struct EventRecord {
   // who
   int64_t pid = 0;
   std::string exe;
-  std::string module;
+  std::vector<ModuleRef> call_chain;  // innermost first, as the tap saw it
+  std::string module;                 // responsible module, decided by the collector
   std::string module_build_id;
-  std::string sdk;
+  std::string sdk;       // SDK `module` maps to in the collector's bindings
+  std::string sdk_hint;  // what the agent claimed (never decides)
   // what
-  std::string action;       // transmit | acquire
-  std::string channel;      // tcp | udp | unix | tls-openssl | ...
+  std::string action;   // transmit | acquire
+  std::string channel;  // tcp | udp | unix | tls-openssl | ...
   std::string dest_ip;
   uint32_t dest_port = 0;
   std::string dest_host;
   std::string dest_peer_exe;
-  // which identifier
-  std::string data_type;    // kind: mac_address, oaid, ...
-  std::string instance;     // e.g. eth0
-  std::string encoding;     // raw, nosep, upper, md5, ...
-  std::string digest;       // keyed digest of the value
+  // which identifier ("cookie" for cookie events, which carry `cookie`)
+  std::string data_type;  // kind: mac_address, oaid, ..., cookie
+  std::string instance;   // e.g. eth0
+  std::string encoding;   // raw, nosep, upper, md5, ...
+  std::string digest;     // keyed digest of the value
   int64_t offset = 0;
-  std::string snippet;      // redacted context
+  std::string snippet;  // redacted context
+  bool has_cookie = false;
+  CookieRecord cookie;
   // context
   std::vector<std::string> scenarios;
-  std::vector<std::string> consents;  // "key=true" / "key=false"
+  std::map<std::string, bool> consents;
   // accounting
   uint64_t count = 1;
   int64_t first_seen_unix_ms = 0;
   int64_t last_seen_unix_ms = 0;
   // verdict
-  std::string verdict;      // clear | vague | omitted | ...
+  std::string verdict;  // category name (common/verdict_categories.h)
+  std::string finding;  // clear | observation | violation
   std::string statement;
   std::string statement_version;
   std::string entry;
@@ -60,16 +84,18 @@ struct EventRecord {
 };
 
 struct VerdictFilter {
-  std::string device_id;  // "" = any
-  std::string sdk;        // "" = any
-  std::string verdict;    // "" = any
-  bool violations_only = false;  // everything except "clear"
-  std::string agent_id;   // "" = any
+  std::string device_id;         // "" = any
+  std::string sdk;               // "" = any
+  std::string verdict;           // "" = any
+  bool violations_only = false;  // finding == "violation"
+  std::string finding;           // "" = any; clear | observation | violation
+  std::string agent_id;          // "" = any
   size_t limit = 1000;
 };
 
 // Events with the same (device, sdk, module, data_type, encoding, destination,
-// verdict, statement, entry) grouped, with the summed count.
+// cookie name and direction, verdict, statement, entry) grouped, with the
+// summed count.
 struct VerdictGroup {
   EventRecord sample;  // the most recent event of the group (seq, digest of it)
   uint64_t count = 0;
