@@ -9,6 +9,7 @@
 #include <iostream>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -25,6 +26,7 @@
 #include "common/file_util.h"
 #include "common/flags.h"
 #include "common/json.h"
+#include "common/verdict_categories.h"
 #include "tools/commands.h"
 
 namespace idflow::tools {
@@ -40,9 +42,10 @@ constexpr char kUsage[] =
     "                               [--owner NAME]   (cookies)\n"
     "       idflowctl policy lint DIR [--format text|json] [--werror]\n"
     "       idflowctl policy diff OLD NEW [--policies DIR]\n"
-    "       idflowctl policy explain --sdk NAME --data TYPE [--policies DIR] [--scenario S]...\n"
+    "       idflowctl policy explain --sdk NAME|--module PATH... --data TYPE [--policies DIR]\n"
+    "                               [--exe PATH] [--peer-exe PATH] [--scenario S]...\n"
     "                               [--consent KEY=true|false]... [--host H] [--ip IP]\n"
-    "                               [--action transmit|acquire] [--channel C] [--module PATH]\n"
+    "                               [--action transmit|acquire] [--channel C]\n"
     "                               [--format text|json]\n"
     "exit: 0 ok, 1 findings (diff: the policies differ; lint --werror: warnings), 2 bad input\n";
 
@@ -307,8 +310,12 @@ int Diff(int argc, char** argv) {
 
 int Explain(int argc, char** argv) {
   FlagSet flags;
-  flags.Add("sdk", "", "SDK name as in the statements (or give --module)");
-  flags.Add("module", "", "calling module path; maps to an SDK through the bindings");
+  flags.Add("sdk", "", "SDK held responsible, as named in the statements (or give --module)");
+  flags.Add("module", "",
+            "module on the call chain, innermost first (repeatable); the bindings decide who is "
+            "responsible");
+  flags.Add("exe", "", "executable of the process (process bindings, same-app IPC)");
+  flags.Add("peer-exe", "", "executable of the unix socket or pipe peer");
   flags.Add("data", "", "ontology data type id, e.g. mac_address");
   flags.Add("policies", DefaultPoliciesDir(), "policy dir");
   flags.Add("scenario", "", "active usage scenario (repeatable)");
@@ -316,7 +323,7 @@ int Explain(int argc, char** argv) {
   flags.Add("host", "", "destination hostname");
   flags.Add("ip", "", "destination IP address");
   flags.Add("action", "transmit", "transmit or acquire");
-  flags.Add("channel", "tcp", "tcp, udp, tls-openssl, unix, file, ...");
+  flags.Add("channel", "tcp", "tcp, udp, tls-openssl, unix, pipe, file, ...");
   flags.Add("format", "text", "text or json");
   if (auto st = flags.Parse(argc, argv, 3, /*allow_positional=*/false); !st.ok()) {
     return Usage(std::string(st.message()));
@@ -324,7 +331,9 @@ int Explain(int argc, char** argv) {
   const std::string format = flags.Get("format");
   if (format != "text" && format != "json") return Usage("--format must be text or json");
   if (!flags.IsSet("data")) return Usage("explain needs --data TYPE");
-  if (!flags.IsSet("sdk") && !flags.IsSet("module")) return Usage("explain needs --sdk NAME");
+  if (!flags.IsSet("sdk") && !flags.IsSet("module") && !flags.IsSet("exe")) {
+    return Usage("explain needs --sdk NAME or --module PATH");
+  }
   const std::string action = flags.Get("action");
   if (action != "transmit" && action != "acquire") {
     return Usage("--action must be transmit or acquire");
@@ -335,7 +344,11 @@ int Explain(int argc, char** argv) {
   f.channel = flags.Get("channel");
   f.dest_host = flags.Get("host");
   f.dest_ip = flags.Get("ip");
-  f.module = flags.Get("module");
+  f.exe = flags.Get("exe");
+  f.peer_exe = flags.Get("peer-exe");
+  if (flags.IsSet("module")) {
+    for (const std::string& m : flags.GetAll("module")) f.call_chain.push_back(m);
+  }
   for (const std::string& s : flags.GetAll("scenario")) f.scenarios.push_back(s);
   for (const std::string& c : flags.GetAll("consent")) {
     std::vector<std::string> kv = absl::StrSplit(c, absl::MaxSplits('=', 1));
@@ -349,8 +362,17 @@ int Explain(int argc, char** argv) {
     Report(std::cerr, format, "error", std::string(p.status().message()));
     return 2;
   }
-  f.sdk = flags.IsSet("sdk") ? flags.Get("sdk") : p->SdkForModule(f.module, "");
-  const policy::Verdict v = policy::Judge(*p, f);
+  // --sdk answers "what if this SDK did it"; --module lets the bindings decide.
+  policy::Verdict v;
+  if (flags.IsSet("sdk")) {
+    policy::Responsible r;
+    r.role = policy::Responsible::Role::kSdk;
+    r.module = f.call_chain.empty() ? "" : f.call_chain.front();
+    r.sdk = flags.Get("sdk");
+    v = policy::JudgeResolved(*p, r, f);
+  } else {
+    v = policy::Judge(*p, f);
+  }
   const policy::Entry* entry = nullptr;
   for (const auto& s : p->statements) {
     if (s.id != v.statement || s.version != v.version) continue;
@@ -358,9 +380,11 @@ int Explain(int argc, char** argv) {
       if (e.id == v.entry) entry = &e;
     }
   }
+  const std::string_view finding = FindingName(v.finding);
   if (format == "json") {
-    std::cout << "{\"sdk\":\"" << JsonEscape(f.sdk) << "\",\"data_type\":\""
-              << JsonEscape(f.data_type) << "\",\"verdict\":\"" << policy::CategoryName(v.category)
+    std::cout << "{\"sdk\":\"" << JsonEscape(v.sdk) << "\",\"module\":\"" << JsonEscape(v.module)
+              << "\",\"data_type\":\"" << JsonEscape(f.data_type) << "\",\"verdict\":\""
+              << policy::CategoryName(v.category) << "\",\"finding\":\"" << finding
               << "\",\"statement\":\"" << JsonEscape(v.statement) << "\",\"version\":\""
               << JsonEscape(v.version) << "\",\"entry\":\"" << JsonEscape(v.entry)
               << "\",\"entry_title\":\"" << JsonEscape(entry ? entry->title : "")
@@ -368,6 +392,9 @@ int Explain(int argc, char** argv) {
     return 0;
   }
   std::cout << "verdict:     " << policy::CategoryName(v.category) << "\n"
+            << "finding:     " << finding << "\n"
+            << "responsible: " << (v.sdk.empty() ? "(no SDK)" : v.sdk) << ", module "
+            << (v.module.empty() ? "(none)" : v.module) << "\n"
             << "statement:   " << (v.statement.empty() ? "(none)" : v.statement + " " + v.version)
             << "\n"
             << "entry:       " << (v.entry.empty() ? "(none)" : v.entry);

@@ -660,30 +660,38 @@ std::string CookiePolicyToYaml(const CookiePolicy& p) {
   return out;
 }
 
-const char* CookieCategoryName(CookieCategory c) {
-  switch (c) {
-    case CookieCategory::kClear:
-      return "clear";
-    case CookieCategory::kUndeclaredCookie:
-      return "undeclared_cookie";
-    case CookieCategory::kLifetimeExceeded:
-      return "lifetime_exceeded";
-    case CookieCategory::kThirdPartyCookie:
-      return "third_party_cookie";
-    case CookieCategory::kNoCookiePolicy:
-      return "no_cookie_policy";
+namespace {
+
+// Whether a cookie for `domain` (normalized, non-empty) stays within the sites
+// of `cp`.
+bool WithinSites(const CookiePolicy& cp, const std::string& domain) {
+  for (const std::string& s : cp.sites) {
+    if (SiteMatch(s, domain) >= 0) return true;
   }
-  return "unknown";
+  return false;
 }
+
+CookieVerdict Done(CookieVerdict v, Category c, std::string explanation) {
+  v.category = c;
+  v.finding = FindingOf(c);
+  v.explanation = std::move(explanation);
+  return v;
+}
+
+}  // namespace
 
 CookieVerdict JudgeCookie(const Policy& policy, const CookieObservation& cookie) {
   CookieVerdict v;
-  const std::string site = NormalizeSite(cookie.site);
+  const std::string host = NormalizeSite(cookie.host);
+  const std::string domain = NormalizeSite(cookie.domain);
+  const bool set = cookie.direction == CookieDirection::kSetByServer;
+  const std::string where = absl::StrCat(set ? "set by " : "sent to ",
+                                         host.empty() ? std::string("an unknown host") : host);
   const CookiePolicy* cp = nullptr;
   int best = -1;
   for (const CookiePolicy& p : policy.cookie_policies) {
     for (const std::string& s : p.sites) {
-      int len = SiteMatch(s, site);
+      int len = SiteMatch(s, host);
       if (len > best) {
         best = len;
         cp = &p;
@@ -691,15 +699,24 @@ CookieVerdict JudgeCookie(const Policy& policy, const CookieObservation& cookie)
     }
   }
   if (cp == nullptr) {
-    v.category = CookieCategory::kNoCookiePolicy;
-    v.explanation =
-        absl::StrCat("Cookie ", cookie.name, " on ", site.empty() ? "an unknown site" : site,
-                     " is covered by no loaded cookie policy.");
-    return v;
+    // Without a policy, the browser's rule: a Domain the host is not within.
+    v.first_party = domain.empty() || host == domain || absl::EndsWith(host, "." + domain);
+    return Done(v, Category::kNoCookiePolicy,
+                absl::StrCat("Cookie ", cookie.name, " ", where,
+                             " is covered by no loaded cookie policy."));
   }
   v.policy = cp->id;
   v.version = cp->version;
+  // A host-only cookie belongs to the covered host; a Domain attribute
+  // reaching outside the policy's sites makes it third-party.
+  v.first_party = domain.empty() || WithinSites(*cp, domain);
   const std::string ref = absl::StrCat("cookie policy ", cp->id, " ", cp->version);
+  const std::string scope = v.first_party ? std::string() : absl::StrCat(" for domain ", domain);
+  if (!v.first_party && cp->first_party_only) {
+    return Done(v, Category::kThirdPartyCookie,
+                absl::StrCat("Cookie ", cookie.name, " ", where, scope, " is third-party, but ",
+                             ref, " says the site uses first-party cookies only."));
+  }
   // A name listed in several tables is allowed its longest declared lifetime.
   const CookieRow* row = nullptr;
   auto longer = [](const CookieRow& a, const CookieRow& b) {
@@ -712,46 +729,40 @@ CookieVerdict JudgeCookie(const Policy& policy, const CookieObservation& cookie)
     if (r.name == cookie.name && (row == nullptr || longer(r, *row))) row = &r;
   }
   if (row == nullptr) {
-    v.category = CookieCategory::kUndeclaredCookie;
-    v.explanation =
-        absl::StrCat("Cookie ", cookie.name, " on ", site, " is declared by no row of ", ref, ".");
-    return v;
+    return Done(
+        v, Category::kUndeclaredCookie,
+        absl::StrCat("Cookie ", cookie.name, " ", where, " is declared by no row of ", ref, "."));
   }
   v.cookie = row->name;
   v.source_line = row->source_line;
   const std::string row_ref = absl::StrCat("row ", row->name, " (", row->category, ", ",
                                            row->duration.empty() ? "no duration" : row->duration,
                                            ", line ", row->source_line, ") of ", ref);
-  if (!cookie.first_party && (cp->first_party_only || row->first_party)) {
-    v.category = CookieCategory::kThirdPartyCookie;
-    v.explanation = absl::StrCat(
-        "Cookie ", cookie.name, " was used in a third-party context on ", site, ", but ", row_ref,
-        cp->first_party_only ? " says the site uses first-party cookies only."
-                             : " declares it first-party.");
-    return v;
+  if (!v.first_party && row->first_party) {
+    return Done(v, Category::kThirdPartyCookie,
+                absl::StrCat("Cookie ", cookie.name, " ", where, scope, " is third-party, but ",
+                             row_ref, " declares it first-party."));
   }
-  const bool observed_known = cookie.session || cookie.max_age_seconds >= 0;
-  if (cookie.direction != "sent" && observed_known && row->max_age_seconds >= 0) {
+  // A Cookie request header carries no lifetime: only Set-Cookie is checked.
+  const bool observed_known = set && (cookie.session || cookie.max_age_seconds >= 0);
+  if (observed_known && row->max_age_seconds >= 0) {
     const int64_t observed = cookie.session ? 0 : cookie.max_age_seconds;
     const int64_t declared = row->max_age_seconds;
     // Expiries come from server clocks and calendar months/years vary: allow
     // 1/30 of the declared lifetime (a day per month), at least a minute.
     const int64_t slack = std::max<int64_t>(kMinute, declared / 30);
     if (observed > declared && observed - declared > slack) {
-      v.category = CookieCategory::kLifetimeExceeded;
-      v.explanation =
-          absl::StrCat("Cookie ", cookie.name, " on ", site, " lives ", Lifetime(false, observed),
-                       ", longer than ", row_ref, " declares.");
-      return v;
+      return Done(v, Category::kLifetimeExceeded,
+                  absl::StrCat("Cookie ", cookie.name, " ", where, " lives ",
+                               Lifetime(false, observed), ", longer than ", row_ref, " declares."));
     }
   }
-  v.category = CookieCategory::kClear;
-  v.explanation = absl::StrCat("Cookie ", cookie.name, " on ", site, " (",
-                               cookie.first_party ? "first" : "third", "-party, ",
-                               observed_known ? Lifetime(cookie.session, cookie.max_age_seconds)
-                                              : std::string("lifetime unknown"),
-                               ") is as declared by ", row_ref, ".");
-  return v;
+  return Done(v, Category::kClear,
+              absl::StrCat("Cookie ", cookie.name, " ", where, " (",
+                           v.first_party ? "first" : "third", "-party, ",
+                           observed_known ? Lifetime(cookie.session, cookie.max_age_seconds)
+                                          : std::string("lifetime unknown"),
+                           ") is as declared by ", row_ref, "."));
 }
 
 }  // namespace idflow::policy

@@ -65,8 +65,8 @@ struct CookieObservation {
 struct CookieVerdict {
   Category category = Category::kNoCookiePolicy;
   Finding finding = Finding::kObservation;  // FindingOf(category)
-  bool first_party = true;  // decided from the policy's sites vs host and domain
-  std::string policy;  // cookie policy id, "" when none covers the site
+  bool first_party = true;                  // decided from the policy's sites vs host and domain
+  std::string policy;                       // cookie policy id, "" when none covers the site
   std::string version;
   std::string cookie;       // row name judged against, "" when undeclared
   int source_line = 0;      // that row's line in the published document

@@ -1,6 +1,4 @@
-// Lookups over the ontology and the device bindings.
-#include <fnmatch.h>
-
+// Lookups over the ontology (module and binding lookups: responsible.cc).
 #include <algorithm>
 #include <set>
 #include <string>
@@ -127,25 +125,6 @@ bool Ontology::HasConsent(const std::string& id) const {
     if (c.id == id) return true;
   }
   return false;
-}
-
-std::string Policy::SdkForModule(const std::string& module_path, const std::string& exe) const {
-  // No FNM_PATHNAME: "*/libfoo.so" must match at any depth.
-  if (!module_path.empty()) {
-    for (const Binding& b : bindings) {
-      for (const std::string& g : b.modules) {
-        if (fnmatch(g.c_str(), module_path.c_str(), 0) == 0) return b.sdk;
-      }
-    }
-  }
-  if (!exe.empty()) {
-    for (const Binding& b : bindings) {
-      for (const std::string& g : b.processes) {
-        if (fnmatch(g.c_str(), exe.c_str(), 0) == 0) return b.sdk;
-      }
-    }
-  }
-  return "";
 }
 
 }  // namespace idflow::policy

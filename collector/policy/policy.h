@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -191,6 +192,11 @@ struct AppPolicy {
   std::string file;
 };
 
+// Compiled form of the module patterns (runtime, first_party, binding
+// globs): exact sonames in a hash set, globs bucketed by their literal
+// prefix. Built by IndexModules; defined in responsible.cc.
+class ModuleIndex;
+
 struct Policy {
   Ontology ontology;
   std::vector<Statement> statements;
@@ -204,16 +210,30 @@ struct Policy {
   std::vector<CookiePolicy> cookie_policies;  // cookies/*.yaml
   std::vector<AppPolicy> app_policies;        // apps/*.yaml
 
+  // Set by the loader (IndexModules). A Policy built or edited by hand has
+  // none, or a stale one: call IndexModules again. Without one, lookups
+  // compile the lists on every call (same answers, much slower).
+  std::shared_ptr<const ModuleIndex> module_index;
+
   // SDK that a module (or, failing that, the process) maps to; "" when none.
   std::string SdkForModule(const std::string& module_path, const std::string& exe) const;
+  // Whether the module's path or file name matches a `runtime:` /
+  // `first_party:` pattern of the bindings.
   bool IsRuntime(const std::string& module_path) const;
   bool IsFirstParty(const std::string& module_path) const;
 };
 
-// Who is responsible for a hooked call (docs/POLICY.md §2): the innermost
-// module of the call chain that maps to a declared SDK; else the innermost
-// one that is not a runtime library; never a runtime library. With no such
-// module, the process's SDK binding (bindings' `processes`), else nobody.
+// (Re)compiles policy->runtime, first_party and the bindings' globs into
+// policy->module_index. LoadPolicyDir / LoadPolicyFromStrings call it.
+void IndexModules(Policy* policy);
+
+// Who is responsible for a hooked call (docs/POLICY.md §3): the innermost
+// module of the call chain that maps to a declared SDK (bindings' `modules`);
+// else the innermost one that is not a runtime library: first-party when a
+// `first_party` pattern names it, else the process's SDK when `processes`
+// binds the executable, else unbound. Never a runtime library. With no such
+// module, the process's SDK binding (module = exe), else nobody (kNone).
+// Allocates nothing but the result.
 struct Responsible {
   enum class Role {
     kSdk,         // `module` maps to `sdk`
@@ -270,8 +290,10 @@ using ::idflow::Category;
 using ::idflow::Finding;
 using ::idflow::FindingOf;
 using ::idflow::IsViolation;
-// "clear", "vague", "omitted", "undeclared_party", ...
-inline const char* CategoryName(Category c) { return ::idflow::CategoryName(c).data(); }
+// "clear", "vague", "omitted", "undeclared_party", ... (a string_view over a
+// NUL-terminated literal). A using-declaration, not a wrapper: a second
+// overload would make every unqualified call ambiguous through ADL.
+using ::idflow::CategoryName;
 
 // What was observed, in policy terms.
 struct Flow {
@@ -290,15 +312,21 @@ struct Flow {
 struct Verdict {
   Category category = Category::kUndeclaredParty;
   Finding finding = Finding::kViolation;  // FindingOf(category)
-  std::string module;  // responsible module (ResolveResponsible), "" when none
-  std::string sdk;     // SDK it maps to, "" when none
-  std::string statement;  // statement id, "" when none applies
+  std::string module;                     // responsible module (ResolveResponsible), "" when none
+  std::string sdk;                        // SDK it maps to, "" when none
+  std::string statement;                  // statement id, "" when none applies
   std::string version;
   std::string entry;        // entry id, "" when none applies
   std::string explanation;  // one sentence
 };
 
+// Resolves who is responsible (ResolveResponsible over flow.call_chain and
+// flow.exe), then JudgeResolved.
 Verdict Judge(const Policy& policy, const Flow& flow);
+
+// Judges `flow` as done by `responsible` (flow.call_chain is not looked at),
+// e.g. `idflowctl policy explain --sdk NAME`: Responsible{kSdk, module, NAME}.
+Verdict JudgeResolved(const Policy& policy, const Responsible& responsible, const Flow& flow);
 
 }  // namespace idflow::policy
 

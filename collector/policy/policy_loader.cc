@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <initializer_list>
+#include <iterator>
 #include <set>
 #include <string>
 #include <utility>
@@ -372,14 +373,59 @@ absl::Status LoadStatement(const PolicyFile& f, Policy* p) {
   return absl::OkStatus();
 }
 
+// One item of a `runtime:` / `first_party:` list: a mapping with exactly one
+// of soname, glob or path, whose value is a non-empty string.
+absl::Status ReadModulePattern(const Reader& r, const YAML::Node& n, absl::string_view list,
+                               std::vector<ModulePattern>* out) {
+  const std::string expected =
+      absl::StrCat("items of '", list, "' are mappings with exactly one of soname, glob, path");
+  if (!n.IsMap() || n.size() == 0) return r.Error(n, expected);
+  if (n.size() > 1) {
+    auto second = std::next(n.begin());
+    return r.Error(second->first, absl::StrCat(expected, "; found also '",
+                                               second->first.as<std::string>(""), "'"));
+  }
+  const auto& kv = *n.begin();
+  const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "";
+  ModulePattern m;
+  if (key == "soname") {
+    m.kind = ModulePattern::Kind::kSoname;
+  } else if (key == "glob") {
+    m.kind = ModulePattern::Kind::kGlob;
+  } else if (key == "path") {
+    m.kind = ModulePattern::Kind::kPath;
+  } else {
+    return r.Error(kv.first, absl::StrCat("unknown pattern kind '", key, "' in '", list,
+                                          "' (allowed: soname, glob, path)"));
+  }
+  // `soname:` with no value has no mark of its own: point at the key.
+  const YAML::Node& at = kv.second.Mark().is_null() ? kv.first : kv.second;
+  if (!kv.second.IsScalar() || kv.second.Scalar().empty()) {
+    return r.Error(at, absl::StrCat("'", key, "' must be a non-empty string"));
+  }
+  m.pattern = kv.second.Scalar();
+  // soname and glob see the file name only: a '/' could never match.
+  if (m.kind != ModulePattern::Kind::kPath && m.pattern.find('/') != std::string::npos) {
+    return r.Error(at, absl::StrCat("'", key, "' matches the file name, which has no '/' ",
+                                    "(use path: for a pattern over the whole path)"));
+  }
+  m.file = r.file();
+  m.line = n.Mark().line + 1;
+  out->push_back(std::move(m));
+  return absl::OkStatus();
+}
+
 absl::Status LoadBindings(const PolicyFile& f, Policy* p) {
   Reader r(f.name);
   ASSIGN_OR_RETURN(YAML::Node root, r.Parse(f.text));
   RETURN_IF_ERROR(r.CheckHeader(root, "bindings"));
-  RETURN_IF_ERROR(r.CheckMap(root, "bindings file", {"schema", "kind", "bindings"}));
+  RETURN_IF_ERROR(
+      r.CheckMap(root, "bindings file", {"schema", "kind", "bindings", "runtime", "first_party"}));
   auto read_bindings = [&](const YAML::Node& n) -> absl::Status {
     RETURN_IF_ERROR(r.CheckMap(n, "binding", {"sdk", "modules", "processes"}));
     Binding b;
+    b.file = f.name;
+    b.line = n.Mark().line + 1;
     RETURN_IF_ERROR(r.String(n, "sdk", true, &b.sdk));
     RETURN_IF_ERROR(r.List(n, "modules", false, &b.modules));
     RETURN_IF_ERROR(r.List(n, "processes", false, &b.processes));
@@ -393,10 +439,24 @@ absl::Status LoadBindings(const PolicyFile& f, Policy* p) {
     if (!declared) {
       return r.Error(n["sdk"], absl::StrCat("SDK '", b.sdk, "' is named in no loaded statement"));
     }
+    // Two bindings of one SDK in different files would make the winner depend
+    // on file order; one binding lists all its modules and processes.
+    for (const Binding& other : p->bindings) {
+      if (other.sdk == b.sdk) {
+        return r.Error(n["sdk"], absl::StrCat("SDK '", b.sdk, "' is already bound at ", other.file,
+                                              ":", other.line));
+      }
+    }
     p->bindings.push_back(std::move(b));
     return absl::OkStatus();
   };
-  return r.Each(root, "bindings", read_bindings);
+  RETURN_IF_ERROR(r.Each(root, "bindings", read_bindings));
+  RETURN_IF_ERROR(r.Each(root, "runtime", [&](const YAML::Node& n) {
+    return ReadModulePattern(r, n, "runtime", &p->runtime);
+  }));
+  return r.Each(root, "first_party", [&](const YAML::Node& n) {
+    return ReadModulePattern(r, n, "first_party", &p->first_party);
+  });
 }
 
 absl::Status CheckDomain(const Reader& r, const YAML::Node& node, const std::string& d) {
@@ -591,6 +651,7 @@ absl::StatusOr<Policy> LoadPolicyFromStrings(const PolicyFiles& files) {
     for (const PolicyFile& f : files.bindings) RETURN_IF_ERROR(LoadBindings(f, &p));
     for (const PolicyFile& f : files.cookies) RETURN_IF_ERROR(LoadCookies(f, &p));
     for (const PolicyFile& f : files.apps) RETURN_IF_ERROR(LoadApp(f, &p));
+    IndexModules(&p);
   } catch (const std::exception& e) {
     // yaml-cpp throws from accessors too (e.g. bad conversions); never let it escape.
     return absl::InvalidArgumentError(absl::StrCat("policy: ", e.what()));

@@ -16,30 +16,6 @@
 
 namespace idflow::policy {
 
-const char* CategoryName(Category c) {
-  switch (c) {
-    case Category::kClear:
-      return "clear";
-    case Category::kVague:
-      return "vague";
-    case Category::kOmitted:
-      return "omitted";
-    case Category::kUndeclaredParty:
-      return "undeclared_party";
-    case Category::kWrongRecipient:
-      return "wrong_recipient";
-    case Category::kOutOfScenario:
-      return "out_of_scenario";
-    case Category::kNoConsent:
-      return "no_consent";
-    case Category::kMethodMismatch:
-      return "method_mismatch";
-  }
-  return "unknown";
-}
-
-bool IsViolation(Category c) { return c != Category::kClear; }
-
 namespace {
 
 // Lower rank wins when several entries apply.
@@ -57,10 +33,9 @@ int Rank(Category c) {
       return 3;
     case Category::kOmitted:
       return 4;
-    case Category::kUndeclaredParty:
+    default:
       return 5;
   }
-  return 6;
 }
 
 bool IsIpLiteral(absl::string_view host) {
@@ -117,10 +92,10 @@ struct Candidate {
 
 // With `explain` false only the category is computed: Judge explains the
 // winning entry alone, since building sentences dominates the cost.
-Candidate JudgeEntry(const Ontology& o, const Statement& s, const Entry& e, const Flow& f,
-                     bool explain) {
+Candidate JudgeEntry(const Ontology& o, const Statement& s, const Entry& e, const std::string& sdk,
+                     const Flow& f, bool explain) {
   const std::string subject =
-      explain ? absl::StrCat(f.sdk, " ", Verb(f), " ", DataName(f, o)) : std::string();
+      explain ? absl::StrCat(sdk, " ", Verb(f), " ", DataName(f, o)) : std::string();
   const std::string ref = explain ? EntryRef(s, e) : std::string();
   auto done = [&](Category c, const auto& text) -> Candidate {
     return {c, &s, &e, explain ? text() : std::string()};
@@ -250,11 +225,11 @@ std::string KeeperName(const Ontology& o, const AppPolicy& app) {
 
 // Judges a flow of an SDK that only an app policy names: the features play
 // the part of entries (data type, recipient entity, consent).
-Verdict JudgeApp(const Ontology& o, const AppPolicy& app, const Flow& f) {
+Verdict JudgeApp(const Ontology& o, const AppPolicy& app, const std::string& sdk, const Flow& f) {
   Verdict v;
   v.statement = app.id;
   v.version = app.version;
-  const std::string subject = absl::StrCat(f.sdk, " ", Verb(f), " ", DataName(f, o));
+  const std::string subject = absl::StrCat(sdk, " ", Verb(f), " ", DataName(f, o));
   const std::string ref = absl::StrCat("app policy ", app.id, " ", app.version);
   const AppFeature* exact = nullptr;
   const AppFeature* vague = nullptr;
@@ -315,51 +290,67 @@ Verdict JudgeApp(const Ontology& o, const AppPolicy& app, const Flow& f) {
   return v;
 }
 
-}  // namespace
+// Same-executable IPC: a multi-process app (e.g. a browser) hands data to
+// its own children over unix sockets or pipes; nothing leaves the app.
+bool IsSameAppIpc(const Flow& f) {
+  return (f.channel == "unix" || f.channel == "pipe") && !f.peer_exe.empty() && f.peer_exe == f.exe;
+}
 
-Verdict Judge(const Policy& policy, const Flow& flow) {
+// Names the statements an undeclared party was judged against, and cites the
+// first loaded one in `out`.
+std::string JudgedAgainst(const Policy& policy, Verdict* out) {
+  std::vector<std::string> names;
+  for (const Statement& s : policy.statements) names.push_back(s.id + " " + s.version);
+  if (!policy.statements.empty()) {
+    out->statement = policy.statements.front().id;
+    out->version = policy.statements.front().version;
+  }
+  return names.empty() ? std::string("any loaded statement") : absl::StrJoin(names, ", ");
+}
+
+// A flow whose responsible module no statement declares.
+Verdict JudgeUndeclared(const Policy& policy, const Responsible& r, const Flow& flow) {
   Verdict v;
-  const std::string module = flow.module.empty() ? "an unknown module" : flow.module;
-  // An undeclared party is judged against every loaded statement: name them.
-  auto judged_against = [&](Verdict* out) {
-    std::vector<std::string> names;
-    for (const Statement& s : policy.statements) names.push_back(s.id + " " + s.version);
-    if (!policy.statements.empty()) {
-      out->statement = policy.statements.front().id;
-      out->version = policy.statements.front().version;
-    }
-    return names.empty() ? std::string("any loaded statement") : absl::StrJoin(names, ", ");
-  };
-  if (flow.sdk.empty()) {
-    v.category = Category::kUndeclaredParty;
-    const std::string names = judged_against(&v);
-    v.explanation =
-        absl::StrCat("Module ", module, " maps to no SDK declared in ", names, ", so its ",
-                     DataName(flow, policy.ontology), " flow is undeclared.");
+  const std::string data = DataName(flow, policy.ontology);
+  // The app's own code or an unbound module reading without sending: nothing
+  // was shared, so it is shown, not failed.
+  if (flow.action == "acquire" && r.role != Responsible::Role::kSdk) {
+    v.category = Category::kLocalAcquisition;
+    v.explanation = absl::StrCat(
+        r.role == Responsible::Role::kFirstParty ? "First-party module " : "Unbound module ",
+        r.module, " read ", data, " without sending it, which no statement governs.");
     return v;
   }
+  v.category = Category::kUndeclaredParty;
+  const std::string names = JudgedAgainst(policy, &v);
+  if (r.role == Responsible::Role::kSdk) {
+    v.explanation = absl::StrCat("SDK ", r.sdk, " (module ", r.module, ") is named in none of ",
+                                 names, ", so its ", data, " flow is undeclared.");
+  } else {
+    v.explanation = absl::StrCat(
+        "Module ", r.module,
+        r.role == Responsible::Role::kFirstParty ? " (the app's own code)" : "",
+        " maps to no SDK declared in ", names, ", so its ", data, " flow is undeclared.");
+  }
+  return v;
+}
+
+Verdict JudgeSdk(const Policy& policy, const std::string& sdk, const Flow& flow) {
+  Verdict v;
   // Best entry wins; ties keep file order (strict comparison). No container:
   // this loop runs once per event.
   std::optional<Candidate> best_candidate;
   size_t n_candidates = 0;
   for (const Statement& s : policy.statements) {
     for (const Entry& e : s.entries) {
-      if (e.sdk != flow.sdk) continue;
+      if (e.sdk != sdk) continue;
       ++n_candidates;
-      Candidate c = JudgeEntry(policy.ontology, s, e, flow, false);
+      Candidate c = JudgeEntry(policy.ontology, s, e, sdk, flow, false);
       if (!best_candidate || Rank(c.category) < Rank(best_candidate->category)) best_candidate = c;
     }
   }
-  const AppPolicy* app = AppFor(policy, flow.sdk);
-  if (n_candidates == 0 && app != nullptr) return JudgeApp(policy.ontology, *app, flow);
-  if (n_candidates == 0) {
-    v.category = Category::kUndeclaredParty;
-    const std::string names = judged_against(&v);
-    v.explanation =
-        absl::StrCat("SDK ", flow.sdk, " (module ", module, ") is named in none of ", names,
-                     ", so its ", DataName(flow, policy.ontology), " flow is undeclared.");
-    return v;
-  }
+  const AppPolicy* app = AppFor(policy, sdk);
+  if (n_candidates == 0 && app != nullptr) return JudgeApp(policy.ontology, *app, sdk, flow);
   const Candidate* best = &*best_candidate;
   // An app policy naming the SDK can withhold what a statement allows.
   if (app != nullptr &&
@@ -369,7 +360,7 @@ Verdict Judge(const Policy& policy, const Flow& flow) {
       v.statement = app->id;
       v.version = app->version;
       v.entry = cp->id;
-      v.explanation = absl::StrCat(flow.sdk, " ", Verb(flow), " ", DataName(flow, policy.ontology),
+      v.explanation = absl::StrCat(sdk, " ", Verb(flow), " ", DataName(flow, policy.ontology),
                                    " while consent ", cp->consent, " was false, but purpose ",
                                    cp->id, " (section ", cp->section, ") of app policy ", app->id,
                                    " ", app->version, " allows it only with that consent.");
@@ -381,19 +372,61 @@ Verdict Judge(const Policy& policy, const Flow& flow) {
   v.version = best->statement->version;
   v.entry = best->entry->id;
   v.explanation =
-      JudgeEntry(policy.ontology, *best->statement, *best->entry, flow, true).explanation;
+      JudgeEntry(policy.ontology, *best->statement, *best->entry, sdk, flow, true).explanation;
   if (best->category == Category::kOmitted && n_candidates > 1) {
     std::vector<std::string> ids;
     for (const Statement& s : policy.statements) {
       for (const Entry& e : s.entries) {
-        if (e.sdk == flow.sdk) ids.push_back(e.id);
+        if (e.sdk == sdk) ids.push_back(e.id);
       }
     }
-    v.explanation = absl::StrCat(flow.sdk, " ", Verb(flow), " ", DataName(flow, policy.ontology),
+    v.explanation = absl::StrCat(sdk, " ", Verb(flow), " ", DataName(flow, policy.ontology),
                                  ", but none of its entries (", absl::StrJoin(ids, ", "),
                                  ") in the declared statements declares it.");
   }
   return v;
+}
+
+bool Declares(const Policy& policy, const std::string& sdk) {
+  if (sdk.empty()) return false;
+  for (const Statement& s : policy.statements) {
+    for (const Entry& e : s.entries) {
+      if (e.sdk == sdk) return true;
+    }
+  }
+  return AppFor(policy, sdk) != nullptr;
+}
+
+}  // namespace
+
+Verdict JudgeResolved(const Policy& policy, const Responsible& r, const Flow& flow) {
+  Verdict v;
+  if (IsSameAppIpc(flow)) {
+    v.category = Category::kSameAppIpc;
+    v.explanation = absl::StrCat(DataName(flow, policy.ontology), " passed over a ", flow.channel,
+                                 " channel to another process of the same executable ", flow.exe,
+                                 ", so it stayed within the app.");
+  } else if (r.role == Responsible::Role::kNone) {
+    v.category = Category::kUnattributable;
+    v.explanation = absl::StrCat(
+        "No module outside the runtime libraries is on the call chain (",
+        flow.call_chain.empty() ? std::string("empty, e.g. during fork")
+                                : absl::StrCat(flow.call_chain.size(), " runtime module(s)"),
+        ") and process ", flow.exe.empty() ? std::string("(unknown)") : flow.exe,
+        " maps to no SDK, so the ", DataName(flow, policy.ontology), " flow is unattributable.");
+  } else if (r.role == Responsible::Role::kSdk && Declares(policy, r.sdk)) {
+    v = JudgeSdk(policy, r.sdk, flow);
+  } else {
+    v = JudgeUndeclared(policy, r, flow);
+  }
+  v.finding = FindingOf(v.category);
+  v.module = r.module;
+  v.sdk = r.sdk;
+  return v;
+}
+
+Verdict Judge(const Policy& policy, const Flow& flow) {
+  return JudgeResolved(policy, ResolveResponsible(policy, flow.call_chain, flow.exe), flow);
 }
 
 }  // namespace idflow::policy

@@ -25,11 +25,17 @@ const Policy& Real() {
   return *p;
 }
 
+// The mini program is named by no binding: judged as resolved to its SDK.
+constexpr char kMiniModule[] = "/data/app/mijia/libmini.so";
+
+Verdict JudgeAs(const std::string& sdk, const Flow& f) {
+  return JudgeResolved(Real(), {Responsible::Role::kSdk, kMiniModule, sdk}, f);
+}
+
 Flow MiniProgram(std::string data, std::map<std::string, bool> consents = {},
                  std::string host = "") {
   Flow f;
-  f.sdk = "Mijia Mini Program";
-  f.module = "/data/app/mijia/libmini.so";
+  f.call_chain = {kMiniModule};
   f.data_type = std::move(data);
   f.action = "transmit";
   f.channel = "tls-openssl";
@@ -83,8 +89,8 @@ TEST(AppPolicyTest, JudgeUsesConsentKeys) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.flow.data_type);
-    Verdict v = Judge(Real(), c.flow);
-    EXPECT_STREQ(CategoryName(v.category), CategoryName(c.want));
+    Verdict v = JudgeAs("Mijia Mini Program", c.flow);
+    EXPECT_EQ(CategoryName(v.category), CategoryName(c.want));
     EXPECT_EQ(v.statement, "mijia-mini-program");
     EXPECT_EQ(v.version, "2022-06-08");
     EXPECT_EQ(v.entry, c.entry);
@@ -97,8 +103,7 @@ TEST(AppPolicyTest, StatementSdksUnchangedWithoutAnApp) {
   // OneTrack is named by the statement only: the app policy does not touch it.
   Flow f = MiniProgram("oaid", {{"user_experience_program", true}, {"privacy_policy", true}},
                        "tracking.xiaomi.net");
-  f.sdk = "OneTrack SDK";
-  EXPECT_EQ(Judge(Real(), f).category, Category::kClear);
+  EXPECT_EQ(JudgeAs("OneTrack SDK", f).category, Category::kClear);
 }
 
 TEST(AppPolicyTest, LoaderRejectsUnknownConsentWithPosition) {

@@ -23,13 +23,22 @@ using ::testing::SizeIs;
 using ::testing::StartsWith;
 
 const std::string kSource = IDFLOW_SOURCE_DIR;
-const std::string kShared = kSource + "/../shared";
+// The seeds and real cookie tables, checked in with the fuzz corpus (same
+// bytes as ../shared/seeds and ../shared/corpus/cookies): never skipped.
+const std::string kCorpus = kSource + "/tests/fuzz/corpus/fuzz_cookie_importer";
 
 std::string Slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// A corpus file; an empty or missing one fails the test that needs it.
+std::string Corpus(const std::string& name) {
+  std::string text = Slurp(kCorpus + "/" + name);
+  EXPECT_FALSE(text.empty()) << "missing test data " << kCorpus << "/" << name;
+  return text;
 }
 
 constexpr int64_t kH = 3600, kD = 86400;
@@ -74,8 +83,7 @@ CookieImportOptions AccountOptions() {
 }
 
 TEST(CookieImportTest, Seed000PipeTablesEveryRow) {
-  const std::string text = Slurp(kShared + "/seeds/000_c81f9a0d41524cab.txt");
-  if (text.empty()) GTEST_SKIP() << "no seeds";
+  const std::string text = Corpus("seed000.txt");
   std::vector<std::string> warnings;
   auto p = ImportCookieText(text, "seeds/000_c81f9a0d41524cab.txt", CommunityOptions(), &warnings);
   ASSERT_THAT(p, IsOk());
@@ -123,8 +131,7 @@ TEST(CookieImportTest, Seed000PipeTablesEveryRow) {
 }
 
 TEST(CookieImportTest, Seed001WhitespaceTableEveryRow) {
-  const std::string text = Slurp(kShared + "/seeds/001_41a0a47b32ed79ed.txt");
-  if (text.empty()) GTEST_SKIP() << "no seeds";
+  const std::string text = Corpus("seed001.txt");
   std::vector<std::string> warnings;
   auto p = ImportCookieText(text, "seeds/001_41a0a47b32ed79ed.txt", AccountOptions(), &warnings);
   ASSERT_THAT(p, IsOk());
@@ -158,9 +165,8 @@ TEST(CookieImportTest, Seed001WhitespaceTableEveryRow) {
 }
 
 TEST(CookieImportTest, SeedsRoundTripToCheckedInYaml) {
-  const std::string s0 = Slurp(kShared + "/seeds/000_c81f9a0d41524cab.txt");
-  const std::string s1 = Slurp(kShared + "/seeds/001_41a0a47b32ed79ed.txt");
-  if (s0.empty() || s1.empty()) GTEST_SKIP() << "no seeds";
+  const std::string s0 = Corpus("seed000.txt");
+  const std::string s1 = Corpus("seed001.txt");
   auto p0 = ImportCookieText(s0, "seeds/000_c81f9a0d41524cab.txt", CommunityOptions());
   auto p1 = ImportCookieText(s1, "seeds/001_41a0a47b32ed79ed.txt", AccountOptions());
   ASSERT_THAT(p0, IsOk());
@@ -180,8 +186,7 @@ TEST(CookieImportTest, SeedsRoundTripToCheckedInYaml) {
 }
 
 TEST(CookieImportTest, GithubMarkdownTable) {
-  const std::string text = Slurp(kShared + "/corpus/cookies/github-cookies.md");
-  if (text.empty()) GTEST_SKIP() << "no corpus";
+  const std::string text = Corpus("github-cookies.md");
   std::vector<std::string> warnings;
   auto p = ImportCookieText(text, "github-cookies.md", {}, &warnings);
   ASSERT_THAT(p, IsOk());
@@ -214,8 +219,7 @@ TEST(CookieImportTest, GithubMarkdownTable) {
 }
 
 TEST(CookieImportTest, GovukHtmlTables) {
-  const std::string text = Slurp(kShared + "/corpus/cookies/govuk-notify-cookies-2024.html");
-  if (text.empty()) GTEST_SKIP() << "no corpus";
+  const std::string text = Corpus("govuk-notify-cookies-2024.html");
   auto p = ImportCookieText(text, "govuk.html", {});
   ASSERT_THAT(p, IsOk());
   ASSERT_THAT(p->cookies, SizeIs(4));
@@ -314,58 +318,72 @@ const Policy& Real() {
   return *p;
 }
 
-CookieObservation Obs(std::string site, std::string name, int64_t max_age, bool first = true) {
+// A Set-Cookie from `host`; `domain` is its Domain attribute ("" = host-only).
+CookieObservation Obs(std::string host, std::string name, int64_t max_age,
+                      std::string domain = "") {
   CookieObservation o;
-  o.site = std::move(site);
+  o.host = std::move(host);
+  o.domain = std::move(domain);
   o.name = std::move(name);
   o.session = max_age == 0;
   o.max_age_seconds = max_age;
-  o.first_party = first;
   return o;
 }
 
 TEST(JudgeCookieTest, Verdicts) {
   struct Case {
     CookieObservation obs;
-    CookieCategory want;
+    Category want;
     const char* policy;
     const char* explanation;
   } cases[] = {
-      {Obs("account.xiaomi.com", "passToken", 0), CookieCategory::kClear, "xiaomi-account-cookies",
+      {Obs("account.xiaomi.com", "passToken", 0), Category::kClear, "xiaomi-account-cookies",
        "as declared by row passToken (essential, Session, line 26) of cookie policy "
        "xiaomi-account-cookies unversioned."},
-      {Obs("account.xiaomi.com", "pass_ua", 3 * 365 * kD), CookieCategory::kClear,
+      {Obs("account.xiaomi.com", "pass_ua", 3 * 365 * kD), Category::kClear,
        "xiaomi-account-cookies", "3 year(s)"},
-      {Obs("account.xiaomi.com", "passToken", 30 * kD), CookieCategory::kLifetimeExceeded,
+      {Obs("account.xiaomi.com", "passToken", 30 * kD), Category::kLifetimeExceeded,
        "xiaomi-account-cookies", "lives 30 day(s), longer than row passToken (essential, Session"},
-      {Obs("account.xiaomi.com", "tick", 2 * kH), CookieCategory::kLifetimeExceeded,
+      {Obs("account.xiaomi.com", "tick", 2 * kH), Category::kLifetimeExceeded,
        "xiaomi-account-cookies", "row tick (essential, 30 minutes, line 32)"},
-      {Obs("account.xiaomi.com", "tracker_id", 0), CookieCategory::kUndeclaredCookie,
+      {Obs("account.xiaomi.com", "tracker_id", 0), Category::kUndeclaredCookie,
        "xiaomi-account-cookies",
-       "Cookie tracker_id on account.xiaomi.com is declared by no row of cookie policy "
+       "Cookie tracker_id set by account.xiaomi.com is declared by no row of cookie policy "
        "xiaomi-account-cookies unversioned."},
-      {Obs("eu.account.xiaomi.com", "deviceId", kD, /*first=*/false),
-       CookieCategory::kThirdPartyCookie, "xiaomi-account-cookies",
-       "says the site uses first-party cookies only."},
-      {Obs("new.c.mi.com", "APP_LOCAL", 4 * kH), CookieCategory::kClear, "xiaomi-community-cookies",
+      // A Domain outside the policy's sites on a first-party-only site.
+      {Obs("eu.account.xiaomi.com", "deviceId", kD, "tracker.example"), Category::kThirdPartyCookie,
+       "xiaomi-account-cookies",
+       "for domain tracker.example is third-party, but cookie policy xiaomi-account-cookies "
+       "unversioned says the site uses first-party cookies only."},
+      // ...even for a name the policy does not list.
+      {Obs("account.xiaomi.com", "_ga", kD, ".xiaomi.com"), Category::kThirdPartyCookie,
+       "xiaomi-account-cookies", "first-party cookies only"},
+      // A Domain within the sites is first-party.
+      {Obs("eu.account.xiaomi.com", "deviceId", kD, ".account.xiaomi.com"), Category::kClear,
+       "xiaomi-account-cookies", "(first-party, 1 day(s))"},
+      {Obs("new.c.mi.com", "APP_LOCAL", 4 * kH), Category::kClear, "xiaomi-community-cookies",
        "as declared"},
-      {Obs("new.c.mi.com", "userId", 31 * kD), CookieCategory::kClear, "xiaomi-community-cookies",
+      {Obs("new.c.mi.com", "userId", 31 * kD), Category::kClear, "xiaomi-community-cookies",
        "as declared"},  // a 31-day month is within the declared "1 Month"
-      {Obs("new.c.mi.com", "userId", 40 * kD), CookieCategory::kLifetimeExceeded,
+      {Obs("new.c.mi.com", "userId", 40 * kD), Category::kLifetimeExceeded,
        "xiaomi-community-cookies", "1 Month"},
       // Listed in two tables (4 Day essential, 4 Hours analytics): the longer row applies.
-      {Obs("c.mi.com", "MS2Y_409f_ulastactivity", 3 * kD), CookieCategory::kClear,
+      {Obs("c.mi.com", "MS2Y_409f_ulastactivity", 3 * kD), Category::kClear,
        "xiaomi-community-cookies", "(essential, 4 Day"},
-      {Obs("c.mi.com", "mstz", 0, false), CookieCategory::kThirdPartyCookie,
+      // Domain=mi.com reaches beyond c.mi.com: third-party, and the row is first-party.
+      {Obs("c.mi.com", "mstz", 0, "mi.com"), Category::kThirdPartyCookie,
        "xiaomi-community-cookies", "declares it first-party."},
-      {Obs("www.example.com", "passToken", 0), CookieCategory::kNoCookiePolicy, "",
-       "covered by no loaded cookie policy."},
-      {Obs("notaccount.xiaomi.com", "passToken", 0), CookieCategory::kNoCookiePolicy, "", ""},
+      {Obs("new.c.mi.com", "tracker", 0), Category::kUndeclaredCookie, "xiaomi-community-cookies",
+       "declared by no row"},
+      {Obs("www.example.com", "passToken", 0), Category::kNoCookiePolicy, "",
+       "Cookie passToken set by www.example.com is covered by no loaded cookie policy."},
+      {Obs("notaccount.xiaomi.com", "passToken", 0), Category::kNoCookiePolicy, "", ""},
   };
   for (const Case& c : cases) {
-    SCOPED_TRACE(c.obs.site + " " + c.obs.name);
+    SCOPED_TRACE(c.obs.host + " " + c.obs.name + " " + c.obs.domain);
     CookieVerdict v = JudgeCookie(Real(), c.obs);
-    EXPECT_STREQ(CookieCategoryName(v.category), CookieCategoryName(c.want));
+    EXPECT_EQ(CategoryName(v.category), CategoryName(c.want)) << v.explanation;
+    EXPECT_EQ(v.finding, FindingOf(c.want));
     EXPECT_EQ(v.policy, c.policy);
     EXPECT_THAT(v.explanation, HasSubstr(c.explanation));
     ASSERT_FALSE(v.explanation.empty());
@@ -373,12 +391,37 @@ TEST(JudgeCookieTest, Verdicts) {
   }
 }
 
+TEST(JudgeCookieTest, FirstPartyFromPolicySitesVersusDomain) {
+  EXPECT_TRUE(JudgeCookie(Real(), Obs("account.xiaomi.com", "passToken", 0)).first_party);
+  EXPECT_TRUE(JudgeCookie(Real(), Obs("account.xiaomi.com", "passToken", 0, "ACCOUNT.xiaomi.com."))
+                  .first_party);
+  EXPECT_TRUE(JudgeCookie(Real(), Obs("c.mi.com", "userId", 0, ".sub.c.mi.com")).first_party);
+  EXPECT_FALSE(JudgeCookie(Real(), Obs("c.mi.com", "userId", 0, "mi.com")).first_party);
+  EXPECT_FALSE(JudgeCookie(Real(), Obs("c.mi.com", "userId", 0, "ads.example")).first_party);
+  // No policy: the host itself decides, as a browser would.
+  CookieVerdict none = JudgeCookie(Real(), Obs("www.example.com", "sid", 0, ".example.com"));
+  EXPECT_EQ(none.category, Category::kNoCookiePolicy);
+  EXPECT_EQ(none.finding, Finding::kObservation);
+  EXPECT_TRUE(none.first_party);
+  EXPECT_FALSE(JudgeCookie(Real(), Obs("www.example.com", "sid", 0, "other.net")).first_party);
+}
+
 TEST(JudgeCookieTest, SentCookiesHaveNoLifetimeToCheck) {
   CookieObservation o = Obs("account.xiaomi.com", "passToken", -1);
-  o.direction = "sent";
-  EXPECT_EQ(JudgeCookie(Real(), o).category, CookieCategory::kClear);
+  o.direction = CookieDirection::kSentByClient;
+  CookieVerdict v = JudgeCookie(Real(), o);
+  EXPECT_EQ(v.category, Category::kClear);
+  EXPECT_THAT(v.explanation, HasSubstr("sent to account.xiaomi.com"));
+  EXPECT_THAT(v.explanation, HasSubstr("lifetime unknown"));
   o.max_age_seconds = 400 * kD;  // ignored for a Cookie request header
-  EXPECT_EQ(JudgeCookie(Real(), o).category, CookieCategory::kClear);
+  EXPECT_EQ(JudgeCookie(Real(), o).category, Category::kClear);
+  // The same lifetime on a Set-Cookie exceeds the declared session.
+  o.direction = CookieDirection::kSetByServer;
+  EXPECT_EQ(JudgeCookie(Real(), o).category, Category::kLifetimeExceeded);
+  // An undeclared name is undeclared whichever way it travels.
+  o = Obs("account.xiaomi.com", "nope", -1);
+  o.direction = CookieDirection::kSentByClient;
+  EXPECT_EQ(JudgeCookie(Real(), o).category, Category::kUndeclaredCookie);
 }
 
 }  // namespace

@@ -40,10 +40,13 @@ const Policy& RealPolicy() {
   return *p;
 }
 
+// Seed 002, checked in with the fuzz corpus (same bytes as
+// ../shared/seeds/002_46d1b234ed020678.txt): never skipped.
+const std::string kSeed002 = kSource + "/tests/fuzz/corpus/fuzz_statement_importer/seed002.txt";
+
 TEST(ImporterTest, SeedRoundTripsByteForByte) {
-  const std::string seed_path = kSource + "/../shared/seeds/002_46d1b234ed020678.txt";
-  const std::string seed = Slurp(seed_path);
-  if (seed.empty()) GTEST_SKIP() << "seed not found at " << seed_path;
+  const std::string seed = Slurp(kSeed002);
+  ASSERT_FALSE(seed.empty()) << "missing test data " << kSeed002;
   std::vector<std::string> warnings;
   auto st =
       ImportStatementText(seed, "seeds/002_46d1b234ed020678.txt", RealPolicy().ontology, &warnings);
@@ -55,8 +58,8 @@ TEST(ImporterTest, SeedRoundTripsByteForByte) {
 }
 
 TEST(ImporterTest, ImportedEqualsLoaded) {
-  const std::string seed = Slurp(kSource + "/../shared/seeds/002_46d1b234ed020678.txt");
-  if (seed.empty()) GTEST_SKIP() << "seed not found";
+  const std::string seed = Slurp(kSeed002);
+  ASSERT_FALSE(seed.empty()) << "missing test data " << kSeed002;
   auto st = ImportStatementText(seed, "seeds/002_46d1b234ed020678.txt", RealPolicy().ontology);
   ASSERT_THAT(st, IsOk());
   ASSERT_EQ(RealPolicy().statements.size(), 1u);
