@@ -28,7 +28,8 @@ std::vector<idflow::v1::Event> Events(int n) {
   std::vector<idflow::v1::Event> out(n);
   for (auto& e : out) {
     e.mutable_device()->set_id("dev-1");
-    e.mutable_origin()->set_module("/opt/app/lib/libidm_sdk.so");
+    e.mutable_origin()->add_call_chain()->set_path("/lib/x86_64-linux-gnu/libc.so.6");
+    e.mutable_origin()->add_call_chain()->set_path("/opt/app/lib/libidm_sdk.so");
     e.set_action(idflow::v1::ACTION_TRANSMIT);
     e.set_channel("tcp");
     e.mutable_destination()->set_hostname("idm.discovery.mi.com");
@@ -95,7 +96,34 @@ TEST_F(DeliveryTest, EveryEventStoredOnceAndJudged) {
   ASSERT_EQ(groups->size(), 1u);
   EXPECT_EQ((*groups)[0].count, 500u);
   EXPECT_EQ((*groups)[0].sample.sdk, "IDM SDK");
+  EXPECT_EQ((*groups)[0].sample.module, "/opt/app/lib/libidm_sdk.so");
   EXPECT_EQ((*groups)[0].sample.verdict, "clear");
+  EXPECT_EQ((*groups)[0].sample.finding, "clear");
+}
+
+// What the agent claims about the SDK is a hint: a Lebo module labelled
+// "IDM SDK" is still judged as Lebo.
+TEST_F(DeliveryTest, AgentSdkClaimNeverOverridesTheCollectorsBindings) {
+  agent::Sender sender(SenderOpts({address()}), spool_.get());
+  sender.Start();
+  auto batch = Events(1);
+  auto* origin = batch[0].mutable_origin();
+  origin->clear_call_chain();
+  origin->add_call_chain()->set_path("/opt/app/lib/liblebo_sdk.so");
+  origin->set_module("/opt/app/lib/libidm_sdk.so");
+  origin->set_sdk("IDM SDK");
+  batch[0].mutable_destination()->set_hostname("cast.hpplay.com.cn");
+  ASSERT_THAT(spool_->Append(&batch), IsOk());
+  sender.Notify(spool_->last_seq());
+  ASSERT_TRUE(sender.WaitAcked(1, std::chrono::seconds(30)));
+  auto events = collector_->store().QueryEvents({});
+  ASSERT_THAT(events, IsOk());
+  ASSERT_EQ(events->size(), 1u);
+  const store::EventRecord& r = (*events)[0];
+  EXPECT_EQ(r.sdk, "Lebo SDK");
+  EXPECT_EQ(r.module, "/opt/app/lib/liblebo_sdk.so");
+  EXPECT_EQ(r.sdk_hint, "IDM SDK");
+  EXPECT_EQ(r.verdict, "omitted") << r.explanation;
 }
 
 TEST_F(DeliveryTest, ResendAfterLostAcksDoesNotDuplicate) {
@@ -170,14 +198,16 @@ namespace {
 idflow::v1::Event CookieEvent(const std::string& name, int64_t max_age, bool session) {
   idflow::v1::Event e;
   e.mutable_device()->set_id("dev-1");
-  e.mutable_origin()->set_module("/usr/lib/libcurl.so.4");
+  e.mutable_origin()->add_call_chain()->set_path("/usr/lib/libcurl.so.4");
+  e.mutable_origin()->add_call_chain()->set_path("/usr/bin/curl");
   e.set_action(idflow::v1::ACTION_TRANSMIT);
   e.set_channel("tls-openssl");
   e.mutable_destination()->set_hostname("account.xiaomi.com");
   e.mutable_cookie()->set_name(name);
   e.mutable_cookie()->set_max_age_seconds(max_age);
+  e.mutable_cookie()->set_has_max_age(!session);
   e.mutable_cookie()->set_session(session);
-  e.mutable_cookie()->set_direction("in");
+  e.mutable_cookie()->set_direction(idflow::v1::COOKIE_SET_BY_SERVER);
   return e;
 }
 
@@ -196,11 +226,17 @@ TEST_F(DeliveryTest, CookieEventsAreJudgedAgainstCookiePolicies) {
   std::map<uint64_t, store::EventRecord> by_seq;
   for (const auto& e : *events) by_seq[e.seq] = e;
   EXPECT_EQ(by_seq[1].verdict, "clear") << by_seq[1].explanation;
-  EXPECT_EQ(by_seq[1].data_type, "cookie:userId");
+  EXPECT_EQ(by_seq[1].data_type, "cookie");
+  EXPECT_TRUE(by_seq[1].has_cookie);
+  EXPECT_EQ(by_seq[1].cookie.name, "userId");
+  EXPECT_EQ(by_seq[1].finding, "clear");
   EXPECT_EQ(by_seq[1].statement, "xiaomi-account-cookies");
   EXPECT_EQ(by_seq[2].verdict, "lifetime_exceeded") << by_seq[2].explanation;
   EXPECT_EQ(by_seq[3].verdict, "undeclared_cookie") << by_seq[3].explanation;
-  EXPECT_EQ(by_seq[3].encoding, "in");
+  EXPECT_EQ(by_seq[3].cookie.direction, "set_by_server");
+  EXPECT_EQ(by_seq[3].finding, "violation");
+  // The collector decides who set it: curl behind libcurl (a runtime library).
+  EXPECT_EQ(by_seq[3].module, "/usr/bin/curl");
 }
 
 }  // namespace

@@ -28,10 +28,6 @@ std::vector<idflow::v1::Verdict> ListVerdicts(const std::string& address) {
   return QueryVerdicts(address);
 }
 
-std::string Basename(const std::string& path) {
-  return path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
-}
-
 class EndToEnd : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -289,6 +289,14 @@ bool Stack::Start(std::string* why, int collector_port) {
 }
 
 std::string FirstMac() {
+  std::string iface = FirstMacInterface();
+  if (iface.empty()) return "";
+  std::string mac = Slurp("/sys/class/net/" + iface + "/address");
+  while (!mac.empty() && (mac.back() == '\n' || mac.back() == ' ')) mac.pop_back();
+  return mac;
+}
+
+std::string FirstMacInterface() {
   std::vector<std::string> names;
   if (DIR* d = ::opendir("/sys/class/net")) {
     while (dirent* e = ::readdir(d)) {
@@ -302,10 +310,33 @@ std::string FirstMac() {
     while (!mac.empty() && (mac.back() == '\n' || mac.back() == ' ')) mac.pop_back();
     if (mac.size() == 17 && mac != "00:00:00:00:00:00" && mac != "02:00:00:00:00:00" &&
         mac != "ff:ff:ff:ff:ff:ff") {
-      return mac;
+      return n;
     }
   }
   return "";
+}
+
+int RunViolations(const std::string& address, const std::vector<std::string>& extra,
+                  std::string* out, std::string* err) {
+  std::vector<std::string> argv = {
+      BinDir() + "/idflowctl", "violations", "--collector", address, "--format", "json"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return RunToEnd(argv, out, err);
+}
+
+std::string Basename(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+bool IsRuntimeModule(const std::string& module) {
+  std::string base = Basename(module);
+  for (const char* prefix : {"libc.so", "libc-", "libstdc++", "libgcc_s", "libz.so", "libm.so",
+                             "ld-linux", "libpthread", "libdl.", "libssl", "libcrypto", "libgnutls",
+                             "libcurl", "libpython", "libidflow-tap", "libboost_"}) {
+    if (base.rfind(prefix, 0) == 0) return true;
+  }
+  return false;
 }
 
 }  // namespace idflow::e2e

@@ -106,8 +106,22 @@ struct Stack {
   std::string collector_address() const { return "127.0.0.1:" + std::to_string(grpc_port); }
 };
 
-// The first real MAC address of this machine, as the tap will see it.
+// The first real MAC address of this machine, as the tap will see it, and
+// the interface that has it ("" when the machine has none).
 std::string FirstMac();
+std::string FirstMacInterface();
+
+// `idflowctl violations --collector ADDRESS --format json EXTRA...`: returns
+// its exit code (0 none, 1 violations, 2 error) with stdout in *out.
+int RunViolations(const std::string& address, const std::vector<std::string>& extra,
+                  std::string* out, std::string* err = nullptr);
+
+// Base name of a path ("/usr/lib/libz.so.1" -> "libz.so.1").
+std::string Basename(const std::string& path);
+
+// True when `module` is a runtime library the policy treats as transparent
+// (libc, libstdc++, libz, TLS...): no verdict may name one as responsible.
+bool IsRuntimeModule(const std::string& module);
 
 }  // namespace idflow::e2e
 

@@ -32,7 +32,25 @@ std::vector<idflow::v1::Verdict> Sample() {
   bad.set_verdict("omitted");
   bad.set_entry("lebo-sdk");
   bad.set_explanation("Lebo SDK sent \"mac\" <&> but declares only device_name.");
+  bad.set_finding(idflow::v1::FINDING_VIOLATION);
+  clear.set_finding(idflow::v1::FINDING_CLEAR);
   return {clear, bad};
+}
+
+// A program reading its own MAC: shown, never failing.
+idflow::v1::Verdict Observation() {
+  idflow::v1::Verdict o;
+  o.set_device("hub-1");
+  o.set_module("/usr/bin/cat");
+  o.set_exe("/usr/bin/cat");
+  o.set_data_type("mac_address");
+  o.set_encoding("raw");
+  o.set_action("acquire");
+  o.set_verdict("local_acquisition");
+  o.set_finding(idflow::v1::FINDING_OBSERVATION);
+  o.set_explanation("cat read mac_address without sending it.");
+  o.set_count(1);
+  return o;
 }
 
 TEST(ReportTest, TableShowsEveryVerdictWithExplanationAndSummary) {
@@ -42,7 +60,33 @@ TEST(ReportTest, TableShowsEveryVerdictWithExplanationAndSummary) {
   EXPECT_THAT(*text, HasSubstr("libidm_sdk.so"));
   EXPECT_THAT(*text, HasSubstr("interconnectivity-data-sharing v20250508"));
   EXPECT_THAT(*text, HasSubstr("    IDM SDK sent mac_address, as declared."));
-  EXPECT_THAT(*text, HasSubstr("2 verdict groups, 1 violations"));
+  EXPECT_THAT(*text, HasSubstr("2 verdict groups: 1 violations, 0 observations, 1 clear"));
+}
+
+TEST(ReportTest, ObservationsAreCountedApartAndNeverFail) {
+  std::vector<idflow::v1::Verdict> v = {Observation()};
+  EXPECT_FALSE(IsViolation(v[0]));
+  auto table = FormatVerdicts(v, "table");
+  ASSERT_THAT(table, IsOk());
+  EXPECT_THAT(*table, HasSubstr("observation  local_acquisition"));
+  EXPECT_THAT(*table, HasSubstr("1 verdict groups: 0 violations, 1 observations, 0 clear"));
+  auto junit = FormatVerdicts(v, "junit");
+  ASSERT_THAT(junit, IsOk());
+  EXPECT_THAT(*junit, HasSubstr("failures=\"0\""));
+  EXPECT_THAT(*junit, HasSubstr("<system-out>observation local_acquisition"));
+  auto sarif = FormatVerdicts(v, "sarif");
+  ASSERT_THAT(sarif, IsOk());
+  EXPECT_THAT(*sarif, HasSubstr("\"ruleId\":\"idflow/local_acquisition\",\"level\":\"note\""));
+}
+
+TEST(ReportTest, FindingFallsBackToTheCategoryName) {
+  idflow::v1::Verdict v;
+  v.set_verdict("same_app_ipc");
+  EXPECT_EQ(FindingOfVerdict(v), Finding::kObservation);
+  v.set_verdict("omitted");
+  EXPECT_TRUE(IsViolation(v));
+  v.set_verdict("a_category_from_the_future");
+  EXPECT_TRUE(IsViolation(v));
 }
 
 TEST(ReportTest, JsonIsOneEscapedObjectPerVerdictWithTheContractFields) {
@@ -50,8 +94,9 @@ TEST(ReportTest, JsonIsOneEscapedObjectPerVerdictWithTheContractFields) {
   ASSERT_THAT(text, IsOk());
   std::vector<std::string> lines = absl::StrSplit(*text, '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), 2u);
-  for (const char* field : {"device", "sdk", "module", "data_type", "encoding", "destination",
-                            "verdict", "statement", "entry", "explanation", "count"}) {
+  for (const char* field :
+       {"device", "sdk", "module", "data_type", "encoding", "destination", "verdict", "statement",
+        "entry", "explanation", "count", "finding", "call_chain"}) {
     EXPECT_THAT(lines[1], HasSubstr(std::string("\"") + field + "\":")) << field;
   }
   EXPECT_THAT(lines[1], HasSubstr("\\\"mac\\\" <&>"));

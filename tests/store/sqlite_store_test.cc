@@ -62,9 +62,11 @@ EventRecord MakeEvent(const std::string& agent, uint64_t seq) {
   e.firmware = "1.2.3";
   e.pid = 4242;
   e.exe = "/system/app/video";
-  e.module = "libhpplay.so";
+  e.call_chain = {{"/lib/libc.so.6", ""}, {"/system/lib/libhpplay.so", "abcdef"}};
+  e.module = "/system/lib/libhpplay.so";
   e.module_build_id = "abcdef";
   e.sdk = "lebo";
+  e.sdk_hint = "claimed-by-agent";
   e.action = "transmit";
   e.channel = "tcp";
   e.dest_ip = "203.0.113.7";
@@ -77,11 +79,12 @@ EventRecord MakeEvent(const std::string& agent, uint64_t seq) {
   e.offset = 17;
   e.snippet = "mac=<mac_address>";
   e.scenarios = {"screen_cast"};
-  e.consents = {"privacy=true", "ux=false"};
+  e.consents = {{"privacy", true}, {"ux", false}};
   e.count = 1;
   e.first_seen_unix_ms = 1000 + static_cast<int64_t>(seq);
   e.last_seen_unix_ms = 2000 + static_cast<int64_t>(seq);
   e.verdict = "clear";
+  e.finding = "clear";
   e.statement = "lebo-sdk";
   e.statement_version = "2024-01";
   e.entry = "lebo-1";
@@ -195,6 +198,10 @@ TEST(SqliteStoreTest, AppendAndReadBackAllFields) {
   EXPECT_EQ(r.statement_version, e.statement_version);
   EXPECT_EQ(r.entry, e.entry);
   EXPECT_EQ(r.explanation, e.explanation);
+  EXPECT_EQ(r.finding, e.finding);
+  EXPECT_EQ(r.call_chain, e.call_chain);
+  EXPECT_EQ(r.sdk_hint, e.sdk_hint);
+  EXPECT_FALSE(r.has_cookie);
   EXPECT_THAT(s->LastSeq("agent-a"), IsOkAndHolds(e.seq));
 }
 
@@ -204,13 +211,85 @@ TEST(SqliteStoreTest, EmptyAndSingleEmptyListsStayDistinct) {
   ASSERT_NE(s, nullptr);
   EventRecord a = MakeEvent("a", 1);
   a.scenarios = {};
-  a.consents = {""};
-  ASSERT_THAT(s->Append({a}), IsOk());
+  a.consents = {{"", false}, {"odd \"key\",=true", true}};
+  EventRecord b = MakeEvent("a", 2);
+  b.scenarios = {""};
+  b.consents = {};
+  ASSERT_THAT(s->Append({a, b}), IsOk());
+  VerdictFilter f;
+  f.agent_id = "a";
+  auto ev = s->QueryEvents(f);
+  ASSERT_THAT(ev, IsOk());
+  ASSERT_EQ(ev->size(), 2u);
+  const EventRecord& ra = (*ev)[0].seq == 1 ? (*ev)[0] : (*ev)[1];
+  const EventRecord& rb = (*ev)[0].seq == 1 ? (*ev)[1] : (*ev)[0];
+  EXPECT_TRUE(ra.scenarios.empty());
+  EXPECT_EQ(ra.consents, a.consents);
+  EXPECT_THAT(rb.scenarios, ElementsAre(""));
+  EXPECT_TRUE(rb.consents.empty());
+}
+
+TEST(SqliteStoreTest, CookieEventsKeepTheirOwnFields) {
+  TempDir dir;
+  auto s = OpenOrDie(dir.File("s.db"));
+  ASSERT_NE(s, nullptr);
+  EventRecord c = MakeEvent("a", 1);
+  c.data_type = "cookie";
+  c.instance.clear();
+  c.encoding.clear();
+  c.has_cookie = true;
+  c.cookie = {"sid", "set_by_server", "tracker.example", 86400, false, false};
+  c.verdict = "third_party_cookie";
+  c.finding = "violation";
+  EventRecord same_name_sent = MakeEvent("a", 2);
+  same_name_sent.data_type = "cookie";
+  same_name_sent.has_cookie = true;
+  same_name_sent.cookie = {"sid", "sent_by_client", "", -1, false, true};
+  same_name_sent.verdict = "third_party_cookie";
+  same_name_sent.finding = "violation";
+  ASSERT_THAT(s->Append({c, same_name_sent}), IsOk());
   auto ev = s->QueryEvents({});
   ASSERT_THAT(ev, IsOk());
-  ASSERT_EQ(ev->size(), 1u);
-  EXPECT_TRUE((*ev)[0].scenarios.empty());
-  EXPECT_THAT((*ev)[0].consents, ElementsAre(""));
+  ASSERT_EQ(ev->size(), 2u);
+  for (const auto& r : *ev) {
+    ASSERT_TRUE(r.has_cookie);
+    EXPECT_EQ(r.cookie, r.seq == 1 ? c.cookie : same_name_sent.cookie);
+  }
+  // The direction is part of the group: set and sent are two groups.
+  auto groups = s->QueryVerdicts({});
+  ASSERT_THAT(groups, IsOk());
+  EXPECT_EQ(groups->size(), 2u);
+}
+
+TEST(SqliteStoreTest, FindingFilterAndOrder) {
+  TempDir dir;
+  auto s = OpenOrDie(dir.File("s.db"));
+  ASSERT_NE(s, nullptr);
+  std::vector<EventRecord> batch;
+  const std::pair<const char*, const char*> kinds[] = {
+      {"clear", "clear"}, {"local_acquisition", "observation"}, {"omitted", "violation"}};
+  uint64_t seq = 0;
+  for (const auto& [verdict, finding] : kinds) {
+    EventRecord e = MakeEvent("a", ++seq);
+    e.verdict = verdict;
+    e.finding = finding;
+    e.last_seen_unix_ms = 10000 - static_cast<int64_t>(seq);  // violation oldest
+    batch.push_back(e);
+  }
+  ASSERT_THAT(s->Append(batch), IsOk());
+  VerdictFilter v;
+  v.violations_only = true;
+  EXPECT_THAT(s->CountEvents(v), IsOkAndHolds(1u));
+  VerdictFilter o;
+  o.finding = "observation";
+  EXPECT_THAT(s->CountEvents(o), IsOkAndHolds(1u));
+  auto groups = s->QueryVerdicts({});
+  ASSERT_THAT(groups, IsOk());
+  ASSERT_EQ(groups->size(), 3u);
+  // Violations first, then observations, then clear, whatever their age.
+  EXPECT_EQ((*groups)[0].sample.finding, "violation");
+  EXPECT_EQ((*groups)[1].sample.finding, "observation");
+  EXPECT_EQ((*groups)[2].sample.finding, "clear");
 }
 
 TEST(SqliteStoreTest, ReAppendIsIdempotent) {
@@ -282,6 +361,7 @@ TEST(SqliteStoreTest, GroupsSumCountsAndPickLatestSample) {
   other_dest.last_seen_unix_ms = 1;
   EventRecord violation = MakeEvent("a", 5);
   violation.verdict = "omitted";
+  violation.finding = "violation";
   violation.last_seen_unix_ms = 2;  // oldest, still listed first
   ASSERT_THAT(s->Append({g1, g2, g3, other_enc, other_dest, violation}), IsOk());
 
@@ -323,6 +403,7 @@ TEST(SqliteStoreTest, Filters) {
         e.device_id = dev;
         e.sdk = sdk;
         e.verdict = v;
+        e.finding = std::string(v) == "clear" ? "clear" : "violation";
         batch.push_back(e);
       }
     }
