@@ -57,29 +57,7 @@ absl::Status Agent::Start() {
       counters_.pending_dropped++;
       return;
     }
-    idflow::v1::Event out;
-    out.mutable_device()->set_id(identity_.device_id);
-    out.mutable_device()->set_class_(identity_.device_class);
-    out.mutable_device()->set_firmware(identity_.firmware);
-    out.mutable_origin()->set_pid(c.pid ? c.pid : who.pid);
-    out.mutable_origin()->set_exe(who.exe);
-    out.mutable_origin()->set_module(c.module);
-    out.set_action(idflow::v1::ACTION_TRANSMIT);
-    out.set_channel(std::string(ChannelName(c.channel)));
-    out.mutable_destination()->set_ip(c.address);
-    out.mutable_destination()->set_port(c.port);
-    out.mutable_destination()->set_hostname(c.hostname);
-    for (const auto& s : who.scenarios) out.mutable_context()->add_scenarios(s);
-    for (const auto& [k, v] : who.consents) (*out.mutable_context()->mutable_consents())[k] = v;
-    out.set_count(1);
-    out.set_first_seen_unix_ms(static_cast<int64_t>(c.timestamp_ms));
-    out.set_last_seen_unix_ms(static_cast<int64_t>(c.timestamp_ms));
-    auto* cookie = out.mutable_cookie();
-    cookie->set_name(c.name);
-    cookie->set_max_age_seconds(c.max_age_seconds);
-    cookie->set_session(c.session);
-    cookie->set_direction(c.outgoing ? "out" : "in");
-    pending_.push_back(std::move(out));
+    pending_.push_back(EnrichCookie(who, c));
     if (pending_.size() >= 256) Flush();
   });
   ingress_->UpdatePatterns(patterns_);
@@ -166,20 +144,41 @@ void Agent::OnTapEvent(const TapHello& who, const TapEvent& ev) {
 void Agent::OnTapStats(const TapStats& stats) { counters_.tap_dropped += stats.events_dropped; }
 
 std::string Agent::AggregationKey(const idflow::v1::Event& e) {
-  return absl::StrCat(e.origin().pid(), "|", e.origin().module(), "|", e.action(), "|", e.channel(),
-                      "|", e.destination().ip(), "|", e.destination().port(), "|",
-                      e.destination().hostname(), "|", e.identifier().digest(), "|",
-                      e.identifier().encoding());
+  // The chain is part of the key: the same identifier reaching the same
+  // place through two different stacks may be judged differently.
+  std::string chain;
+  for (const auto& m : e.origin().call_chain()) absl::StrAppend(&chain, m.path(), ">");
+  return absl::StrCat(e.origin().pid(), "|", chain, "|", e.action(), "|", e.channel(), "|",
+                      e.destination().ip(), "|", e.destination().port(), "|",
+                      e.destination().hostname(), "|", e.destination().peer_exe(), "|",
+                      e.identifier().digest(), "|", e.identifier().encoding());
+}
+
+void Agent::FillCommon(const TapHello& who, uint32_t pid, const std::vector<TapModule>& chain,
+                       uint64_t timestamp_ms, idflow::v1::Event* out) const {
+  out->mutable_device()->set_id(identity_.device_id);
+  out->mutable_device()->set_class_(identity_.device_class);
+  out->mutable_device()->set_firmware(identity_.firmware);
+  auto* origin = out->mutable_origin();
+  origin->set_pid(pid ? pid : who.pid);
+  origin->set_exe(who.exe);
+  // origin.module and origin.sdk stay empty: the collector picks the
+  // responsible module from the chain with its own bindings.
+  for (const TapModule& m : chain) {
+    auto* cm = origin->add_call_chain();
+    cm->set_path(m.path);
+    cm->set_build_id(m.build_id);
+  }
+  for (const auto& s : who.scenarios) out->mutable_context()->add_scenarios(s);
+  for (const auto& [k, v] : who.consents) (*out->mutable_context()->mutable_consents())[k] = v;
+  out->set_count(1);
+  out->set_first_seen_unix_ms(static_cast<int64_t>(timestamp_ms));
+  out->set_last_seen_unix_ms(static_cast<int64_t>(timestamp_ms));
 }
 
 idflow::v1::Event Agent::Enrich(const TapHello& who, const TapEvent& ev) const {
   idflow::v1::Event out;
-  out.mutable_device()->set_id(identity_.device_id);
-  out.mutable_device()->set_class_(identity_.device_class);
-  out.mutable_device()->set_firmware(identity_.firmware);
-  out.mutable_origin()->set_pid(ev.pid ? ev.pid : who.pid);
-  out.mutable_origin()->set_exe(who.exe);
-  out.mutable_origin()->set_module(ev.module);
+  FillCommon(who, ev.pid, ev.call_chain, ev.timestamp_ms, &out);
   out.set_action(ev.action == TapAction::kAcquire ? idflow::v1::ACTION_ACQUIRE
                                                   : idflow::v1::ACTION_TRANSMIT);
   out.set_channel(std::string(ChannelName(ev.channel)));
@@ -195,11 +194,27 @@ idflow::v1::Event Agent::Enrich(const TapHello& who, const TapEvent& ev) const {
   id->set_digest(info->digest);
   id->set_offset(static_cast<int64_t>(ev.offset));
   id->set_snippet(patterns_->Redact(ev.context));
-  for (const auto& s : who.scenarios) out.mutable_context()->add_scenarios(s);
-  for (const auto& [k, v] : who.consents) (*out.mutable_context()->mutable_consents())[k] = v;
-  out.set_count(1);
-  out.set_first_seen_unix_ms(static_cast<int64_t>(ev.timestamp_ms));
-  out.set_last_seen_unix_ms(static_cast<int64_t>(ev.timestamp_ms));
+  return out;
+}
+
+idflow::v1::Event Agent::EnrichCookie(const TapHello& who, const TapCookie& c) const {
+  idflow::v1::Event out;
+  FillCommon(who, c.pid, c.call_chain, c.timestamp_ms, &out);
+  // A cookie moves over the connection either way; the direction says who
+  // set it, and the action stays "transmit" as for every network event.
+  out.set_action(idflow::v1::ACTION_TRANSMIT);
+  out.set_channel(std::string(ChannelName(c.channel)));
+  out.mutable_destination()->set_ip(c.address);
+  out.mutable_destination()->set_port(c.port);
+  out.mutable_destination()->set_hostname(c.hostname);
+  auto* cookie = out.mutable_cookie();
+  cookie->set_name(c.name);
+  cookie->set_direction(c.outgoing ? idflow::v1::COOKIE_SENT_BY_CLIENT
+                                   : idflow::v1::COOKIE_SET_BY_SERVER);
+  cookie->set_session(c.session);
+  cookie->set_has_max_age(c.has_max_age);
+  cookie->set_max_age_seconds(c.has_max_age ? c.max_age_seconds : 0);
+  cookie->set_domain(c.domain);
   return out;
 }
 

@@ -68,15 +68,23 @@ class Agent {
   const AgentCounters& counters() const { return counters_; }
   Spool& spool() { return *spool_; }
 
-  // Turns one tap event into a wire event (no raw identifier values).
+  // Turns one tap event into a wire event (no raw identifier values). The
+  // origin carries the call chain; module and sdk are left to the collector.
   idflow::v1::Event Enrich(const TapHello& who, const TapEvent& ev) const;
-  // Events equal under this key within one flush window are aggregated.
+  // A cookie event: typed direction, lifetime, Set-Cookie domain, chain.
+  idflow::v1::Event EnrichCookie(const TapHello& who, const TapCookie& c) const;
+  // Events equal under this key within one flush window are aggregated;
+  // the call chain is part of it.
   static std::string AggregationKey(const idflow::v1::Event& e);
+  const PatternDb& patterns() const { return *patterns_; }
 
  private:
   Agent() = default;
   void OnTapEvent(const TapHello& who, const TapEvent& ev);
   void OnTapStats(const TapStats& stats);
+  // Device, origin (pid, exe, call chain), context, count and times.
+  void FillCommon(const TapHello& who, uint32_t pid, const std::vector<TapModule>& chain,
+                  uint64_t timestamp_ms, idflow::v1::Event* out) const;
   void ScheduleFlush();
   void Flush();
 

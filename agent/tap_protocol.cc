@@ -63,6 +63,74 @@ uint16_t PutWireString(char (&arr)[N], std::string_view s) {
   return static_cast<uint16_t>(n);
 }
 
+// Validates a wire chain strictly and converts it. Rejects counts and lengths
+// out of range, paths with a NUL, used bytes beyond the area, non-zero unused
+// entries and repeated modules (the tap lists each module once).
+bool WireChain(const TapWireChain& w, std::vector<TapModule>* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  if (w.count > kTapChainMax) return false;
+  if (w.reserved1 != 0 || w.reserved0[0] != 0 || w.reserved0[1] != 0 || w.reserved0[2] != 0) {
+    return false;
+  }
+  static constexpr TapWireChainEntry kZero{};
+  size_t used = 0;
+  out->clear();
+  for (size_t i = 0; i < kTapChainMax; ++i) {
+    const TapWireChainEntry& e = w.entries[i];
+    if (i >= w.count) {
+      if (memcmp(&e, &kZero, sizeof(e)) != 0) return false;
+      continue;
+    }
+    if (e.path_len == 0 || e.path_len > kTapModuleMax || e.path_len > kTapChainPathBytes - used ||
+        e.build_id_len > kTapBuildIdMax || e.reserved != 0) {
+      return false;
+    }
+    std::string_view path(w.paths + used, e.path_len);
+    if (path.find('\0') != std::string_view::npos) return false;
+    for (const TapModule& m : *out) {
+      if (m.path == path) return false;
+    }
+    TapModule m;
+    m.path.assign(path);
+    for (size_t k = 0; k < e.build_id_len; ++k) {
+      m.build_id.push_back(kHex[e.build_id[k] >> 4]);
+      m.build_id.push_back(kHex[e.build_id[k] & 15]);
+    }
+    used += e.path_len;
+    out->push_back(std::move(m));
+  }
+  return true;
+}
+
+// Lower-case hex to bytes; false if `hex` is not that or too long.
+bool HexBytes(std::string_view hex, uint8_t (&out)[kTapBuildIdMax], size_t* n) {
+  if (hex.size() % 2 != 0 || hex.size() / 2 > kTapBuildIdMax) return false;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    int hi = nibble(hex[i]), lo = nibble(hex[i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out[i / 2] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  *n = hex.size() / 2;
+  return true;
+}
+
+// Encodes as much of `chain` as fits, the way the tap truncates; a build id
+// that is not hex is left out.
+void PutWireChain(const std::vector<TapModule>& chain, TapWireChain* w) {
+  for (const TapModule& m : chain) {
+    uint8_t id[kTapBuildIdMax];
+    size_t id_len = 0;
+    if (!HexBytes(m.build_id, id, &id_len)) id_len = 0;
+    if (!AppendTapChain(w, m.path.data(), m.path.size(), id, id_len)) break;
+  }
+}
+
 template <typename T>
 std::string AsBytes(const T& pod) {
   return std::string(reinterpret_cast<const char*>(&pod), sizeof(pod));
@@ -113,11 +181,11 @@ absl::StatusOr<TapMessage> DecodeEvent(std::string_view bytes) {
   e.family = w.family;
   e.port = w.port;
   if (!WireString(w.host, w.host_len, &e.hostname) ||
-      !WireString(w.module, w.module_len, &e.module) ||
       !WireString(w.context, w.context_len, &e.context) ||
       !WireString(w.peer, w.peer_len, &e.peer_exe)) {
     return Bad("event string length out of range");
   }
+  if (!WireChain(w.chain, &e.call_chain)) return Bad("event call chain malformed");
   e.split = (w.flags & kTapEventSplit) != 0;
   if (w.context_offset > e.context.size()) return Bad("event context offset out of range");
   e.context_offset = w.context_offset;
@@ -159,11 +227,14 @@ absl::StatusOr<TapMessage> DecodeCookie(std::string_view bytes) {
   if (!WireAddress(w.family, w.addr, &c.address)) return Bad("cookie has unknown address family");
   c.family = w.family;
   c.port = w.port;
-  if (!WireString(w.host, w.host_len, &c.hostname) ||
-      !WireString(w.module, w.module_len, &c.module) || !WireString(w.name, w.name_len, &c.name) ||
-      c.name.empty()) {
+  if (!WireString(w.host, w.host_len, &c.hostname) || !WireString(w.name, w.name_len, &c.name) ||
+      c.name.empty() || w.domain_len > kTapCookieDomainMax ||
+      !WireString(w.domain, w.domain_len, &c.domain)) {
     return Bad("cookie string length out of range");
   }
+  // Domain is a Set-Cookie attribute; a request's Cookie header has none.
+  if (c.outgoing && !c.domain.empty()) return Bad("cookie domain on a request cookie");
+  if (!WireChain(w.chain, &c.call_chain)) return Bad("cookie call chain malformed");
   c.session = (w.flags & kTapCookieSession) != 0;
   c.has_max_age = (w.flags & kTapCookieHasMaxAge) != 0;
   c.max_age_seconds = c.has_max_age ? w.max_age_seconds : 0;
@@ -298,7 +369,7 @@ std::string EncodeEvent(const TapEvent& e) {
   w.family = PutWireAddress(e.address, e.family, w.addr);
   w.port = e.port;
   w.host_len = PutWireString(w.host, e.hostname);
-  w.module_len = PutWireString(w.module, e.module);
+  PutWireChain(e.call_chain, &w.chain);
   w.context_len = PutWireString(w.context, e.context);
   w.context_offset = std::min<uint32_t>(e.context_offset, w.context_len);
   w.peer_len = PutWireString(w.peer, e.peer_exe);
@@ -335,8 +406,12 @@ std::string EncodeCookie(const TapCookie& c) {
   w.family = PutWireAddress(c.address, c.family, w.addr);
   w.port = c.port;
   w.host_len = PutWireString(w.host, c.hostname);
-  w.module_len = PutWireString(w.module, c.module);
   w.name_len = PutWireString(w.name, c.name);
+  if (!c.outgoing) {
+    w.domain_len = PutWireString(w.domain, std::string_view(c.domain).substr(
+                                               0, std::min(c.domain.size(), kTapCookieDomainMax)));
+  }
+  PutWireChain(c.call_chain, &w.chain);
   w.flags = static_cast<uint8_t>((c.session ? kTapCookieSession : 0) |
                                  (c.has_max_age ? kTapCookieHasMaxAge : 0));
   w.max_age_seconds = c.has_max_age ? c.max_age_seconds : 0;

@@ -16,6 +16,9 @@
 //   tap -> agent   Event*  (one per (pattern, hooked call))
 //   tap -> agent   Cookie* (HTTP Cookie / Set-Cookie names and lifetimes;
 //                  cookie values never leave the app)
+// Events and cookies carry the call chain (TapWireChain): the distinct
+// modules on the stack at the hooked call, innermost first. The tap does not
+// decide which of them is responsible; the collector does, from policy data.
 //   tap -> agent   Stats   (at exit, best effort)
 //
 // The tap includes this header with IDFLOW_TAP_WIRE_ONLY defined and so sees
@@ -33,7 +36,8 @@
 namespace idflow::agent {
 
 inline constexpr uint32_t kTapMagic = 0x50415449;  // "ITAP" in memory
-inline constexpr uint16_t kTapVersion = 2;
+// 3: the call chain replaced the single module; cookies carry Domain.
+inline constexpr uint16_t kTapVersion = 3;
 
 // Largest message either side sends; receivers reject anything bigger.
 inline constexpr size_t kTapPatternChunkBytes = 32 * 1024;
@@ -52,6 +56,14 @@ inline constexpr size_t kTapPeerMax = 256;
 // minus one per stream to find forms split across two writes.
 inline constexpr size_t kTapMaxPatternBytes = 128;
 inline constexpr size_t kTapCookieNameMax = 128;
+inline constexpr size_t kTapCookieDomainMax = 255;  // longest DNS name
+
+// Call chain bounds: at most kTapChainMax modules, whose paths (each 1 to
+// kTapModuleMax bytes, no NUL) are packed in order into kTapChainPathBytes.
+// A module that does not fit ends the chain (outer modules are dropped).
+inline constexpr size_t kTapChainMax = 8;
+inline constexpr size_t kTapChainPathBytes = 2048;
+inline constexpr size_t kTapBuildIdMax = 32;  // raw GNU build id bytes (SHA-1: 20)
 
 enum TapMsgType : uint16_t {
   kTapMsgHello = 1,
@@ -120,6 +132,54 @@ struct TapWirePatternsChunk {
 };
 static_assert(sizeof(TapWirePatternsChunk) == 40);
 
+struct TapWireChainEntry {
+  uint16_t path_len;     // 1..kTapModuleMax
+  uint8_t build_id_len;  // 0..kTapBuildIdMax; 0 = unknown
+  uint8_t reserved;      // 0
+  uint8_t build_id[kTapBuildIdMax];
+};
+static_assert(sizeof(TapWireChainEntry) == 4 + kTapBuildIdMax);
+
+// Entries [0, count) are used, innermost first; unused entries are all zero.
+// Paths are packed back to back in `paths` (entry i starts where entry i-1
+// ends), so their lengths alone place them.
+struct TapWireChain {
+  uint8_t count;  // 0..kTapChainMax; 0 = not walked (fork window) or nothing found
+  uint8_t reserved0[3];
+  uint32_t reserved1;
+  TapWireChainEntry entries[kTapChainMax];
+  char paths[kTapChainPathBytes];
+};
+static_assert(sizeof(TapWireChain) ==
+              8 + kTapChainMax * sizeof(TapWireChainEntry) + kTapChainPathBytes);
+
+// Bytes of `paths` used by the first `count` entries.
+inline size_t TapChainPathBytes(const TapWireChain& chain) {
+  size_t used = 0;
+  for (size_t i = 0; i < chain.count && i < kTapChainMax; ++i) used += chain.entries[i].path_len;
+  return used;
+}
+
+// Appends one module; false (chain unchanged) when it is full or the path
+// does not fit. Shared by the tap and the agent's encoder so that both
+// truncate the same way.
+inline bool AppendTapChain(TapWireChain* chain, const char* path, size_t path_len,
+                           const uint8_t* build_id, size_t build_id_len) {
+  if (chain->count >= kTapChainMax || path_len == 0 || path_len > kTapModuleMax) return false;
+  size_t used = TapChainPathBytes(*chain);
+  if (path_len > kTapChainPathBytes - used) return false;
+  for (size_t i = 0; i < path_len; ++i) {
+    if (path[i] == '\0') return false;
+  }
+  TapWireChainEntry& e = chain->entries[chain->count];
+  for (size_t i = 0; i < path_len; ++i) chain->paths[used + i] = path[i];
+  e.path_len = static_cast<uint16_t>(path_len);
+  e.build_id_len = build_id_len <= kTapBuildIdMax ? static_cast<uint8_t>(build_id_len) : 0;
+  for (size_t i = 0; i < e.build_id_len; ++i) e.build_id[i] = build_id[i];
+  ++chain->count;
+  return true;
+}
+
 struct TapWireEvent {
   TapWireHeader header;
   uint64_t timestamp_ms;  // unix epoch
@@ -134,19 +194,19 @@ struct TapWireEvent {
   uint8_t addr[16];  // network order; first 4 bytes for IPv4
   uint16_t port;     // host order
   uint16_t host_len;
-  uint16_t module_len;
+  uint16_t reserved1;
   uint16_t context_len;
   uint32_t context_offset;  // offset of the match inside context
   uint32_t flags;           // kTapEvent* bits
   char host[kTapHostMax];
-  char module[kTapModuleMax];
   char context[kTapContextMax];
   uint16_t peer_len;  // unix sockets: executable of the SO_PEERCRED peer
   uint16_t reserved2[3];
   char peer[kTapPeerMax];
+  TapWireChain chain;
 };
-static_assert(sizeof(TapWireEvent) == 16 + 16 + 16 + 16 + 16 + kTapHostMax + kTapModuleMax +
-                                          kTapContextMax + 8 + kTapPeerMax);
+static_assert(sizeof(TapWireEvent) == 16 + 16 + 16 + 16 + 16 + kTapHostMax + kTapContextMax + 8 +
+                                          kTapPeerMax + sizeof(TapWireChain));
 
 // TapWireEvent::flags: the match straddled the previous call's bytes on the
 // same stream (found through the per-stream carry).
@@ -171,15 +231,16 @@ struct TapWireCookie {
   uint8_t addr[16];
   uint16_t port;
   uint16_t host_len;
-  uint16_t module_len;
+  uint16_t domain_len;  // Set-Cookie Domain (lower case, no leading dot); 0 for kTapCookieOut
   uint16_t name_len;
   uint32_t reserved;
   char host[kTapHostMax];
-  char module[kTapModuleMax];
+  char domain[kTapCookieDomainMax + 1];  // domain_len <= kTapCookieDomainMax
   char name[kTapCookieNameMax];
+  TapWireChain chain;
 };
-static_assert(sizeof(TapWireCookie) ==
-              16 + 24 + 4 + 16 + 12 + kTapHostMax + kTapModuleMax + kTapCookieNameMax);
+static_assert(sizeof(TapWireCookie) == 16 + 24 + 4 + 16 + 12 + kTapHostMax + kTapCookieDomainMax +
+                                           1 + kTapCookieNameMax + sizeof(TapWireChain));
 
 struct TapWireStats {
   TapWireHeader header;
@@ -257,6 +318,14 @@ struct TapHello {
   PeerCredentials peer;                  // not on the wire: set by TapIngress
 };
 
+// One module of a call chain.
+struct TapModule {
+  std::string path;      // absolute path (the main executable as its real path)
+  std::string build_id;  // lower-case hex GNU build id, "" when unknown
+
+  bool operator==(const TapModule&) const = default;
+};
+
 struct TapEvent {
   uint64_t timestamp_ms = 0;
   uint32_t pid = 0;
@@ -268,7 +337,9 @@ struct TapEvent {
   uint16_t port = 0;
   std::string hostname;  // HTTP Host, else TLS SNI, else the name getaddrinfo resolved
   std::string peer_exe;  // unix sockets: the peer's executable (SO_PEERCRED)
-  std::string module;    // absolute path of the calling module
+  // Distinct modules on the stack, innermost first (tap excluded), at most
+  // kTapChainMax; empty when the stack was not walked (fork window).
+  std::vector<TapModule> call_chain;
   uint32_t pattern_id = 0;
   uint64_t offset = 0;
   std::string context;  // RAW bytes around the match: redact before leaving the agent
@@ -286,8 +357,9 @@ struct TapCookie {
   std::string address;
   uint16_t port = 0;
   std::string hostname;
-  std::string module;
+  std::vector<TapModule> call_chain;  // as TapEvent::call_chain
   std::string name;
+  std::string domain;           // Set-Cookie Domain attribute: lower case, no leading dot
   bool session = false;         // Set-Cookie without Max-Age/Expires
   bool has_max_age = false;     // max_age_seconds is meaningful
   int64_t max_age_seconds = 0;  // Max-Age, or Expires minus the time seen

@@ -2,7 +2,7 @@
 // in what an app sends (sockets, OpenSSL and GnuTLS plaintext) and reads
 // (sysfs address files, SIOCGIFHWADDR, HCI device info, getifaddrs), using
 // the Vectorscan database built by the agent, and reports each match, with
-// the calling module, to idflow-agent. It also names destinations
+// the call chain (distinct modules on the stack), to idflow-agent. It also names destinations
 // (getaddrinfo, TLS SNI, HTTP Host) and reports HTTP cookie names and
 // lifetimes. Fails open: if anything is missing the hooks are plain
 // pass-throughs. Never changes a hooked call's result or errno.
@@ -46,6 +46,9 @@
 #include <unwind.h>
 
 #include <atomic>
+
+#include "agent/tap/call_chain.h"
+#include "agent/tap/http_parse.h"
 
 #define IDFLOW_EXPORT extern "C" __attribute__((visibility("default")))
 #define IDFLOW_TLS __attribute__((tls_model("initial-exec"))) thread_local
@@ -335,18 +338,6 @@ int64_t NowMs(clockid_t clock) {
   timespec ts;
   clock_gettime(clock, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
-
-char LowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
-// Case-insensitive search of `needle` (lower case) in data[from, n).
-size_t FindNoCase(const char* data, size_t n, size_t from, const char* needle, size_t len) {
-  for (size_t p = from; p + len <= n; ++p) {
-    size_t k = 0;
-    while (k < len && LowerAscii(data[p + k]) == needle[k]) ++k;
-    if (k == len) return p;
-  }
-  return n;
 }
 
 // ---------------------------------------------------------------------------
@@ -830,70 +821,136 @@ void SendToAgent(const void* msg, size_t len) {
 }
 
 // ---------------------------------------------------------------------------
-// Attribution: walk the stack (bounded) to the first module that is not a
-// transport library (libc, TLS libraries, libcurl, the tap itself...).
+// Attribution: the call chain, i.e. the distinct modules on the stack at the
+// hooked call, innermost first (agent/tap/call_chain.h). Which module is
+// responsible is decided by the collector from policy data, not here.
+//
+// Each module's real path and GNU build id are computed once per (load
+// address, dladdr name) and kept in a fixed table of immutable entries:
+// modules loaded at start-up are filled in the constructor, ones dlopen'ed
+// later on first sight (inside the loader fence below). A module reloaded at
+// the same address under another name gets a new entry; when the table is
+// full the path is reported as dladdr gives it, without build id.
 
-constexpr int kMaxTransport = 32;
-constexpr size_t kTransportNameMax = 48;
-char g_transport[kMaxTransport][kTransportNameMax];
-int g_transport_count = 0;
-constexpr char kDefaultTransport[] =
-    "libc.so,libc-,libpthread,ld-linux,libdl.,libssl,libcrypto,libgnutls,libcurl,libnghttp2,"
-    "libnss_,libresolv,libidflow-tap,_ssl.,_socket.";
+static_assert(tap::kCookieDomainMax == agent::kTapCookieDomainMax);
 
-// Comma-separated basename prefixes; a leading '+' appends to the defaults.
-void AddTransportList(const char* list) {
-  while (*list != '\0' && g_transport_count < kMaxTransport) {
-    const char* end = strchr(list, ',');
-    size_t len = end != nullptr ? static_cast<size_t>(end - list) : strlen(list);
-    if (len > 0 && len < kTransportNameMax) {
-      memcpy(g_transport[g_transport_count], list, len);
-      g_transport[g_transport_count][len] = '\0';
-      ++g_transport_count;
-    }
-    if (end == nullptr) break;
-    list = end + 1;
-  }
-}
+constexpr int kModuleCacheSize = 128;
+enum ModuleState : uint8_t { kModuleFree = 0, kModuleFilling = 1, kModuleReady = 2 };
+struct ModuleEntry {
+  std::atomic<uint8_t> state{kModuleFree};
+  uintptr_t base = 0;
+  uint16_t name_len = 0;
+  uint16_t path_len = 0;
+  uint8_t build_id_len = 0;
+  char name[kTapModuleMax] = {};  // dladdr's dli_fname: the lookup key with base
+  char path[kTapModuleMax] = {};  // absolute
+  uint8_t build_id[agent::kTapBuildIdMax] = {};
+};
+constinit ModuleEntry g_modules[kModuleCacheSize];
 
-void InitTransport() {
-  const char* env = getenv("IDFLOW_TAP_TRANSPORT_LIBS");
-  if (env == nullptr || *env == '\0') {
-    AddTransportList(kDefaultTransport);
-  } else if (*env == '+') {
-    AddTransportList(kDefaultTransport);
-    AddTransportList(env + 1);
-  } else {
-    AddTransportList(env);
-  }
-}
+// NT_GNU_BUILD_ID of the loaded object containing `pc`, read from its
+// PT_NOTE segments in memory (only notes inside a loaded segment are read).
+struct BuildIdQuery {
+  uintptr_t pc;
+  uint8_t* out;
+  uint8_t len;
+};
 
-bool IsTransport(const char* path) {
-  const char* slash = strrchr(path, '/');
-  const char* base = slash != nullptr ? slash + 1 : path;
-  for (int i = 0; i < g_transport_count; ++i) {
-    if (strncmp(base, g_transport[i], strlen(g_transport[i])) == 0) return true;
+bool InLoadedSegment(const dl_phdr_info* info, uintptr_t lo, uintptr_t hi) {
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    uintptr_t start = info->dlpi_addr + ph.p_vaddr;
+    if (ph.p_type == PT_LOAD && lo >= start && hi <= start + ph.p_filesz) return true;
   }
   return false;
 }
 
-IDFLOW_TLS char t_realpath[PATH_MAX];
+int FindBuildId(dl_phdr_info* info, size_t, void* arg) {
+  auto* q = static_cast<BuildIdQuery*>(arg);
+  bool contains = false;
+  for (int i = 0; i < info->dlpi_phnum && !contains; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    uintptr_t start = info->dlpi_addr + ph.p_vaddr;
+    contains = ph.p_type == PT_LOAD && q->pc >= start && q->pc < start + ph.p_memsz;
+  }
+  if (!contains) return 0;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    uintptr_t start = info->dlpi_addr + ph.p_vaddr;
+    if (ph.p_type != PT_NOTE || !InLoadedSegment(info, start, start + ph.p_filesz)) continue;
+    const size_t align = ph.p_align == 8 ? 8 : 4;
+    size_t off = 0;
+    while (off + sizeof(ElfW(Nhdr)) <= ph.p_filesz) {
+      ElfW(Nhdr) nh;
+      memcpy(&nh, reinterpret_cast<const char*>(start + off), sizeof(nh));
+      size_t name_off = off + sizeof(nh);
+      size_t desc_off = name_off + ((nh.n_namesz + align - 1) & ~(align - 1));
+      size_t next = desc_off + ((nh.n_descsz + align - 1) & ~(align - 1));
+      if (desc_off > ph.p_filesz || nh.n_descsz > ph.p_filesz - desc_off || next <= off) break;
+      if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
+          memcmp(reinterpret_cast<const char*>(start + name_off), "GNU", 4) == 0) {
+        if (nh.n_descsz > 0 && nh.n_descsz <= agent::kTapBuildIdMax) {
+          memcpy(q->out, reinterpret_cast<const char*>(start + desc_off), nh.n_descsz);
+          q->len = static_cast<uint8_t>(nh.n_descsz);
+        }
+        return 1;
+      }
+      off = next;
+    }
+  }
+  return 1;  // the containing object has no build id
+}
 
-// Path of the module containing `pc`; nullptr if unknown or the tap itself.
-const char* ModuleOf(uintptr_t pc, bool* is_tap) {
+void FillModule(ModuleEntry* e, const tap::ChainModule& m, size_t name_len) {
+  e->base = m.base;
+  memcpy(e->name, m.name, name_len);
+  e->name_len = static_cast<uint16_t>(name_len);
+  const char* path = m.name;
+  char resolved[PATH_MAX];
+  if (m.base == reinterpret_cast<uintptr_t>(g_main_base) || name_len == 0) {
+    path = g_exe;  // dladdr names the executable "" or argv[0]
+  } else if (m.name[0] != '/' && realpath(m.name, resolved) != nullptr) {
+    path = resolved;  // dlopen'ed by a relative path; rare, so once per module
+  }
+  size_t path_len = strnlen(path, kTapModuleMax);
+  memcpy(e->path, path, path_len);
+  e->path_len = static_cast<uint16_t>(path_len);
+  BuildIdQuery q{m.pc, e->build_id, 0};
+  dl_iterate_phdr(FindBuildId, &q);
+  e->build_id_len = q.len;
+}
+
+// The entry of module `m`, filled if new; nullptr when the table is full.
+const ModuleEntry* CachedModule(const tap::ChainModule& m) {
+  const char* name = m.name != nullptr ? m.name : "";
+  size_t name_len = strnlen(name, kTapModuleMax + 1);
+  if (name_len > kTapModuleMax) return nullptr;
+  size_t h = static_cast<size_t>((m.base >> 12) % kModuleCacheSize);
+  for (int i = 0; i < kModuleCacheSize; ++i) {
+    ModuleEntry& e = g_modules[(h + i) % kModuleCacheSize];
+    uint8_t s = e.state.load(std::memory_order_acquire);
+    if (s == kModuleFree &&
+        e.state.compare_exchange_strong(s, kModuleFilling, std::memory_order_acquire)) {
+      tap::ChainModule named = m;
+      named.name = name;
+      FillModule(&e, named, name_len);
+      e.state.store(kModuleReady, std::memory_order_release);
+      return &e;
+    }
+    if (s == kModuleReady && e.base == m.base && e.name_len == name_len &&
+        memcmp(e.name, name, name_len) == 0) {
+      return &e;
+    }
+  }
+  return nullptr;
+}
+
+bool DladdrLookup(void*, uintptr_t pc, tap::ChainModule* out) {
   Dl_info info;
-  *is_tap = false;
-  if (pc == 0 || dladdr(reinterpret_cast<void*>(pc), &info) == 0 || info.dli_fname == nullptr) {
-    return nullptr;
-  }
-  if (info.dli_fbase == g_tap_base) {
-    *is_tap = true;
-    return nullptr;
-  }
-  const char* name = info.dli_fname;
-  if (info.dli_fbase == g_main_base || name[0] == '\0') return g_exe;  // dladdr says argv[0]
-  if (name[0] != '/' && realpath(name, t_realpath) != nullptr) return t_realpath;
-  return name;
+  if (dladdr(reinterpret_cast<void*>(pc), &info) == 0 || info.dli_fbase == nullptr) return false;
+  out->base = reinterpret_cast<uintptr_t>(info.dli_fbase);
+  out->name = info.dli_fname;
+  return true;
 }
 
 constexpr int kMaxFrames = 64;
@@ -911,17 +968,12 @@ _Unwind_Reason_Code WalkFrame(_Unwind_Context* ctx, void* arg) {
   return w->n >= w->max ? _URC_END_OF_STACK : _URC_NO_REASON;
 }
 
-uint16_t CopyModule(const char* name, char* out) {
-  size_t n = strnlen(name, kTapModuleMax);
-  memcpy(out, name, n);
-  return static_cast<uint16_t>(n);
-}
-
 // fork() fence for the loader: a child forked while another thread of the
-// parent is inside dladdr/the unwinder would inherit the loader's lock held
-// and hang on its first attribution. The prepare handler waits (bounded) for
-// our own loader calls to finish and keeps new ones out until fork returns;
-// an attribution attempted meanwhile is skipped (empty module), never blocked.
+// parent is inside dladdr/the unwinder/dl_iterate_phdr would inherit the
+// loader's lock held and hang on its first attribution. The prepare handler
+// waits (bounded) for our own loader calls to finish and keeps new ones out
+// until fork returns; an attribution attempted meanwhile is skipped (empty
+// chain), never blocked.
 bool EnterDl() {
   if (g_forking.load()) return false;
   g_dl_users.fetch_add(1);
@@ -941,33 +993,59 @@ void AtForkPrepare() {
 
 void AtForkParent() { g_forking.store(false); }
 
-uint16_t CallerModuleUnfenced(void* caller, char* out);
-
-// Only called when there is something to report: the walk costs a few µs.
-uint16_t CallerModule(void* caller, char* out) {
-  if (!EnterDl()) return 0;
-  uint16_t n = CallerModuleUnfenced(caller, out);
-  LeaveDl();
-  return n;
-}
-
-uint16_t CallerModuleUnfenced(void* caller, char* out) {
+void FillChainUnfenced(void* caller, agent::TapWireChain* chain) {
   Walk w;
   w.n = 0;
   w.max = g_stack_depth;
   _Unwind_Backtrace(WalkFrame, &w);
-  const char* first = nullptr;
-  for (int i = 0; i < w.n; ++i) {
-    bool is_tap = false;
-    const char* name = ModuleOf(w.pcs[i], &is_tap);
-    if (name == nullptr) continue;
-    if (!IsTransport(name)) return CopyModule(name, out);
-    if (first == nullptr) first = name;  // all transport: keep the innermost caller
+  const uintptr_t tap = reinterpret_cast<uintptr_t>(g_tap_base);
+  tap::ChainModule mods[agent::kTapChainMax];
+  size_t n = tap::BuildCallChain(w.pcs, static_cast<size_t>(w.n), DladdrLookup, nullptr, tap, mods,
+                                 agent::kTapChainMax);
+  if (n == 0 && caller != nullptr) {  // no unwind info: at least the direct caller
+    uintptr_t pc = reinterpret_cast<uintptr_t>(caller) - 1;
+    n = tap::BuildCallChain(&pc, 1, DladdrLookup, nullptr, tap, mods, agent::kTapChainMax);
   }
-  if (first != nullptr) return CopyModule(first, out);
-  bool is_tap = false;
-  const char* name = ModuleOf(reinterpret_cast<uintptr_t>(caller), &is_tap);
-  return name != nullptr ? CopyModule(name, out) : 0;
+  for (size_t i = 0; i < n; ++i) {
+    const ModuleEntry* e = CachedModule(mods[i]);
+    bool added = false;
+    if (e != nullptr) {
+      added = agent::AppendTapChain(chain, e->path, e->path_len, e->build_id, e->build_id_len);
+    } else {
+      const char* path =
+          mods[i].base == reinterpret_cast<uintptr_t>(g_main_base) || mods[i].name == nullptr
+              ? g_exe
+              : mods[i].name;
+      added = agent::AppendTapChain(chain, path, strnlen(path, kTapModuleMax), nullptr, 0);
+    }
+    if (!added) break;  // path area full: keep the inner part
+  }
+}
+
+// Only called when there is something to report: the walk costs a few µs.
+// `chain` must be zeroed; it stays empty inside the fork window.
+void FillChain(void* caller, agent::TapWireChain* chain) {
+  if (!EnterDl()) return;
+  FillChainUnfenced(caller, chain);
+  LeaveDl();
+}
+
+// Constructor only: caches every module loaded at start-up (dladdr on an
+// address of each gives the same key as a later lookup), so that hooks do
+// the work only for modules dlopen'ed afterwards.
+int CacheLoadedModule(dl_phdr_info* info, size_t, void*) {
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD || ph.p_memsz == 0) continue;
+    tap::ChainModule m;
+    uintptr_t pc = info->dlpi_addr + ph.p_vaddr;
+    if (DladdrLookup(nullptr, pc, &m) && m.base != reinterpret_cast<uintptr_t>(g_tap_base)) {
+      m.pc = pc;
+      CachedModule(m);
+    }
+    break;
+  }
+  return 0;
 }
 
 // Executable of the process at the other end of a unix socket.
@@ -982,144 +1060,15 @@ uint16_t PeerExe(int fd, char* out) {
 }
 
 // ---------------------------------------------------------------------------
-// Protocol awareness: HTTP/1 requests and responses, TLS ClientHello.
-
-bool IsHttpRequest(const char* data, size_t n) {
-  size_t i = 0;
-  while (i < n && i < 10 && data[i] >= 'A' && data[i] <= 'Z') ++i;
-  return i >= 3 && i < n && data[i] == ' ';
-}
-
-bool IsHttpResponse(const char* data, size_t n) {
-  return n >= 12 && memcmp(data, "HTTP/1.", 7) == 0;
-}
-
-constexpr size_t kHeaderScanMax = 16 * 1024;
-
-// Value of header `name` ("\nhost:" form, lower case) in the header block.
-// Returns the value's length and sets *value; 0 if absent.
-size_t HeaderValue(const char* data, size_t n, size_t from, const char* name, size_t name_len,
-                   const char** value, size_t* next) {
-  if (n > kHeaderScanMax) n = kHeaderScanMax;
-  size_t p = FindNoCase(data, n, from, name, name_len);
-  if (p >= n) return 0;
-  size_t v = p + name_len;
-  while (v < n && (data[v] == ' ' || data[v] == '\t')) ++v;
-  size_t len = 0;
-  while (v + len < n && data[v + len] != '\r' && data[v + len] != '\n') ++len;
-  while (len > 0 && (data[v + len - 1] == ' ' || data[v + len - 1] == '\t')) --len;
-  *value = data + v;
-  *next = v + len;
-  return len;
-}
-
-uint16_t HttpHost(const char* data, size_t n, char* out) {
-  if (!IsHttpRequest(data, n)) return 0;
-  const char* v = nullptr;
-  size_t next = 0;
-  size_t len = HeaderValue(data, n, 0, "\nhost:", 6, &v, &next);
-  // "name:port" -> "name" (not inside an IPv6 literal "[::1]").
-  size_t digits = 0;
-  while (digits < len && v[len - 1 - digits] >= '0' && v[len - 1 - digits] <= '9') ++digits;
-  if (digits > 0 && digits + 1 < len && v[len - 1 - digits] == ':' && v[len - 2 - digits] != ':') {
-    len -= digits + 1;
-  }
-  if (len > kTapHostMax) len = kTapHostMax;
-  if (len > 0) memcpy(out, v, len);
-  return static_cast<uint16_t>(len);
-}
-
-uint16_t Be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
-
-// server_name from a TLS ClientHello at the start of `data`; 0 if none.
-size_t ParseSni(const char* buf, size_t n, char* out, size_t cap) {
-  const auto* d = reinterpret_cast<const uint8_t*>(buf);
-  if (n < 5 + 4 + 2 + 32 + 1 || d[0] != 0x16 || d[1] != 0x03 || d[5] != 0x01) return 0;
-  size_t end = 5 + static_cast<size_t>(Be16(d + 3));
-  if (end > n) end = n;  // a ClientHello cut by the write: parse what is there
-  size_t p = 5 + 4 + 2 + 32;
-  if (p + 1 > end) return 0;
-  p += 1 + d[p];  // session id
-  if (p + 2 > end) return 0;
-  p += 2 + Be16(d + p);  // cipher suites
-  if (p + 1 > end) return 0;
-  p += 1 + d[p];  // compression methods
-  if (p + 2 > end) return 0;
-  size_t ext_end = p + 2 + Be16(d + p);
-  if (ext_end > end) ext_end = end;
-  p += 2;
-  while (p + 4 <= ext_end) {
-    uint16_t type = Be16(d + p), len = Be16(d + p + 2);
-    p += 4;
-    if (type == 0 && p + 5 <= ext_end && d[p + 2] == 0) {  // server_name, host_name
-      size_t name_len = Be16(d + p + 3);
-      if (p + 5 + name_len > ext_end || name_len == 0) return 0;
-      if (name_len > cap) name_len = cap;
-      memcpy(out, d + p + 5, name_len);
-      return name_len;
-    }
-    p += len;
-  }
-  return 0;
-}
+// Protocol awareness: agent/tap/http_parse.h (HTTP/1 headers, TLS SNI).
 
 void RememberSni(int fd, const char* data, size_t n) {
   if (fd < 0 || fd >= kFdTableSize || n < 6 || data[0] != 0x16) return;
   char name[kFdNameMax];
-  size_t len = ParseSni(data, n, name, kFdNameMax - 1);
+  size_t len = tap::ParseSni(data, n, name, kFdNameMax - 1);
   if (len == 0) return;
   memcpy(g_fd_name[fd], name, len);
   g_fd_name_len[fd].store(static_cast<uint8_t>(len), std::memory_order_release);
-}
-
-// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-
-// Parses an HTTP date ("Wed, 21 Oct 2026 07:28:00 GMT", also with '-' between
-// day, month and year); false if it is not one.
-bool ParseHttpDate(const char* s, size_t n, int64_t* unix_seconds) {
-  static constexpr char kMonths[] = "janfebmaraprmayjunjulaugsepoctnovdec";
-  size_t i = 0;
-  while (i < n && s[i] != ',') ++i;
-  if (i >= n) return false;
-  ++i;
-  while (i < n && s[i] == ' ') ++i;
-  auto number = [&](int max_digits, int64_t* out) {
-    int64_t v = 0;
-    int k = 0;
-    while (i < n && k < max_digits && s[i] >= '0' && s[i] <= '9') v = v * 10 + (s[i++] - '0'), ++k;
-    *out = v;
-    return k > 0;
-  };
-  int64_t day = 0, year = 0, hh = 0, mm = 0, ss = 0;
-  if (!number(2, &day) || i + 5 > n || (s[i] != ' ' && s[i] != '-')) return false;
-  ++i;
-  char mon[3] = {LowerAscii(s[i]), LowerAscii(s[i + 1]), LowerAscii(s[i + 2])};
-  unsigned month = 0;
-  for (unsigned m = 0; m < 12; ++m) {
-    if (memcmp(kMonths + 3 * m, mon, 3) == 0) month = m + 1;
-  }
-  if (month == 0) return false;
-  i += 3;
-  if (i >= n || (s[i] != ' ' && s[i] != '-')) return false;
-  ++i;
-  if (!number(4, &year)) return false;
-  if (year < 100) year += year < 70 ? 2000 : 1900;
-  while (i < n && s[i] == ' ') ++i;
-  if (!number(2, &hh) || i >= n || s[i++] != ':' || !number(2, &mm) || i >= n || s[i++] != ':' ||
-      !number(2, &ss)) {
-    return false;
-  }
-  *unix_seconds =
-      DaysFromCivil(year, month, static_cast<unsigned>(day)) * 86400 + hh * 3600 + mm * 60 + ss;
-  return true;
 }
 
 // ---------------------------------------------------------------------------
@@ -1210,14 +1159,15 @@ void FillCommon(const Call& c, const char* data, size_t n, TapWireEvent* ev) {
   ev->channel = ChannelOf(c.kind, c.tls_channel);
   Destination(c.fd, c.dest, c.dest_len, &ev->family, ev->addr, &ev->port);
   // Name: HTTP Host, else TLS SNI seen on this fd, else what the resolver said.
-  ev->host_len = data != nullptr ? HttpHost(data, n, ev->host) : 0;
+  ev->host_len =
+      data != nullptr ? static_cast<uint16_t>(tap::HttpHost(data, n, ev->host, kTapHostMax)) : 0;
   if (ev->host_len == 0 && c.fd >= 0 && c.fd < kFdTableSize) {
     uint8_t len = g_fd_name_len[c.fd].load(std::memory_order_acquire);
     memcpy(ev->host, g_fd_name[c.fd], len);
     ev->host_len = len;
   }
   if (ev->host_len == 0) ev->host_len = LookupName(ev->family, ev->addr, ev->host);
-  ev->module_len = CallerModule(c.caller, ev->module);
+  FillChain(c.caller, &ev->chain);
   if (c.kind == kFdUnix || c.kind == kFdUnixStream) ev->peer_len = PeerExe(c.fd, ev->peer);
 }
 
@@ -1247,7 +1197,7 @@ void SendMatch(TapWireEvent* ev, const char* data, size_t n, uint32_t id, uint64
 
 // One cookie message from the common fields of `ev`.
 void SendCookie(const TapWireEvent& ev, uint8_t direction, const char* name, size_t name_len,
-                uint8_t flags, int64_t max_age) {
+                uint8_t flags, int64_t max_age, const char* domain, size_t domain_len) {
   TapWireCookie c;
   memset(&c, 0, sizeof(c));
   agent::FillTapHeader(&c.header, agent::kTapMsgCookie, sizeof(c));
@@ -1261,11 +1211,13 @@ void SendCookie(const TapWireEvent& ev, uint8_t direction, const char* name, siz
   c.port = ev.port;
   c.host_len = ev.host_len;
   memcpy(c.host, ev.host, ev.host_len);
-  c.module_len = ev.module_len;
-  memcpy(c.module, ev.module, ev.module_len);
+  c.chain = ev.chain;
   if (name_len > agent::kTapCookieNameMax) name_len = agent::kTapCookieNameMax;
   c.name_len = static_cast<uint16_t>(name_len);
   memcpy(c.name, name, name_len);
+  if (domain_len > agent::kTapCookieDomainMax) domain_len = 0;
+  c.domain_len = static_cast<uint16_t>(domain_len);
+  memcpy(c.domain, domain, domain_len);
   c.flags = flags;
   c.max_age_seconds = max_age;
   g_cookies.fetch_add(1, std::memory_order_relaxed);
@@ -1274,73 +1226,52 @@ void SendCookie(const TapWireEvent& ev, uint8_t direction, const char* name, siz
 
 constexpr int kMaxCookiesPerCall = 16;
 
-// Cookie names of an outgoing HTTP request ("Cookie: a=1; b=2").
+// Cookie names of an outgoing HTTP request ("Cookie: a=1; b=2"), from every
+// Cookie header of the header block.
 void ReportRequestCookies(const Call& c, const char* data, size_t n, TapWireEvent* ev,
                           bool* common_ready) {
-  const char* v = nullptr;
-  size_t next = 0;
-  size_t len = HeaderValue(data, n, 0, "\ncookie:", 8, &v, &next);
+  const tap::HttpHeaders headers = tap::ParseHeaderBlock(data, n);
   int sent = 0;
-  size_t i = 0;
-  while (i < len && sent < kMaxCookiesPerCall) {
-    while (i < len && (v[i] == ' ' || v[i] == ';')) ++i;
-    size_t start = i;
-    while (i < len && v[i] != '=' && v[i] != ';') ++i;
-    size_t name_len = i - start;
-    while (i < len && v[i] != ';') ++i;  // skip the value: never reported
-    if (name_len == 0) continue;
-    if (!*common_ready) {
-      FillCommon(c, data, n, ev);
-      *common_ready = true;
+  size_t from = 0;
+  const char* v = nullptr;
+  size_t len = 0;
+  while (sent < kMaxCookiesPerCall && tap::FindHeader(headers, from, "cookie", &v, &len, &from)) {
+    size_t pos = 0;
+    const char* name = nullptr;
+    size_t name_len = 0;
+    while (sent < kMaxCookiesPerCall && tap::NextRequestCookie(v, len, &pos, &name, &name_len)) {
+      if (!*common_ready) {
+        FillCommon(c, data, n, ev);
+        *common_ready = true;
+      }
+      SendCookie(*ev, agent::kTapCookieOut, name, name_len, 0, 0, nullptr, 0);
+      ++sent;
     }
-    SendCookie(*ev, agent::kTapCookieOut, v + start, name_len, 0, 0);
-    ++sent;
   }
 }
 
 // Set-Cookie headers of an HTTP response read in one call.
 void OnIncoming(const Call& c, const char* data, size_t n) {
-  if (!IsHttpResponse(data, n)) return;
+  if (!tap::IsHttpResponse(data, n)) return;
+  const tap::HttpHeaders headers = tap::ParseHeaderBlock(data, n);
   TapWireEvent ev;
   bool common_ready = false;
   size_t from = 0;
-  int64_t now_s = NowMs(CLOCK_REALTIME) / 1000;
-  for (int sent = 0; sent < kMaxCookiesPerCall; ++sent) {
-    const char* v = nullptr;
-    size_t next = 0;
-    size_t len = HeaderValue(data, n, from, "\nset-cookie:", 12, &v, &next);
-    if (len == 0) break;
-    from = next;
-    size_t name_len = 0;
-    while (name_len < len && v[name_len] != '=' && v[name_len] != ';') ++name_len;
-    if (name_len == 0) continue;
-    uint8_t flags = 0;
-    int64_t max_age = 0;
-    // Max-Age wins over Expires (RFC 6265 5.3).
-    size_t p = FindNoCase(v, len, 0, "max-age=", 8);
-    if (p < len) {
-      bool neg = p + 8 < len && v[p + 8] == '-';
-      int64_t x = 0;
-      for (size_t k = p + 8 + (neg ? 1 : 0); k < len && v[k] >= '0' && v[k] <= '9'; ++k) {
-        if (x < (int64_t{1} << 40)) x = x * 10 + (v[k] - '0');
-      }
-      max_age = neg ? -x : x;
-      flags |= agent::kTapCookieHasMaxAge;
-    } else if ((p = FindNoCase(v, len, 0, "expires=", 8)) < len) {
-      size_t e = p + 8, elen = 0;
-      while (e + elen < len && v[e + elen] != ';') ++elen;
-      int64_t when = 0;
-      if (ParseHttpDate(v + e, elen, &when)) {
-        max_age = when - now_s;
-        flags |= agent::kTapCookieHasMaxAge;
-      }
-    }
-    if ((flags & agent::kTapCookieHasMaxAge) == 0) flags |= agent::kTapCookieSession;
+  const int64_t now_s = NowMs(CLOCK_REALTIME) / 1000;
+  const char* v = nullptr;
+  size_t len = 0;
+  for (int sent = 0; sent < kMaxCookiesPerCall &&
+                     tap::FindHeader(headers, from, "set-cookie", &v, &len, &from);) {
+    tap::SetCookie sc;
+    if (!tap::ParseSetCookie(v, len, now_s, &sc)) continue;
+    uint8_t flags = sc.has_max_age ? agent::kTapCookieHasMaxAge : agent::kTapCookieSession;
     if (!common_ready) {
       FillCommon(c, nullptr, 0, &ev);
       common_ready = true;
     }
-    SendCookie(ev, agent::kTapCookieIn, v, name_len, flags, max_age);
+    SendCookie(ev, agent::kTapCookieIn, sc.name, sc.name_len, flags, sc.max_age, sc.domain,
+               sc.domain_len);
+    ++sent;
   }
 }
 
@@ -1402,7 +1333,7 @@ void ScanOutgoing(const Call& c, const char* data, size_t n) {
     UnlockCarry(carry);
   }
 
-  bool http_request = (c.tls_channel != 0 || c.kind == kFdTcp) && IsHttpRequest(data, n);
+  bool http_request = (c.tls_channel != 0 || c.kind == kFdTcp) && tap::IsHttpRequest(data, n);
   int total = jm.split.count + jm.main.count + main.count;
   if (total == 0 && !http_request) return;
 
@@ -1574,7 +1505,6 @@ void Init() {
   g_timeout_ms = static_cast<int>(EnvSize("IDFLOW_TAP_TIMEOUT_MS", 2000, 0, 60000));
   g_scan_cap = EnvSize("IDFLOW_TAP_SCAN_CAP", 64 * 1024, 64, 16 * 1024 * 1024);
   g_stack_depth = static_cast<int>(EnvSize("IDFLOW_TAP_STACK_DEPTH", 32, 1, kMaxFrames));
-  InitTransport();
   InitCarry();
 
   ssize_t n = readlink("/proc/self/exe", g_exe, sizeof(g_exe) - 1);
@@ -1582,9 +1512,12 @@ void Init() {
   Dl_info info;
   void* entry = reinterpret_cast<void*>(getauxval(AT_ENTRY));
   if (entry != nullptr && dladdr(entry, &info) != 0) g_main_base = info.dli_fbase;
-  // Prime the unwinder (it allocates on first use) outside any hook.
-  char module[kTapModuleMax];
-  CallerModule(nullptr, module);
+  // Cache the modules loaded now, and prime the unwinder (it allocates on
+  // first use), outside any hook.
+  dl_iterate_phdr(CacheLoadedModule, nullptr);
+  agent::TapWireChain primer;
+  memset(&primer, 0, sizeof(primer));
+  FillChain(nullptr, &primer);
 
   int64_t deadline = NowMs(CLOCK_MONOTONIC) + g_timeout_ms;
   int fd = ConnectAgent(/*want_patterns=*/true, deadline);
@@ -1676,7 +1609,7 @@ void OutgoingIov(int fd, const iovec* iov, size_t iovcnt, size_t sent, const soc
 
 // Receive side: only TCP (and TLS plaintext) responses are parsed.
 void Incoming(int fd, const void* buf, size_t n, uint8_t tls_channel, void* caller) {
-  if (n < 12 || !IsHttpResponse(static_cast<const char*>(buf), n)) return;
+  if (n < 12 || !idflow::tap::IsHttpResponse(static_cast<const char*>(buf), n)) return;
   uint8_t kind = Classify(fd);
   if (tls_channel == 0 && kind != kFdTcp) return;
   if (fd == g_agent_fd.load(std::memory_order_relaxed)) return;

@@ -1,12 +1,14 @@
 // Runs tap_test_sender under LD_PRELOAD=libidflow-tap.so against an in-process
 // TapIngress and checks the events that come back.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -15,11 +17,11 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <mutex>
 #include "agent/ingress.h"
 #include "agent/pattern_db.h"
 #include "boost/asio/executor_work_guard.hpp"
@@ -73,7 +75,10 @@ class Sink {
         int c = accept4(tcp_, nullptr, nullptr, SOCK_CLOEXEC);
         if (c < 0) return;
         char buf[4096];
-        while (read(c, buf, sizeof(buf)) > 0) {
+        ssize_t n;
+        while ((n = read(c, buf, sizeof(buf))) > 0) {
+          std::lock_guard l(mu_);
+          received_.append(buf, static_cast<size_t>(n));
         }
         close(c);
       }
@@ -87,11 +92,40 @@ class Sink {
   }
   int tcp_port() const { return tcp_port_; }
   int udp_port() const { return udp_port_; }
+  // Whether the TCP side has received `bytes` (on any connection).
+  bool Received(const std::string& bytes) {
+    std::lock_guard l(mu_);
+    return received_.find(bytes) != std::string::npos;
+  }
 
  private:
   int tcp_ = -1, udp_ = -1, tcp_port_ = 0, udp_port_ = 0;
+  std::mutex mu_;
+  std::string received_;
   std::thread thread_;
 };
+
+// Position in `chain` of the first module whose file name starts with
+// `prefix` ("libc.so", "libz.so"), or whose canonical path is `prefix` when
+// it is absolute; -1 if absent.
+int IndexOf(const std::vector<TapModule>& chain, const std::string& prefix) {
+  for (size_t i = 0; i < chain.size(); ++i) {
+    const fs::path path(chain[i].path);
+    if (prefix[0] == '/') {
+      std::error_code ec;
+      if (fs::canonical(path, ec) == fs::path(prefix)) return static_cast<int>(i);
+    } else if (path.filename().string().rfind(prefix, 0) == 0) {
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+std::string ChainText(const std::vector<TapModule>& chain) {
+  std::string out;
+  for (const auto& m : chain) out += m.path + (m.build_id.empty() ? "" : "@" + m.build_id) + " > ";
+  return out;
+}
 
 // The first interface of this machine with a real MAC: (name, mac).
 std::pair<std::string, std::string> FirstInterface() {
@@ -107,10 +141,30 @@ std::pair<std::string, std::string> FirstInterface() {
   return {};
 }
 
-// Answers every request with three Set-Cookie headers, then closes.
+// An HTTP date (IMF-fixdate) `seconds_from_now` ahead.
+std::string HttpDateFromNow(int64_t seconds_from_now) {
+  time_t t = time(nullptr) + seconds_from_now;
+  tm utc{};
+  gmtime_r(&t, &utc);
+  char buf[64];
+  strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &utc);
+  return buf;
+}
+
+constexpr int64_t kPrefLifetime = 10 * 86400;  // Expires of the "pref" cookie, from now
+
+// Answers every request with three Set-Cookie headers (and a body line that
+// looks like a fourth), then closes.
 class HttpResponder {
+  static constexpr char kBody[] = "Set-Cookie: body=not-a-header\r\n";
+
  public:
-  HttpResponder() {
+  HttpResponder()
+      : response_(
+            "HTTP/1.1 200 OK\r\nSet-Cookie: sid=secretvalue; Max-Age=3600; Path=/; "
+            "Domain=.C.Example.Test\r\nSet-Cookie: pref=x; Expires=" +
+            HttpDateFromNow(kPrefLifetime) + "; Secure\r\nset-cookie: tmp=1\r\nContent-Length: " +
+            std::to_string(sizeof(kBody) - 1) + "\r\n\r\n" + kBody) {
     fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -130,11 +184,7 @@ class HttpResponder {
         while (req.find("\r\n\r\n") == std::string::npos && (n = read(c, buf, sizeof(buf))) > 0) {
           req.append(buf, n);
         }
-        static constexpr char kResponse[] =
-            "HTTP/1.1 200 OK\r\nSet-Cookie: sid=secretvalue; Max-Age=3600; Path=/\r\n"
-            "Set-Cookie: pref=x; Expires=Wed, 21 Oct 2037 07:28:00 GMT; Secure\r\n"
-            "set-cookie: tmp=1\r\nContent-Length: 0\r\n\r\n";
-        send(c, kResponse, sizeof(kResponse) - 1, MSG_NOSIGNAL);
+        send(c, response_.data(), response_.size(), MSG_NOSIGNAL);
         close(c);
       }
     });
@@ -147,6 +197,7 @@ class HttpResponder {
   int port() const { return port_; }
 
  private:
+  const std::string response_;
   int fd_ = -1, port_ = 0;
   std::thread thread_;
 };
@@ -197,8 +248,11 @@ class TapComponentTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
-  // Runs the sender under the tap; returns (pid, exit status).
-  std::pair<pid_t, int> Run(const std::vector<std::string>& args, const std::string& socket_path) {
+  // Starts `program` (default: the sender) under the tap; returns its pid or
+  // -1. `actions` redirects its descriptors.
+  pid_t Spawn(const std::vector<std::string>& args, const std::string& socket_path,
+              const posix_spawn_file_actions_t* actions = nullptr,
+              const std::string& program = IDFLOW_TAP_SENDER) {
     std::vector<std::string> env_strings = {
         std::string("LD_PRELOAD=") + IDFLOW_TAP_LIB, "IDFLOW_SOCKET=" + socket_path,
         "IDFLOW_SCENARIO=casting", "IDFLOW_CONSENT=user_experience_program=false",
@@ -206,18 +260,30 @@ class TapComponentTest : public ::testing::Test {
     std::vector<char*> env;
     for (auto& s : env_strings) env.push_back(s.data());
     env.push_back(nullptr);
-    std::vector<std::string> argv_strings = {IDFLOW_TAP_SENDER};
+    std::vector<std::string> argv_strings = {program};
     argv_strings.insert(argv_strings.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& s : argv_strings) argv.push_back(s.data());
     argv.push_back(nullptr);
     pid_t pid = 0;
-    if (posix_spawn(&pid, IDFLOW_TAP_SENDER, nullptr, nullptr, argv.data(), env.data()) != 0) {
-      return {-1, -1};
+    if (posix_spawn(&pid, program.c_str(), actions, nullptr, argv.data(), env.data()) != 0) {
+      return -1;
     }
+    return pid;
+  }
+
+  // Exit status of a spawned process (128 + signal when killed).
+  static int Wait(pid_t pid) {
     int status = 0;
-    waitpid(pid, &status, 0);
-    return {pid, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)};
+    if (pid <= 0 || waitpid(pid, &status, 0) != pid) return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+  // Runs the sender (or `program`) under the tap; returns (pid, exit status).
+  std::pair<pid_t, int> Run(const std::vector<std::string>& args, const std::string& socket_path,
+                            const std::string& program = IDFLOW_TAP_SENDER) {
+    pid_t pid = Spawn(args, socket_path, nullptr, program);
+    return {pid, Wait(pid)};
   }
 
   std::vector<std::pair<TapHello, TapEvent>> EventsFor(pid_t pid) {
@@ -252,9 +318,11 @@ class TapComponentTest : public ::testing::Test {
   std::pair<std::string, std::string> iface_;
   Sink sink_;
 
-  // Runs the sender and waits for its exit Stats (sent after its events).
-  std::vector<TapEvent> RunAndCollect(const std::vector<std::string>& args) {
-    auto [pid, status] = Run(args, socket_path_);
+  // Runs the sender (or `program`) and waits for its exit Stats (sent after
+  // its events).
+  std::vector<TapEvent> RunAndCollect(const std::vector<std::string>& args,
+                                      const std::string& program = IDFLOW_TAP_SENDER) {
+    auto [pid, status] = Run(args, socket_path_, program);
     EXPECT_EQ(status, 0) << args[0];
     EXPECT_TRUE(PollUntil([&] { return HasStatsFor(pid); })) << args[0];
     std::vector<TapEvent> out;
@@ -302,7 +370,11 @@ TEST_P(TapModeTest, ReportsIdentifierWithDestinationHostAndModule) {
   EXPECT_EQ(ev.address, "127.0.0.1");
   EXPECT_EQ(ev.port, port);
   EXPECT_EQ(ev.hostname, "sdk.example.test");
-  EXPECT_EQ(ev.module, sender);
+  // The sender calls the hook from main(): it is the innermost module; the
+  // tap itself is never listed.
+  ASSERT_FALSE(ev.call_chain.empty());
+  EXPECT_EQ(ev.call_chain[0].path, sender);
+  EXPECT_EQ(IndexOf(ev.call_chain, "libidflow-tap"), -1);
   EXPECT_EQ(ev.offset, payload.find("3C:22"));
   EXPECT_EQ(ev.context.substr(ev.context_offset, 17), "3C:22:FB:12:34:56");
   EXPECT_LE(ev.context.size(), kTapContextMax);
@@ -353,16 +425,56 @@ TEST_F(TapComponentTest, PlaceholderMacProducesNoEvent) {
   }
 }
 
-TEST_F(TapComponentTest, NoAgentFailsOpen) {
-  auto [pid, status] = Run({"send", std::to_string(sink_.tcp_port()), std::string("m=") + kMac},
-                           dir_ + "/nobody-listens.sock");
-  EXPECT_GT(pid, 0);
-  EXPECT_EQ(status, 0);
-  auto [pid2, status2] =
-      Run({"writev", std::to_string(sink_.tcp_port()), std::string("m=") + kMac}, "");
+// No agent at start-up: the app runs unaffected (its bytes reach the network
+// unchanged, it exits 0) and the tap stays disabled: an agent that appears
+// later at the socket path is never connected to, even when the app then
+// sends an identifier.
+TEST_F(TapComponentTest, NoAgentFailsOpenAndStaysDisabled) {
+  const std::string late_path = dir_ + "/late-agent.sock";
+  int to_child[2], from_child[2];
+  ASSERT_EQ(pipe2(to_child, O_CLOEXEC), 0);
+  ASSERT_EQ(pipe2(from_child, O_CLOEXEC), 0);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, to_child[0], 0);
+  posix_spawn_file_actions_adddup2(&actions, from_child[1], 1);
+  const std::string payload = std::string("late=") + kMac;
+  pid_t pid = Spawn({"wait-send", std::to_string(sink_.tcp_port()), payload}, late_path, &actions);
+  posix_spawn_file_actions_destroy(&actions);
+  close(to_child[0]);
+  close(from_child[1]);
+  ASSERT_GT(pid, 0);
+  // "ready" comes from main(): the tap's constructor has given up by then.
+  char ready[6] = {};
+  ASSERT_EQ(read(from_child[0], ready, 6), 6);
+  EXPECT_EQ(std::string(ready, 6), "ready\n");
+
+  int late = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", late_path.c_str());
+  ASSERT_EQ(bind(late, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(late, 4), 0);
+  ASSERT_EQ(write(to_child[1], "go\n", 3), 3);
+  close(to_child[1]);
+  EXPECT_EQ(Wait(pid), 0);
+  close(from_child[0]);
+  EXPECT_TRUE(PollUntil([&] { return sink_.Received(payload); })) << "the app's bytes were lost";
+  // A connect() from the child would be queued on the listener even after
+  // it exited: nothing to accept means the tap never tried.
+  int c = accept4(late, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  EXPECT_EQ(c, -1) << "the disabled tap connected to an agent that appeared later";
+  if (c >= 0) close(c);
+  close(late);
+
+  // IDFLOW_SOCKET empty: the tap is off, the app unaffected.
+  const std::string payload2 = std::string("off=") + kMac;
+  auto [pid2, status2] = Run({"writev", std::to_string(sink_.tcp_port()), payload2}, "");
   EXPECT_GT(pid2, 0);
   EXPECT_EQ(status2, 0);
+  EXPECT_TRUE(PollUntil([&] { return sink_.Received(payload2); }));
   EXPECT_TRUE(EventsFor(pid).empty());
+  EXPECT_TRUE(EventsFor(pid2).empty());
 }
 
 TEST_F(TapComponentTest, SendmmsgReportsTheDatagramCarryingTheIdentifier) {
@@ -394,7 +506,9 @@ TEST_F(TapComponentTest, SysfsReadsAreAcquisitions) {
     EXPECT_EQ(events[0].action, TapAction::kAcquire);
     EXPECT_EQ(events[0].channel, TapChannel::kSysfs);
     EXPECT_EQ(Info(events[0]).instance, iface_.first);
-    EXPECT_EQ(events[0].module, fs::canonical(IDFLOW_TAP_SENDER).string());
+    ASSERT_FALSE(events[0].call_chain.empty()) << mode;
+    // fopen() is called from the sender itself (libc's stdio does the open).
+    EXPECT_EQ(events[0].call_chain[0].path, fs::canonical(IDFLOW_TAP_SENDER).string()) << mode;
   }
 }
 
@@ -444,23 +558,37 @@ TEST_F(TapComponentTest, CookieNamesAndLifetimesBothWays) {
   HttpResponder server;
   auto events =
       RunAndCollect({"http", std::to_string(server.port()),
-                     "GET / HTTP/1.1\r\nHost: c.example.test\r\nCookie: a=1; b=two\r\n\r\n"});
+                     "GET / HTTP/1.1\r\nHost: c.example.test\r\nCookie: a=1; b=two\r\n\r\n"
+                     "Cookie: body=1\r\n"});
   EXPECT_TRUE(events.empty());
   std::lock_guard l(mu_);
   std::map<std::string, TapCookie> by_name;
   for (const auto& c : cookies_) by_name[c.name] = c;
+  // a, b from the request; sid, pref, tmp from the response; nothing from
+  // either body.
   ASSERT_EQ(by_name.size(), 5u);
   EXPECT_TRUE(by_name["a"].outgoing);
   EXPECT_EQ(by_name["a"].hostname, "c.example.test");
+  EXPECT_TRUE(by_name["a"].domain.empty());
   EXPECT_TRUE(by_name["b"].outgoing);
   EXPECT_FALSE(by_name["sid"].outgoing);
   EXPECT_TRUE(by_name["sid"].has_max_age);
   EXPECT_EQ(by_name["sid"].max_age_seconds, 3600);
+  EXPECT_EQ(by_name["sid"].domain, "c.example.test");
   EXPECT_TRUE(by_name["pref"].has_max_age);
-  EXPECT_GT(by_name["pref"].max_age_seconds, 0);
+  EXPECT_TRUE(by_name["pref"].domain.empty());
+  // Expires is now + kPrefLifetime, seen within the test's run time.
+  EXPECT_LE(by_name["pref"].max_age_seconds, kPrefLifetime);
+  EXPECT_GE(by_name["pref"].max_age_seconds, kPrefLifetime - 120);
   EXPECT_TRUE(by_name["tmp"].session);
+  EXPECT_FALSE(by_name["tmp"].has_max_age);
   EXPECT_EQ(by_name["sid"].port, server.port());
-  for (const auto& c : cookies_) EXPECT_EQ(c.name.find("secret"), std::string::npos);
+  const std::string sender = fs::canonical(IDFLOW_TAP_SENDER).string();
+  for (const auto& c : cookies_) {
+    EXPECT_EQ(c.name.find("secret"), std::string::npos);
+    ASSERT_FALSE(c.call_chain.empty()) << c.name;
+    EXPECT_EQ(c.call_chain[0].path, sender) << c.name;
+  }
 }
 
 TEST_F(TapComponentTest, ResolverAndSniNameTheDestination) {
@@ -472,6 +600,90 @@ TEST_F(TapComponentTest, ResolverAndSniNameTheDestination) {
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].hostname, "sni.example.test");
 }
+
+// Simulated SDKs that reach the MAC through runtime libraries
+// (tests/fixtures/*_sdk.cc): the chain names the SDK, and the runtime
+// libraries sit where the stack really has them, innermost first.
+class RuntimeSdkTest : public TapComponentTest, public ::testing::WithParamInterface<const char*> {
+ protected:
+  // The acquisition (sysfs read) and the transmission (TCP) of the MAC.
+  void Collect(const std::string& via, TapEvent* acquire, TapEvent* transmit) {
+    auto events = RunAndCollect(
+        {"--iface", iface_.first, "--port", std::to_string(sink_.tcp_port()), "--via", via},
+        IDFLOW_RUNTIME_SDK_HOST);
+    int acquires = 0, transmits = 0;
+    for (const TapEvent& ev : events) {
+      if (Info(ev).instance != iface_.first) continue;
+      if (ev.action == TapAction::kAcquire && ev.channel == TapChannel::kSysfs) {
+        *acquire = ev;
+        ++acquires;
+      } else if (ev.action == TapAction::kTransmit && ev.channel == TapChannel::kTcp) {
+        *transmit = ev;
+        ++transmits;
+      }
+    }
+    EXPECT_EQ(acquires, 1) << via;
+    EXPECT_EQ(transmits, 1) << via;
+    for (const TapEvent* ev : {acquire, transmit}) {
+      EXPECT_EQ(IndexOf(ev->call_chain, "libidflow-tap"), -1) << ChainText(ev->call_chain);
+      for (const TapModule& m : ev->call_chain) EXPECT_TRUE(fs::path(m.path).is_absolute());
+    }
+  }
+};
+
+TEST_P(RuntimeSdkTest, CallChainNamesTheSdkAndTheRuntimeLibraries) {
+  if (iface_.first.empty()) GTEST_SKIP() << "the SDKs read a real MAC from sysfs";
+  const std::string via = GetParam();
+  TapEvent acq, tx;
+  Collect(via, &acq, &tx);
+  if (HasFailure()) return;
+  const std::string host = fs::canonical(IDFLOW_RUNTIME_SDK_HOST).string();
+  auto sdk_of = [&]() -> std::string {
+    if (via == "stream") return fs::canonical(IDFLOW_STREAM_SDK).string();
+    if (via == "zlib") return fs::canonical(IDFLOW_ZLIB_SDK).string();
+    return fs::canonical(IDFLOW_THREAD_SDK).string();
+  };
+  const std::string sdk = sdk_of();
+  SCOPED_TRACE("acquire: " + ChainText(acq.call_chain) + "\ntransmit: " + ChainText(tx.call_chain));
+  const int acq_sdk = IndexOf(acq.call_chain, sdk), tx_sdk = IndexOf(tx.call_chain, sdk);
+  ASSERT_GE(acq_sdk, 0);
+  ASSERT_GE(tx_sdk, 0);
+  // GNU build ids are read from the loaded modules (SHA-1 from the linker).
+  EXPECT_EQ(acq.call_chain[acq_sdk].build_id.size(), 40u);
+  EXPECT_EQ(acq.call_chain[acq_sdk].build_id, tx.call_chain[tx_sdk].build_id);
+  if (via == "stream") {
+    // std::ifstream -> basic_filebuf::open -> fopen: libstdc++ is innermost.
+    EXPECT_EQ(IndexOf(acq.call_chain, "libstdc++.so"), 0);
+    EXPECT_EQ(acq_sdk, 1);
+    EXPECT_EQ(tx_sdk, 0);  // write() from the SDK itself
+    EXPECT_GT(IndexOf(acq.call_chain, host), acq_sdk);
+    EXPECT_GT(IndexOf(tx.call_chain, host), tx_sdk);
+  } else if (via == "thread") {
+    // SDK callback <- libstdc++'s execute_native_thread_routine <- libc.
+    for (const TapEvent* ev : {&acq, &tx}) {
+      EXPECT_EQ(IndexOf(ev->call_chain, sdk), 0);
+      EXPECT_EQ(IndexOf(ev->call_chain, "libstdc++.so"), 1);
+      EXPECT_EQ(IndexOf(ev->call_chain, "libc.so"), 2);
+      EXPECT_EQ(IndexOf(ev->call_chain, host), -1);  // another thread's stack
+    }
+  } else if (via == "asio") {
+    // Header-only Asio: the pool's thread function is the SDK's own code.
+    for (const TapEvent* ev : {&acq, &tx}) {
+      EXPECT_EQ(IndexOf(ev->call_chain, sdk), 0);
+      EXPECT_EQ(IndexOf(ev->call_chain, "libc.so"), 1);
+    }
+  } else if (via == "zlib") {
+    // gzclose -> gz_comp -> write(): libz is innermost for the transmission.
+    EXPECT_EQ(IndexOf(tx.call_chain, "libz.so"), 0);
+    EXPECT_EQ(tx_sdk, 1);
+    EXPECT_EQ(acq_sdk, 0);
+    EXPECT_GT(IndexOf(tx.call_chain, host), tx_sdk);
+  }
+  EXPECT_TRUE(sink_.Received("mac=" + iface_.second));
+}
+
+INSTANTIATE_TEST_SUITE_P(Vias, RuntimeSdkTest,
+                         ::testing::Values("stream", "thread", "asio", "zlib"));
 
 }  // namespace
 }  // namespace idflow::agent

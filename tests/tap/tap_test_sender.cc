@@ -10,6 +10,8 @@
 //   tap_test_sender sysfs|fopen PATH -     read a file with open()/fopen()
 //   tap_test_sender ioctl IFNAME -         SIOCGIFHWADDR
 //   tap_test_sender getifaddrs - -
+//   tap_test_sender wait-send PORT PAYLOAD  print "ready", wait for a line on
+//                                           stdin, then send (TCP)
 // Exits 0 when the payload was sent, 1 otherwise.
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -29,7 +31,11 @@
 #include <cstring>
 #include <string>
 
+#include "tests/tap/client_hello.h"
+
 namespace {
+
+using ::idflow::testing::ClientHello;
 
 sockaddr_in Loopback(int port) {
   sockaddr_in addr{};
@@ -78,18 +84,6 @@ int ConnectTcp(int port) {
 
 bool SendAll(int fd, const std::string& s) {
   return send(fd, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
-}
-
-// A minimal TLS 1.2 ClientHello record carrying server_name `host`.
-std::string ClientHello(const std::string& host) {
-  auto be16 = [](size_t v) { return std::string{static_cast<char>(v >> 8), static_cast<char>(v)}; };
-  std::string sni_list = std::string(1, '\0') + be16(host.size()) + host;
-  std::string ext = be16(0) + be16(sni_list.size() + 2) + be16(sni_list.size()) + sni_list;
-  std::string body = std::string("\x03\x03", 2) + std::string(32, 'r') + std::string(1, '\0') +
-                     be16(2) + std::string("\x13\x01", 2) + std::string("\x01\x00", 2) +
-                     be16(ext.size()) + ext;
-  std::string hs = std::string(1, '\x01') + std::string(1, '\0') + be16(body.size()) + body;
-  return std::string("\x16\x03\x01", 3) + be16(hs.size()) + hs;
 }
 
 int Special(const std::string& mode, const std::string& arg, const std::string& payload) {
@@ -205,6 +199,14 @@ int main(int argc, char** argv) {
   int port = atoi(argv[2]);
   std::string payload = argv[3];
   if (mode == "udp") return SendUdp(port, payload) ? 0 : 1;
+  if (mode == "wait-send") {
+    // Lets a test act between the tap's start-up and the send.
+    printf("ready\n");
+    fflush(stdout);
+    char line[16];
+    if (fgets(line, sizeof(line), stdin) == nullptr) return 1;
+    return SendTcp("send", port, payload) ? 0 : 1;
+  }
   if (mode == "fork") {
     pid_t child = fork();
     if (child < 0) return 1;
