@@ -1,7 +1,11 @@
 // Verdicts per second per core: Judge over the checked-in policies on a mix
 // of flows shaped like a QA run (mostly declared SDKs, some violations, some
-// undeclared modules). Results go to docs/PERFORMANCE.md.
+// undeclared modules), each with a call chain of runtime frames around the
+// responsible module; and ResolveResponsible alone, which runs for every
+// event. Results go to docs/PERFORMANCE.md.
+#include <cstdint>
 #include <cstdlib>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -21,11 +25,33 @@ const Policy& Real() {
   return *p;
 }
 
-Flow F(std::string sdk, std::string data, std::string action, std::string host,
-       std::vector<std::string> scenarios = {}, std::map<std::string, bool> consents = {}) {
+// Module paths the real bindings map to each SDK name of the mix; SDKs the
+// demo bindings do not name are judged as resolved (JudgeResolved), the
+// cost Judge pays after resolution.
+struct Sample {
+  std::string sdk;  // "" = resolve from the chain
+  Flow flow;
+};
+
+// What a stack walk typically reports: libc and libstdc++ (or zlib, GIO)
+// inside the responsible module, the executable outside it.
+std::vector<std::string> Chain(const std::string& module) {
+  return {"/usr/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libstdc++.so.6",
+          "/lib/x86_64-linux-gnu/libz.so.1", module, "/opt/idflow/bin/idflow-demo-host"};
+}
+
+Sample F(std::string sdk, std::string data, std::string action, std::string host,
+         std::vector<std::string> scenarios = {}, std::map<std::string, bool> consents = {}) {
   Flow f;
-  f.sdk = std::move(sdk);
-  f.module = "/data/app/com.example/lib/arm64/libsdk.so";
+  static const std::map<std::string, std::string> kBound = {
+      {"IDM SDK", "/opt/idflow/lib/libidm_sdk.so"},
+      {"Lebo SDK", "/opt/idflow/lib/liblebo_sdk.so"},
+      {"OneTrack SDK", "/opt/idflow/lib/libonetrack_sdk.so"},
+      {"", "/opt/idflow/lib/libmystery_sdk.so"}};
+  auto it = kBound.find(sdk);
+  f.call_chain = Chain(it != kBound.end() ? it->second : "/data/app/com.example/lib/libsdk.so");
+  if (it != kBound.end()) sdk.clear();
+  f.exe = "/opt/idflow/bin/idflow-demo-host";
   f.data_type = std::move(data);
   f.action = std::move(action);
   f.channel = "tls-openssl";
@@ -33,10 +59,10 @@ Flow F(std::string sdk, std::string data, std::string action, std::string host,
   f.dest_ip = "203.0.113.7";
   f.scenarios = std::move(scenarios);
   f.consents = std::move(consents);
-  return f;
+  return {std::move(sdk), std::move(f)};
 }
 
-std::vector<Flow> Mix() {
+std::vector<Sample> Mix() {
   const std::map<std::string, bool> ux_on = {{"user_experience_program", true},
                                              {"privacy_policy", true}};
   const std::map<std::string, bool> ux_off = {{"user_experience_program", false}};
@@ -61,15 +87,30 @@ std::vector<Flow> Mix() {
       F("search services", "search_keywords", "acquire", ""),
       F("", "mac_address", "transmit", "198.51.100.1"),
       F("Mystery SDK", "oaid", "transmit", "ads.example.net"),
+      // Observations: the app reading its own MAC, a call during fork.
+      [] {
+        Sample s = F("", "mac_address", "acquire", "");
+        s.flow.call_chain = Chain("/opt/idflow/bin/idflow-demo-host");
+        return s;
+      }(),
+      [] {
+        Sample s = F("", "mac_address", "transmit", "");
+        s.flow.call_chain.clear();
+        return s;
+      }(),
   };
 }
 
 void BM_Judge(benchmark::State& state) {
   const Policy& p = Real();
-  const std::vector<Flow> flows = Mix();
+  const std::vector<Sample> flows = Mix();
   size_t i = 0;
   for (auto _ : state) {
-    Verdict v = Judge(p, flows[i]);
+    const Sample& s = flows[i];
+    Verdict v =
+        s.sdk.empty()
+            ? Judge(p, s.flow)
+            : JudgeResolved(p, {Responsible::Role::kSdk, s.flow.call_chain[3], s.sdk}, s.flow);
     benchmark::DoNotOptimize(v);
     if (++i == flows.size()) i = 0;
   }
@@ -78,13 +119,49 @@ void BM_Judge(benchmark::State& state) {
 }
 BENCHMARK(BM_Judge);
 
+// Resolution alone over chains of runtime frames (the default runtime.yaml,
+// ~130 patterns): SDK found, first-party, unbound, all runtime.
+void BM_ResolveResponsible(benchmark::State& state) {
+  const Policy& p = Real();
+  const std::string exe = "/opt/idflow/bin/idflow-demo-host";
+  const std::vector<std::vector<std::string>> chains = {
+      Chain("/opt/idflow/lib/liblebo_sdk.so"),
+      Chain("/opt/idflow/lib/libmystery_sdk.so"),
+      Chain(exe),
+      {"/lib64/ld-linux-x86-64.so.2", "/usr/lib/x86_64-linux-gnu/libc.so.6",
+       "/usr/lib/x86_64-linux-gnu/libgio-2.0.so.0", "/usr/lib/x86_64-linux-gnu/libglib-2.0.so.0",
+       "/usr/lib/x86_64-linux-gnu/libQt5Network.so.5", "/usr/lib/x86_64-linux-gnu/libssl.so.3",
+       "/usr/lib/x86_64-linux-gnu/libcrypto.so.3", "/usr/lib/x86_64-linux-gnu/libcurl.so.4"},
+  };
+  size_t i = 0;
+  for (auto _ : state) {
+    Responsible r = ResolveResponsible(p, chains[i], exe);
+    benchmark::DoNotOptimize(r);
+    if (++i == chains.size()) i = 0;
+  }
+  state.counters["resolutions/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_ResolveResponsible);
+
 void BM_JudgeCookie(benchmark::State& state) {
   const Policy& p = Real();
-  std::vector<CookieObservation> obs(4);
-  obs[0] = {"account.xiaomi.com", "passToken", true, 0, true, "set"};
-  obs[1] = {"account.xiaomi.com", "pass_ua", false, 94608000, true, "set"};
-  obs[2] = {"new.c.mi.com", "userId", false, 40 * 86400, true, "set"};
-  obs[3] = {"new.c.mi.com", "tracker", true, 0, false, "set"};
+  auto obs_of = [](std::string host, std::string name, int64_t max_age, std::string domain) {
+    CookieObservation o;
+    o.host = std::move(host);
+    o.domain = std::move(domain);
+    o.name = std::move(name);
+    o.session = max_age == 0;
+    o.max_age_seconds = max_age;
+    return o;
+  };
+  const std::vector<CookieObservation> obs = {
+      obs_of("account.xiaomi.com", "passToken", 0, ""),
+      obs_of("account.xiaomi.com", "pass_ua", 94608000, ".account.xiaomi.com"),
+      obs_of("new.c.mi.com", "userId", 40 * 86400, ""),
+      obs_of("new.c.mi.com", "tracker", 0, "mi.com"),
+      obs_of("www.example.com", "sid", 0, ""),
+  };
   size_t i = 0;
   for (auto _ : state) {
     CookieVerdict v = JudgeCookie(p, obs[i]);

@@ -398,8 +398,8 @@ absl::Status ReadModulePattern(const Reader& r, const YAML::Node& n, absl::strin
     return r.Error(kv.first, absl::StrCat("unknown pattern kind '", key, "' in '", list,
                                           "' (allowed: soname, glob, path)"));
   }
-  // `soname:` with no value has no mark of its own: point at the key.
-  const YAML::Node& at = kv.second.Mark().is_null() ? kv.first : kv.second;
+  // `soname:` with no value is marked where the next token starts: point at the key.
+  const YAML::Node& at = kv.second.IsNull() || kv.second.Mark().is_null() ? kv.first : kv.second;
   if (!kv.second.IsScalar() || kv.second.Scalar().empty()) {
     return r.Error(at, absl::StrCat("'", key, "' must be a non-empty string"));
   }

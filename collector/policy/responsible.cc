@@ -14,6 +14,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "collector/policy/policy.h"
 
@@ -46,22 +47,39 @@ size_t BaseOffset(const std::string& path) {
   return slash == std::string::npos ? 0 : slash + 1;
 }
 
-// A glob with its filter.
+// The longest run of literal text ("/lib/jvm/" in "*/lib/jvm/*/lib/*.so"),
+// which any match contains; "" when the glob uses classes or escapes.
+absl::string_view LongestLiteral(absl::string_view glob) {
+  if (glob.find_first_of("[\\") != absl::string_view::npos) return "";
+  absl::string_view best;
+  for (absl::string_view part : absl::StrSplit(glob, absl::ByAnyChar("*?"))) {
+    if (part.size() > best.size()) best = part;
+  }
+  return best;
+}
+
+// A glob with its filters: fnmatch only runs when the literal prefix, suffix
+// and longest literal run are all there.
 struct Glob {
   std::string pattern;
   std::string prefix;
   std::string suffix;
+  std::string infix;
   std::string sdk;  // binding globs only
 
   explicit Glob(std::string p, std::string s = "")
       : pattern(std::move(p)),
         prefix(LiteralPrefix(pattern)),
         suffix(LiteralSuffix(pattern)),
+        infix(LongestLiteral(pattern)),
         sdk(std::move(s)) {}
 
   // `text` must be NUL-terminated at text.size() (a suffix of a std::string).
   bool Matches(absl::string_view text) const {
-    if (!absl::StartsWith(text, prefix) || !absl::EndsWith(text, suffix)) return false;
+    if (!absl::StartsWith(text, prefix) || !absl::EndsWith(text, suffix) ||
+        !absl::StrContains(text, infix)) {
+      return false;
+    }
     return fnmatch(pattern.c_str(), text.data(), 0) == 0;
   }
 };

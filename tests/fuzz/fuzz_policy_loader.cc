@@ -53,20 +53,46 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   (void)idflow::policy::LintPolicy(*p);
+  // Through resolution (chains of runtime frames, first-party and unbound
+  // code, same-app IPC) and as resolved to each SDK (explain --sdk).
+  const std::vector<std::vector<std::string>> chains = {
+      {},
+      {"/usr/lib/libc.so.6", "/usr/lib/libstdc++.so.6", "/opt/lib/liblebo_sdk.so"},
+      {"/usr/lib/libc.so.6", "/opt/bin/idflow-demo-host"},
+      {"/opt/lib/libmystery_sdk.so"},
+  };
+  for (const auto& chain : chains) {
+    for (const char* action : {"transmit", "acquire"}) {
+      idflow::policy::Flow f;
+      f.call_chain = chain;
+      f.exe = "/opt/bin/idflow-demo-host";
+      f.data_type = "mac_address";
+      f.action = action;
+      f.channel = chain.empty() ? "unix" : "tcp";
+      f.peer_exe = f.exe;
+      f.dest_host = "api.hpplay.com.cn";
+      f.consents["user_experience_program"] = false;
+      (void)idflow::policy::Judge(*p, f);
+      (void)idflow::policy::ResolveResponsible(*p, chain, f.exe);
+    }
+  }
   for (const char* sdk : {"Lebo SDK", "Tianqin SDK", "Mijia Mini Program", ""}) {
     idflow::policy::Flow f;
-    f.sdk = sdk;
     f.data_type = "mac_address";
     f.action = "transmit";
     f.channel = "tcp";
     f.dest_host = "api.hpplay.com.cn";
     f.consents["user_experience_program"] = false;
-    (void)idflow::policy::Judge(*p, f);
+    (void)idflow::policy::JudgeResolved(
+        *p, {idflow::policy::Responsible::Role::kSdk, "/opt/lib/libsdk.so", sdk}, f);
   }
-  idflow::policy::CookieObservation c;
-  c.site = "account.xiaomi.com";
-  c.name = "passToken";
-  c.max_age_seconds = 100;
-  (void)idflow::policy::JudgeCookie(*p, c);
+  for (const char* domain : {"", ".xiaomi.com", "tracker.example"}) {
+    idflow::policy::CookieObservation c;
+    c.host = "account.xiaomi.com";
+    c.domain = domain;
+    c.name = "passToken";
+    c.max_age_seconds = 100;
+    (void)idflow::policy::JudgeCookie(*p, c);
+  }
   return 0;
 }

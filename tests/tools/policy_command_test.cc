@@ -43,7 +43,7 @@ void Spit(const std::string& path, const std::string& text) {
 }
 
 std::string Quote(const std::string& s) {
-  return "'" + absl::StrReplaceAll(s, {{"'", "'\\''"}}) + "'";
+  return absl::StrCat("'", absl::StrReplaceAll(s, {{"'", "'\\''"}}), "'");
 }
 
 struct Result {
@@ -218,6 +218,26 @@ TEST(PolicyLintTest, WarningsPrintedExit0UnlessWerror) {
   EXPECT_THAT(r.out, HasSubstr("\"line\":73,\"column\":0,\"message\":\"entry lebo-sdk: "));
 }
 
+TEST(PolicyLintTest, BadRuntimeListOrSdkBoundTwiceIsExit2WithPosition) {
+  const std::string dir = PolicyCopy("lint-bindings");
+  std::string rt = Slurp(dir + "/bindings/runtime.yaml");
+  ASSERT_THAT(rt, HasSubstr("  - soname: libc.so.6\n"));
+  Spit(dir + "/bindings/runtime.yaml",
+       absl::StrReplaceAll(rt, {{"  - soname: libc.so.6\n", "  - regex: \"libc.*\"\n"}}));
+  Result r = Ctl({"policy", "lint", dir});
+  EXPECT_EQ(r.exit, 2);
+  EXPECT_THAT(r.err, HasSubstr("bindings/runtime.yaml:17:5: error: unknown pattern kind 'regex'"));
+  Spit(dir + "/bindings/runtime.yaml", rt);
+  Spit(dir + "/bindings/zz-more.yaml",
+       "schema: idflow.policy/v1\nkind: bindings\nbindings:\n  - sdk: Lebo SDK\n"
+       "    modules: [\"*/liblebo2.so\"]\n");
+  r = Ctl({"policy", "lint", dir});
+  EXPECT_EQ(r.exit, 2);
+  EXPECT_THAT(r.err, AllOf(HasSubstr("bindings/zz-more.yaml:4:10: error: SDK 'Lebo SDK' is "
+                                     "already bound at "),
+                           HasSubstr("bindings/demo.yaml:")));
+}
+
 TEST(PolicyLintTest, MissingDirIsExit2) {
   Result r = Ctl({"policy", "lint", "/nonexistent-dir"});
   EXPECT_EQ(r.exit, 2);
@@ -291,6 +311,34 @@ TEST(PolicyExplainTest, ContextFlagsReachJudge) {
   r = Ctl({"policy", "explain", "--module", "/opt/app/lib/liblebo_sdk.so", "--data", "device_name",
            "--scenario", "casting", "--action", "acquire"});
   EXPECT_THAT(r.out, HasSubstr("verdict:     clear\n"));
+}
+
+TEST(PolicyExplainTest, ModuleChainIsResolvedByTheBindings) {
+  // The MAC read through libstdc++ by the demo host itself: an observation.
+  Result r =
+      Ctl({"policy", "explain", "--module", "/usr/lib/x86_64-linux-gnu/libstdc++.so.6", "--module",
+           "/opt/idflow/bin/idflow-demo-host", "--exe", "/opt/idflow/bin/idflow-demo-host",
+           "--data", "mac_address", "--action", "acquire"});
+  EXPECT_EQ(r.exit, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("verdict:     local_acquisition\nfinding:     observation\n"));
+  EXPECT_THAT(r.out, HasSubstr("module /opt/idflow/bin/idflow-demo-host\n"));
+  // The mystery SDK behind libc sending the OAID: a violation.
+  r = Ctl({"policy", "explain", "--module", "/lib/libc.so.6", "--module",
+           "/opt/idflow/lib/libmystery_sdk.so", "--data", "oaid", "--host", "collect.adnet.example",
+           "--format", "json"});
+  EXPECT_EQ(r.exit, 0) << r.err;
+  EXPECT_THAT(r.out, AllOf(HasSubstr("\"verdict\":\"undeclared_party\""),
+                           HasSubstr("\"finding\":\"violation\""),
+                           HasSubstr("\"module\":\"/opt/idflow/lib/libmystery_sdk.so\"")));
+  // Lebo behind zlib: Lebo, never the runtime library.
+  r = Ctl({"policy", "explain", "--module", "/lib/libz.so.1", "--module",
+           "/opt/idflow/lib/liblebo_sdk.so", "--data", "mac_address", "--format", "json"});
+  EXPECT_THAT(r.out,
+              AllOf(HasSubstr("\"sdk\":\"Lebo SDK\""), HasSubstr("\"verdict\":\"omitted\"")));
+  // Passing a URL to another process of the same browser.
+  r = Ctl({"policy", "explain", "--exe", "/usr/lib/chromium/chromium", "--peer-exe",
+           "/usr/lib/chromium/chromium", "--channel", "unix", "--data", "oaid"});
+  EXPECT_THAT(r.out, HasSubstr("verdict:     same_app_ipc\n"));
 }
 
 TEST(PolicyExplainTest, UsageErrors) {
