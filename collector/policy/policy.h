@@ -227,7 +227,7 @@ struct Policy {
 // policy->module_index. LoadPolicyDir / LoadPolicyFromStrings call it.
 void IndexModules(Policy* policy);
 
-// Who is responsible for a hooked call (docs/POLICY.md §3): the innermost
+// Who is responsible for a hooked call (docs/POLICY.md §2): the innermost
 // module of the call chain that maps to a declared SDK (bindings' `modules`);
 // else the innermost one that is not a runtime library: first-party when a
 // `first_party` pattern names it, else the process's SDK when `processes`
