@@ -4,6 +4,7 @@
 #include "collector/policy/policy.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/policy/real_policy.h"
 #include "tests/testing/status_matchers.h"
 
 namespace idflow::policy {
@@ -14,22 +15,11 @@ using ::testing::HasSubstr;
 using ::testing::SizeIs;
 using ::testing::StartsWith;
 
-const std::string kSource = IDFLOW_SOURCE_DIR;
-
-const Policy& Real() {
-  static const Policy* p = [] {
-    auto loaded = LoadPolicyDir(kSource + "/policies");
-    EXPECT_THAT(loaded, IsOk());
-    return new Policy(loaded.ok() ? *std::move(loaded) : Policy{});
-  }();
-  return *p;
-}
-
 // The mini program is named by no binding: judged as resolved to its SDK.
 constexpr char kMiniModule[] = "/data/app/mijia/libmini.so";
 
 Verdict JudgeAs(const std::string& sdk, const Flow& f) {
-  return JudgeResolved(Real(), {Responsible::Role::kSdk, kMiniModule, sdk}, f);
+  return JudgeResolved(RealPolicy(), {Responsible::Role::kSdk, kMiniModule, sdk}, f);
 }
 
 Flow MiniProgram(std::string data, std::map<std::string, bool> consents = {},
@@ -45,8 +35,8 @@ Flow MiniProgram(std::string data, std::map<std::string, bool> consents = {},
 }
 
 TEST(AppPolicyTest, LoadsWithSections) {
-  ASSERT_THAT(Real().app_policies, SizeIs(1));
-  const AppPolicy& a = Real().app_policies[0];
+  ASSERT_THAT(RealPolicy().app_policies, SizeIs(1));
+  const AppPolicy& a = RealPolicy().app_policies[0];
   EXPECT_EQ(a.id, "mijia-mini-program");
   EXPECT_EQ(a.version, "2022-06-08");
   EXPECT_EQ(a.source, "seeds/003_94552398a2ab9915.txt");

@@ -10,6 +10,7 @@
 #include "collector/policy/policy.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/policy/real_policy.h"
 #include "tests/testing/status_matchers.h"
 
 namespace idflow::policy {
@@ -309,15 +310,6 @@ TEST(CookieLoaderTest, SchemaErrorsCiteLineAndColumn) {
 
 // ---- verdicts ---------------------------------------------------------------
 
-const Policy& Real() {
-  static const Policy* p = [] {
-    auto loaded = LoadPolicyDir(kSource + "/policies");
-    EXPECT_THAT(loaded, IsOk());
-    return new Policy(loaded.ok() ? *std::move(loaded) : Policy{});
-  }();
-  return *p;
-}
-
 // A Set-Cookie from `host`; `domain` is its Domain attribute ("" = host-only).
 CookieObservation Obs(std::string host, std::string name, int64_t max_age,
                       std::string domain = "") {
@@ -381,7 +373,7 @@ TEST(JudgeCookieTest, Verdicts) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.obs.host + " " + c.obs.name + " " + c.obs.domain);
-    CookieVerdict v = JudgeCookie(Real(), c.obs);
+    CookieVerdict v = JudgeCookie(RealPolicy(), c.obs);
     EXPECT_EQ(CategoryName(v.category), CategoryName(c.want)) << v.explanation;
     EXPECT_EQ(v.finding, FindingOf(c.want));
     EXPECT_EQ(v.policy, c.policy);
@@ -392,36 +384,38 @@ TEST(JudgeCookieTest, Verdicts) {
 }
 
 TEST(JudgeCookieTest, FirstPartyFromPolicySitesVersusDomain) {
-  EXPECT_TRUE(JudgeCookie(Real(), Obs("account.xiaomi.com", "passToken", 0)).first_party);
-  EXPECT_TRUE(JudgeCookie(Real(), Obs("account.xiaomi.com", "passToken", 0, "ACCOUNT.xiaomi.com."))
-                  .first_party);
-  EXPECT_TRUE(JudgeCookie(Real(), Obs("c.mi.com", "userId", 0, ".sub.c.mi.com")).first_party);
-  EXPECT_FALSE(JudgeCookie(Real(), Obs("c.mi.com", "userId", 0, "mi.com")).first_party);
-  EXPECT_FALSE(JudgeCookie(Real(), Obs("c.mi.com", "userId", 0, "ads.example")).first_party);
+  EXPECT_TRUE(JudgeCookie(RealPolicy(), Obs("account.xiaomi.com", "passToken", 0)).first_party);
+  EXPECT_TRUE(
+      JudgeCookie(RealPolicy(), Obs("account.xiaomi.com", "passToken", 0, "ACCOUNT.xiaomi.com."))
+          .first_party);
+  EXPECT_TRUE(JudgeCookie(RealPolicy(), Obs("c.mi.com", "userId", 0, ".sub.c.mi.com")).first_party);
+  EXPECT_FALSE(JudgeCookie(RealPolicy(), Obs("c.mi.com", "userId", 0, "mi.com")).first_party);
+  EXPECT_FALSE(JudgeCookie(RealPolicy(), Obs("c.mi.com", "userId", 0, "ads.example")).first_party);
   // No policy: the host itself decides, as a browser would.
-  CookieVerdict none = JudgeCookie(Real(), Obs("www.example.com", "sid", 0, ".example.com"));
+  CookieVerdict none = JudgeCookie(RealPolicy(), Obs("www.example.com", "sid", 0, ".example.com"));
   EXPECT_EQ(none.category, Category::kNoCookiePolicy);
   EXPECT_EQ(none.finding, Finding::kObservation);
   EXPECT_TRUE(none.first_party);
-  EXPECT_FALSE(JudgeCookie(Real(), Obs("www.example.com", "sid", 0, "other.net")).first_party);
+  EXPECT_FALSE(
+      JudgeCookie(RealPolicy(), Obs("www.example.com", "sid", 0, "other.net")).first_party);
 }
 
 TEST(JudgeCookieTest, SentCookiesHaveNoLifetimeToCheck) {
   CookieObservation o = Obs("account.xiaomi.com", "passToken", -1);
   o.direction = CookieDirection::kSentByClient;
-  CookieVerdict v = JudgeCookie(Real(), o);
+  CookieVerdict v = JudgeCookie(RealPolicy(), o);
   EXPECT_EQ(v.category, Category::kClear);
   EXPECT_THAT(v.explanation, HasSubstr("sent to account.xiaomi.com"));
   EXPECT_THAT(v.explanation, HasSubstr("lifetime unknown"));
   o.max_age_seconds = 400 * kD;  // ignored for a Cookie request header
-  EXPECT_EQ(JudgeCookie(Real(), o).category, Category::kClear);
+  EXPECT_EQ(JudgeCookie(RealPolicy(), o).category, Category::kClear);
   // The same lifetime on a Set-Cookie exceeds the declared session.
   o.direction = CookieDirection::kSetByServer;
-  EXPECT_EQ(JudgeCookie(Real(), o).category, Category::kLifetimeExceeded);
+  EXPECT_EQ(JudgeCookie(RealPolicy(), o).category, Category::kLifetimeExceeded);
   // An undeclared name is undeclared whichever way it travels.
   o = Obs("account.xiaomi.com", "nope", -1);
   o.direction = CookieDirection::kSentByClient;
-  EXPECT_EQ(JudgeCookie(Real(), o).category, Category::kUndeclaredCookie);
+  EXPECT_EQ(JudgeCookie(RealPolicy(), o).category, Category::kUndeclaredCookie);
 }
 
 }  // namespace

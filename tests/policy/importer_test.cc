@@ -10,6 +10,7 @@
 #include "collector/policy/policy.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/policy/real_policy.h"
 #include "tests/testing/status_matchers.h"
 
 namespace idflow::policy {
@@ -29,15 +30,6 @@ std::string Slurp(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-const Policy& RealPolicy() {
-  static const Policy* p = [] {
-    auto loaded = LoadPolicyDir(kSource + "/policies");
-    EXPECT_THAT(loaded, IsOk());
-    return new Policy(loaded.ok() ? *std::move(loaded) : Policy{});
-  }();
-  return *p;
 }
 
 // Seed 002, checked in with the fuzz corpus (same bytes as

@@ -8,6 +8,7 @@
 #include "collector/policy/policy.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/policy/real_policy.h"
 #include "tests/testing/status_matchers.h"
 
 namespace idflow::policy {
@@ -18,17 +19,6 @@ using ::idflow::testing::StatusIs;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 using Role = Responsible::Role;
-
-const std::string kSource = IDFLOW_SOURCE_DIR;
-
-const Policy& Real() {
-  static const Policy* p = [] {
-    auto loaded = LoadPolicyDir(kSource + "/policies");
-    EXPECT_THAT(loaded, IsOk());
-    return new Policy(loaded.ok() ? *std::move(loaded) : Policy{});
-  }();
-  return *p;
-}
 
 constexpr char kLibc[] = "/usr/lib/x86_64-linux-gnu/libc.so.6";
 constexpr char kLibstdcxx[] = "/usr/lib/x86_64-linux-gnu/libstdc++.so.6.0.30";
@@ -47,7 +37,7 @@ TEST(ResolveTest, SdkBehindRuntimeFramesIsPicked) {
                                              {kLibc, kLibz, kLibstdcxx, kLebo, kHost},
                                              {kLd, kLibc, kGio, kLebo},
                                              {kLebo}}) {
-    Responsible r = ResolveResponsible(Real(), chain, kHost);
+    Responsible r = ResolveResponsible(RealPolicy(), chain, kHost);
     EXPECT_EQ(r.role, Role::kSdk) << chain.size();
     EXPECT_EQ(r.module, kLebo);
     EXPECT_EQ(r.sdk, "Lebo SDK");
@@ -56,7 +46,8 @@ TEST(ResolveTest, SdkBehindRuntimeFramesIsPicked) {
 
 TEST(ResolveTest, InnermostSdkWinsOverOuterSdkAndUnboundCode) {
   // An unbound library called by IDM: the SDK still answers for it.
-  Responsible r = ResolveResponsible(Real(), {kLibc, "/opt/x/libhelper.so", kIdm, kLebo}, kHost);
+  Responsible r =
+      ResolveResponsible(RealPolicy(), {kLibc, "/opt/x/libhelper.so", kIdm, kLebo}, kHost);
   EXPECT_EQ(r.role, Role::kSdk);
   EXPECT_EQ(r.sdk, "IDM SDK");
 }
@@ -64,7 +55,7 @@ TEST(ResolveTest, InnermostSdkWinsOverOuterSdkAndUnboundCode) {
 TEST(ResolveTest, AllRuntimeChainIsNobody) {
   for (const std::vector<std::string>& chain : std::vector<std::vector<std::string>>{
            {}, {kLibc}, {kLd, kLibc, kLibstdcxx, kLibz, kGio}, {"", kLibc}}) {
-    Responsible r = ResolveResponsible(Real(), chain, "/usr/bin/whatever");
+    Responsible r = ResolveResponsible(RealPolicy(), chain, "/usr/bin/whatever");
     EXPECT_EQ(r.role, Role::kNone) << chain.size();
     EXPECT_EQ(r.module, "");
     EXPECT_EQ(r.sdk, "");
@@ -72,18 +63,18 @@ TEST(ResolveTest, AllRuntimeChainIsNobody) {
 }
 
 TEST(ResolveTest, FirstPartyExecutable) {
-  Responsible r = ResolveResponsible(Real(), {kLibc, kLibstdcxx, kHost}, kHost);
+  Responsible r = ResolveResponsible(RealPolicy(), {kLibc, kLibstdcxx, kHost}, kHost);
   EXPECT_EQ(r.role, Role::kFirstParty);
   EXPECT_EQ(r.module, kHost);
-  EXPECT_TRUE(Real().IsFirstParty(kHost));
-  EXPECT_FALSE(Real().IsFirstParty("/usr/bin/cat"));
+  EXPECT_TRUE(RealPolicy().IsFirstParty(kHost));
+  EXPECT_FALSE(RealPolicy().IsFirstParty("/usr/bin/cat"));
 }
 
 TEST(ResolveTest, UnboundModuleIsNeverARuntimeLibrary) {
-  Responsible r = ResolveResponsible(Real(), {kLibc, kLibstdcxx, kMystery, kHost}, kHost);
+  Responsible r = ResolveResponsible(RealPolicy(), {kLibc, kLibstdcxx, kMystery, kHost}, kHost);
   EXPECT_EQ(r.role, Role::kUnbound);
   EXPECT_EQ(r.module, kMystery);
-  r = ResolveResponsible(Real(), {kLibc, "/usr/bin/cat"}, "/usr/bin/cat");
+  r = ResolveResponsible(RealPolicy(), {kLibc, "/usr/bin/cat"}, "/usr/bin/cat");
   EXPECT_EQ(r.role, Role::kUnbound);
   EXPECT_EQ(r.module, "/usr/bin/cat");
 }
@@ -170,11 +161,11 @@ TEST(ResolveTest, DefaultRuntimeListCoversTheNamedLibraries) {
                         "libtinfo.so.6",
                         "libreadline.so.8",
                         "/usr/lib/python3.11/lib-dynload/_ssl.cpython-311-x86_64-linux-gnu.so"}) {
-    EXPECT_TRUE(Real().IsRuntime(m)) << m;
+    EXPECT_TRUE(RealPolicy().IsRuntime(m)) << m;
   }
   for (const char* m : {kLebo, kMystery, kHost, "/usr/bin/curl", "libcustom.so", "libcz.so",
                         "/opt/app/libcx.so.6", "libnetwork_sdk.so"}) {
-    EXPECT_FALSE(Real().IsRuntime(m)) << m;
+    EXPECT_FALSE(RealPolicy().IsRuntime(m)) << m;
   }
 }
 
@@ -315,7 +306,7 @@ TEST(JudgeRulesTest, UndeclaredModuleSendingIsUndeclaredParty) {
   // README example: libmystery_sdk.so sends the OAID to collect.adnet.example.
   Flow f = At({kLibc, kLibstdcxx, kMystery, kHost}, "oaid", "transmit", kHost);
   f.dest_host = "collect.adnet.example";
-  Verdict v = Judge(Real(), f);
+  Verdict v = Judge(RealPolicy(), f);
   ExpectVerdict(v, Category::kUndeclaredParty, kMystery,
                 "Module /opt/idflow/lib/libmystery_sdk.so maps to no SDK declared in "
                 "interconnectivity-data-sharing v20250508");
@@ -326,53 +317,54 @@ TEST(JudgeRulesTest, UndeclaredModuleSendingIsUndeclaredParty) {
 
 TEST(JudgeRulesTest, FirstPartySendingIsUndeclaredParty) {
   Flow f = At({kLibc, kHost}, "mac_address", "transmit", kHost);
-  ExpectVerdict(Judge(Real(), f), Category::kUndeclaredParty, kHost, "(the app's own code)");
+  ExpectVerdict(Judge(RealPolicy(), f), Category::kUndeclaredParty, kHost, "(the app's own code)");
 }
 
 TEST(JudgeRulesTest, DeclaredSdkBeyondItsDeclarationIsAViolation) {
   // Lebo declares only TV name and type: sending the MAC is omitted...
   Flow f = At({kLibc, kLibz, kLebo, kHost}, "mac_address", "transmit", kHost);
   f.dest_host = "cast.hpplay.com.cn";
-  Verdict v = Judge(Real(), f);
+  Verdict v = Judge(RealPolicy(), f);
   ExpectVerdict(v, Category::kOmitted, kLebo, "Lebo SDK sent mac_address, but entry lebo-sdk");
   EXPECT_EQ(v.sdk, "Lebo SDK");
   EXPECT_EQ(v.entry, "lebo-sdk");
   // ...and so is reading it: collection beyond the declaration.
-  v = Judge(Real(), At({kLibc, kLibstdcxx, kLebo, kHost}, "mac_address", "acquire", kHost));
+  v = Judge(RealPolicy(), At({kLibc, kLibstdcxx, kLebo, kHost}, "mac_address", "acquire", kHost));
   ExpectVerdict(v, Category::kOmitted, kLebo, "Lebo SDK read mac_address, but entry lebo-sdk");
   // To another party: wrong_recipient.
   f = At({kLibc, kLebo}, "device_name", "transmit", kHost);
   f.dest_host = "data.mi.com";
-  ExpectVerdict(Judge(Real(), f), Category::kWrongRecipient, kLebo, "belongs to Xiaomi Inc.");
+  ExpectVerdict(Judge(RealPolicy(), f), Category::kWrongRecipient, kLebo, "belongs to Xiaomi Inc.");
 }
 
 TEST(JudgeRulesTest, DeclaredSdkWithinItsDeclarationIsClear) {
   Flow f = At({kLibc, kLibstdcxx, kIdm, kHost}, "mac_address", "transmit", kHost);
   f.dest_host = "idm.discovery.mi.com";
   f.scenarios = {"device_discovery"};
-  Verdict v = Judge(Real(), f);
+  Verdict v = Judge(RealPolicy(), f);
   ExpectVerdict(v, Category::kClear, kIdm, "as declared by entry idm-sdk");
   EXPECT_EQ(v.sdk, "IDM SDK");
-  v = Judge(Real(), At({kLibc, kLibstdcxx, kIdm}, "mac_address", "acquire", kHost));
+  v = Judge(RealPolicy(), At({kLibc, kLibstdcxx, kIdm}, "mac_address", "acquire", kHost));
   ExpectVerdict(v, Category::kClear, kIdm, "IDM SDK read mac_address");
 }
 
 TEST(JudgeRulesTest, LocalAcquisitionIsAnObservation) {
   // `cat /sys/class/net/eth0/address`.
-  Verdict v = Judge(Real(), At({kLibc, "/usr/bin/cat"}, "mac_address", "acquire", "/usr/bin/cat"));
+  Verdict v =
+      Judge(RealPolicy(), At({kLibc, "/usr/bin/cat"}, "mac_address", "acquire", "/usr/bin/cat"));
   ExpectVerdict(v, Category::kLocalAcquisition, "/usr/bin/cat",
                 "Unbound module /usr/bin/cat read mac_address without sending it");
   EXPECT_EQ(v.statement, "");
   EXPECT_FALSE(IsViolation(v.category));
-  v = Judge(Real(), At({kLibc, kLibstdcxx, kHost}, "mac_address", "acquire", kHost));
+  v = Judge(RealPolicy(), At({kLibc, kLibstdcxx, kHost}, "mac_address", "acquire", kHost));
   ExpectVerdict(v, Category::kLocalAcquisition, kHost, "First-party module");
 }
 
 TEST(JudgeRulesTest, UnattributableIsAnObservation) {
   // During fork: no chain at all; or only runtime frames.
-  ExpectVerdict(Judge(Real(), At({}, "mac_address", "transmit", "/usr/bin/x")),
+  ExpectVerdict(Judge(RealPolicy(), At({}, "mac_address", "transmit", "/usr/bin/x")),
                 Category::kUnattributable, "", "empty, e.g. during fork");
-  ExpectVerdict(Judge(Real(), At({kLd, kLibc}, "mac_address", "acquire", "")),
+  ExpectVerdict(Judge(RealPolicy(), At({kLd, kLibc}, "mac_address", "acquire", "")),
                 Category::kUnattributable, "", "2 runtime module(s)");
 }
 
@@ -384,7 +376,7 @@ TEST(JudgeRulesTest, SameAppIpcIsAnObservationWhateverTheModule) {
       Flow f = At(chain, "oaid", "transmit", chromium);
       f.channel = channel;
       f.peer_exe = chromium;
-      Verdict v = Judge(Real(), f);
+      Verdict v = Judge(RealPolicy(), f);
       ExpectVerdict(v, Category::kSameAppIpc, chain.size() > 1 ? chain[1] : "",
                     "another process of the same executable /usr/lib/chromium/chromium");
     }
@@ -393,18 +385,18 @@ TEST(JudgeRulesTest, SameAppIpcIsAnObservationWhateverTheModule) {
   Flow f = At({kLibc, kMystery}, "oaid", "transmit", chromium);
   f.channel = "unix";
   f.peer_exe = "/usr/bin/other";
-  EXPECT_EQ(Judge(Real(), f).category, Category::kUndeclaredParty);
+  EXPECT_EQ(Judge(RealPolicy(), f).category, Category::kUndeclaredParty);
   f.peer_exe = "";
-  EXPECT_EQ(Judge(Real(), f).category, Category::kUndeclaredParty);
+  EXPECT_EQ(Judge(RealPolicy(), f).category, Category::kUndeclaredParty);
   f.peer_exe = chromium;
   f.channel = "tcp";
-  EXPECT_EQ(Judge(Real(), f).category, Category::kUndeclaredParty);
+  EXPECT_EQ(Judge(RealPolicy(), f).category, Category::kUndeclaredParty);
 }
 
 TEST(JudgeRulesTest, AgentCannotPickTheSdk) {
   // The flow carries no SDK name: only the bindings decide. A Lebo module is Lebo.
   Flow f = At({kLebo}, "mac_address", "transmit", kHost);
-  EXPECT_EQ(Judge(Real(), f).sdk, "Lebo SDK");
+  EXPECT_EQ(Judge(RealPolicy(), f).sdk, "Lebo SDK");
 }
 
 // ---- loader errors on the lists --------------------------------------------------

@@ -9,6 +9,7 @@
 #include "collector/policy/policy.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/policy/real_policy.h"
 #include "tests/testing/status_matchers.h"
 
 namespace idflow::policy {
@@ -57,15 +58,6 @@ SdkFlow F(std::string sdk, std::string data_type, std::string action = "transmit
   f.scenarios = std::move(scenarios);
   f.consents = std::move(consents);
   return {std::move(sdk), std::move(f)};
-}
-
-const Policy& RealPolicy() {
-  static const Policy* p = [] {
-    auto loaded = LoadPolicyDir(absl::StrCat(IDFLOW_SOURCE_DIR, "/policies"));
-    EXPECT_THAT(loaded, IsOk());
-    return new Policy(loaded.ok() ? *std::move(loaded) : Policy{});
-  }();
-  return *p;
 }
 
 class RealVerdictTest : public ::testing::TestWithParam<Case> {};
