@@ -208,6 +208,8 @@ struct TapWireEvent {
 static_assert(sizeof(TapWireEvent) == 16 + 16 + 16 + 16 + 16 + kTapHostMax + kTapContextMax + 8 +
                                           kTapPeerMax + sizeof(TapWireChain));
 
+static_assert(sizeof(TapWireEvent) <= kTapMaxMessageBytes);
+
 // TapWireEvent::flags: the match straddled the previous call's bytes on the
 // same stream (found through the per-stream carry).
 inline constexpr uint32_t kTapEventSplit = 1u << 0;
@@ -241,6 +243,8 @@ struct TapWireCookie {
 };
 static_assert(sizeof(TapWireCookie) == 16 + 24 + 4 + 16 + 12 + kTapHostMax + kTapCookieDomainMax +
                                            1 + kTapCookieNameMax + sizeof(TapWireChain));
+
+static_assert(sizeof(TapWireCookie) <= kTapMaxMessageBytes);
 
 struct TapWireStats {
   TapWireHeader header;

@@ -1008,17 +1008,23 @@ void FillChainUnfenced(void* caller, agent::TapWireChain* chain) {
   }
   for (size_t i = 0; i < n; ++i) {
     const ModuleEntry* e = CachedModule(mods[i]);
-    bool added = false;
+    const char* path = nullptr;
+    size_t path_len = 0;
     if (e != nullptr) {
-      added = agent::AppendTapChain(chain, e->path, e->path_len, e->build_id, e->build_id_len);
-    } else {
-      const char* path =
-          mods[i].base == reinterpret_cast<uintptr_t>(g_main_base) || mods[i].name == nullptr
-              ? g_exe
-              : mods[i].name;
-      added = agent::AppendTapChain(chain, path, strnlen(path, kTapModuleMax), nullptr, 0);
+      path = e->path;
+      path_len = e->path_len;
+    } else {  // table full or name too long: dladdr's name, no build id
+      path = mods[i].base == reinterpret_cast<uintptr_t>(g_main_base) || mods[i].name == nullptr
+                 ? g_exe
+                 : mods[i].name;
+      path_len = strnlen(path, kTapModuleMax);
     }
-    if (!added) break;  // path area full: keep the inner part
+    if (path_len == 0) continue;  // nothing to name it by (e.g. /proc unreadable)
+    const uint8_t* build_id = e != nullptr ? e->build_id : nullptr;
+    if (!agent::AppendTapChain(chain, path, path_len, build_id,
+                               e != nullptr ? e->build_id_len : 0)) {
+      break;  // path area full: keep the inner part
+    }
   }
 }
 
