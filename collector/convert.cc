@@ -269,4 +269,24 @@ idflow::v1::StoredEvent ToProto(const store::EventRecord& r) {
   return out;
 }
 
+idflow::v1::AgentStatus ToProto(const store::AgentRecord& a) {
+  idflow::v1::AgentStatus out;
+  out.set_agent_id(a.agent_id);
+  out.mutable_device()->set_id(a.device_id);
+  out.mutable_device()->set_class_(a.device_class);
+  out.mutable_device()->set_firmware(a.firmware);
+  out.set_agent_version(a.agent_version);
+  out.set_last_seen_unix_ms(a.last_seen_unix_ms);
+  out.set_stored_up_to(a.stored_up_to);
+  out.set_events_stored(a.events_stored);
+  out.set_gap_events(a.gap_events);
+  auto* d = out.mutable_drops();
+  d->set_tap_dropped(a.drops.tap);
+  d->set_ingress_rejected(a.drops.ingress);
+  d->set_spool_dropped(a.drops.spool);
+  d->set_disk_dropped(a.drops.disk);
+  d->set_dead_lettered(a.drops.dead_letter);
+  return out;
+}
+
 }  // namespace idflow::collector

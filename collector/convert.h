@@ -30,6 +30,7 @@ Category JudgeEvent(const policy::Policy& policy, store::EventRecord* rec);
 store::VerdictFilter FromProto(const idflow::v1::VerdictFilter& f);
 idflow::v1::Verdict ToProto(const store::VerdictGroup& g);
 idflow::v1::StoredEvent ToProto(const store::EventRecord& rec);
+idflow::v1::AgentStatus ToProto(const store::AgentRecord& agent);
 
 }  // namespace idflow::collector
 

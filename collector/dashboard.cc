@@ -179,8 +179,9 @@ void RegisterHttpRoutes(http::HttpServer* server, Collector* c) {
   // The verdict filter offers every category of the one list.
   static const std::string page = [] {
     std::string options;
-    for (const CategoryInfo& c : kCategories)
-      absl::StrAppend(&options, "<option>", c.name, "</option>");
+    for (const CategoryInfo& info : kCategories) {
+      absl::StrAppend(&options, "<option>", info.name, "</option>");
+    }
     return absl::StrReplaceAll(kDashboardHtml, {{"@CATEGORY_OPTIONS@", options}});
   }();
   server->Handle("GET", "/", [](const http::Request& req) {

@@ -22,7 +22,13 @@ int main(int argc, char** argv) {
   flags.Add("tls-cert", "", "server certificate (PEM)");
   flags.Add("tls-key", "", "server private key (PEM)");
   flags.Add("tls-client-ca", "", "CA for client certificates (PEM): requires mutual TLS");
-  flags.Add("auth-token-file", "", "bearer token required by the Query API and dashboard");
+  flags.Add("auth-token-file", "",
+            "bearer token required by the Query API, the dashboard and (unless --agent-tokens) "
+            "Ingest");
+  flags.Add("agent-tokens", "",
+            "per-agent Ingest tokens: lines 'AGENT_ID sha256:HEX' (hashes, never the tokens)");
+  flags.AddBool("allow-unauthenticated-ingest",
+                "accept agents without credentials on a non-loopback address (not for fleets)");
   flags.AddBool("help", "show this help");
   if (absl::Status st = flags.Parse(argc, argv); !st.ok()) {
     std::cerr << "idflow-collector: " << st.message() << "\nusage: idflow-collector [flags]\n"
@@ -41,6 +47,8 @@ int main(int argc, char** argv) {
   options.tls_cert = flags.Get("tls-cert");
   options.tls_key = flags.Get("tls-key");
   options.tls_client_ca = flags.Get("tls-client-ca");
+  options.agent_tokens_file = flags.Get("agent-tokens");
+  options.allow_unauthenticated_ingest = flags.GetBool("allow-unauthenticated-ingest");
   if (!flags.Get("auth-token-file").empty()) {
     auto token = idflow::ReadFile(flags.Get("auth-token-file"));
     if (!token.ok()) {

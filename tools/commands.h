@@ -7,6 +7,7 @@ namespace idflow::tools {
 
 int RunCommand(int argc, char** argv);         // idflowctl run ... -- CMD ARGS
 int ViolationsCommand(int argc, char** argv);  // idflowctl violations ...
+int AgentsCommand(int argc, char** argv);      // idflowctl agents ...
 int PolicyCommand(int argc, char** argv);      // idflowctl policy import|lint|diff|explain
 
 }  // namespace idflow::tools

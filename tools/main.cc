@@ -8,11 +8,13 @@ namespace {
 constexpr char kUsage[] =
     "usage: idflowctl COMMAND [flags]\n"
     "commands:\n"
-    "  run --socket PATH [--scenario NAME] [--consent KEY=true|false] -- CMD ARGS...\n"
-    "      run a program under the tap\n"
+    "  run --socket PATH [--scenario NAME] [--consent KEY=true|false] [--allow-unobserved]\n"
+    "      -- CMD ARGS...   run a program under the tap (exit 2 when no agent listens)\n"
     "  violations --collector HOST:PORT [--device ID] [--sdk NAME] [--all]\n"
     "             [--format table|json|junit|sarif]\n"
     "      list verdicts; exit 1 when violations are found\n"
+    "  agents --collector HOST:PORT [--device ID] [--format table|json]\n"
+    "      agents, where their data stands, and what was lost per cause\n"
     "  policy import FILE [--kind statement|cookies] [-o OUT.yaml]\n"
     "  policy lint DIR | policy diff OLD NEW | policy explain --sdk NAME --data TYPE\n"
     "      work with declared policies\n";
@@ -26,6 +28,7 @@ int main(int argc, char** argv) {
   const char* cmd = argv[1];
   if (!std::strcmp(cmd, "run")) return idflow::tools::RunCommand(argc, argv);
   if (!std::strcmp(cmd, "violations")) return idflow::tools::ViolationsCommand(argc, argv);
+  if (!std::strcmp(cmd, "agents")) return idflow::tools::AgentsCommand(argc, argv);
   if (!std::strcmp(cmd, "policy")) return idflow::tools::PolicyCommand(argc, argv);
   if (!std::strcmp(cmd, "help") || !std::strcmp(cmd, "--help")) {
     std::cout << kUsage;

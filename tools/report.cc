@@ -6,6 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/json.h"
+#include "tools/table.h"
 
 namespace idflow::tools {
 
@@ -75,33 +76,22 @@ std::string Table(const std::vector<idflow::v1::Verdict>& verdicts) {
                                             "COUNT",   "STATEMENT", "ENTRY"};
   std::vector<std::vector<std::string>> rows;
   for (const auto& v : verdicts) {
-    std::string module = v.module();
-    if (auto slash = module.rfind('/'); slash != std::string::npos)
-      module = module.substr(slash + 1);
-    if (module.empty()) module = "-";
+    // GCC 12 warns (-Wrestrict, a known false positive) on assigning a
+    // literal after substr here; build the cell in one expression instead.
+    size_t slash = v.module().rfind('/');
+    std::string module = v.module().empty()           ? std::string("-")
+                         : slash == std::string::npos ? v.module()
+                                                      : v.module().substr(slash + 1);
     std::string encoding = v.cookie_direction().empty() ? v.encoding() : v.cookie_direction();
     rows.push_back({FindingText(v), v.verdict(), v.device(), v.sdk().empty() ? "-" : v.sdk(),
                     module, DataText(v), encoding.empty() ? "-" : encoding,
                     v.destination().empty() ? "-" : v.destination(), absl::StrCat(v.count()),
                     Statement(v), v.entry().empty() ? "-" : v.entry()});
   }
-  std::vector<size_t> width(headers.size());
-  for (size_t i = 0; i < headers.size(); ++i) width[i] = headers[i].size();
-  for (const auto& r : rows)
-    for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
-  auto line = [&](const std::vector<std::string>& cells) {
-    std::string out;
-    for (size_t i = 0; i < cells.size(); ++i) {
-      absl::StrAppend(&out, cells[i], std::string(width[i] - cells[i].size() + 2, ' '));
-    }
-    while (!out.empty() && out.back() == ' ') out.pop_back();
-    return out + "\n";
-  };
-  std::string out = line(headers);
-  for (size_t i = 0; i < rows.size(); ++i) {
-    out += line(rows[i]);
-    absl::StrAppend(&out, "    ", verdicts[i].explanation(), "\n");
-  }
+  rows.insert(rows.begin(), headers);
+  std::vector<std::string> notes;
+  for (const auto& v : verdicts) notes.push_back(v.explanation());
+  std::string out = FormatTable(rows, notes);
   size_t by_finding[4] = {};
   for (const auto& v : verdicts) by_finding[static_cast<int>(FindingOfVerdict(v))]++;
   absl::StrAppend(&out, "\n", verdicts.size(),

@@ -1,3 +1,6 @@
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,6 +29,30 @@ std::string DefaultTapPath() {
   return dir + "/../lib/libidflow-tap.so";
 }
 
+// Why nothing would be observed at `path`; "" when an agent accepts there.
+// The probe connects and closes without a hello, which the agent ignores.
+std::string WhyUnobserved(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return "no agent socket at " + path;
+  if (!S_ISSOCK(st.st_mode)) return path + " is not a socket";
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path)) return "socket path too long: " + path;
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  for (int type : {SOCK_SEQPACKET, SOCK_STREAM}) {
+    int fd = ::socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+    if (fd < 0) continue;
+    int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    int err = errno;
+    ::close(fd);
+    if (rc == 0) return "";
+    if (err != EPROTOTYPE) {
+      return "no agent listens on " + path + " (" + std::strerror(err) + ")";
+    }
+  }
+  return "no agent listens on " + path;
+}
+
 }  // namespace
 
 int RunCommand(int argc, char** argv) {
@@ -34,6 +61,7 @@ int RunCommand(int argc, char** argv) {
   flags.Add("scenario", "", "active usage scenario (repeatable), e.g. device_discovery");
   flags.Add("consent", "", "consent state KEY=true|false (repeatable)");
   flags.Add("tap", DefaultTapPath(), "path of libidflow-tap.so");
+  flags.AddBool("allow-unobserved", "run the program even when no agent listens on --socket");
   if (auto st = flags.Parse(argc, argv, 2, /*allow_positional=*/false); !st.ok()) {
     std::cerr
         << "idflowctl run: " << st.message()
@@ -57,6 +85,16 @@ int RunCommand(int argc, char** argv) {
   if (::access(tap.c_str(), R_OK) != 0) {
     std::cerr << "idflowctl run: tap library not readable: " << tap << "\n";
     return 2;
+  }
+  // A run nobody observed must not look like a clean one.
+  if (std::string why = WhyUnobserved(flags.Get("socket")); !why.empty()) {
+    if (!flags.GetBool("allow-unobserved")) {
+      std::cerr << "idflowctl run: " << why
+                << ": the program would run unobserved; start idflow-agent, give --socket, or "
+                   "pass --allow-unobserved\n";
+      return 2;
+    }
+    std::cerr << "idflowctl run: warning: " << why << ": running unobserved\n";
   }
   std::string preload = tap;
   if (const char* existing = std::getenv("LD_PRELOAD"); existing && *existing) {

@@ -78,6 +78,31 @@ ALTER TABLE events ADD COLUMN consents_json TEXT NOT NULL DEFAULT '{}';
 UPDATE events SET finding = CASE verdict WHEN 'clear' THEN 'clear' ELSE 'violation' END;
 CREATE INDEX events_finding ON events (finding, last_seen_ms);
 )sql",
+    // v3: agents with their reported drops, and declared sequence gaps.
+    R"sql(
+CREATE TABLE agents (
+  agent_id          TEXT    PRIMARY KEY,
+  device_id         TEXT    NOT NULL DEFAULT '',
+  device_class      TEXT    NOT NULL DEFAULT '',
+  firmware          TEXT    NOT NULL DEFAULT '',
+  agent_version     TEXT    NOT NULL DEFAULT '',
+  last_seen_ms      INTEGER NOT NULL DEFAULT 0,
+  drops_tap         INTEGER NOT NULL DEFAULT 0,
+  drops_ingress     INTEGER NOT NULL DEFAULT 0,
+  drops_spool       INTEGER NOT NULL DEFAULT 0,
+  drops_disk        INTEGER NOT NULL DEFAULT 0,
+  drops_dead_letter INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX agents_device ON agents (device_id);
+CREATE TABLE gaps (
+  agent_id    TEXT    NOT NULL,
+  from_seq    INTEGER NOT NULL,
+  to_seq      INTEGER NOT NULL,
+  cause       TEXT    NOT NULL,
+  recorded_ms INTEGER NOT NULL DEFAULT (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
+  PRIMARY KEY (agent_id, from_seq)
+);
+)sql",
 };
 static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion);
 
@@ -233,6 +258,20 @@ void BindRecord(sqlite3_stmt* st, const EventRecord& r) {
   BindText(st, ++i, ConsentsToJson(r.consents));
 }
 
+void BindDrops(sqlite3_stmt* st, int first, const DropCounts& d) {
+  int i = first;
+  for (uint64_t v : {d.tap, d.ingress, d.spool, d.disk, d.dead_letter}) {
+    sqlite3_bind_int64(st, i++, static_cast<sqlite3_int64>(v));
+  }
+}
+
+std::string InsertSql(bool skip_duplicates) {
+  std::string params = "?";
+  for (int i = 1; i < kNumColumns; ++i) params += ", ?";
+  return absl::StrCat("INSERT INTO events (", kColumns, ") VALUES (", params, ")",
+                      skip_duplicates ? " ON CONFLICT (agent_id, seq) DO NOTHING" : "");
+}
+
 // Reads kColumns starting at result column `c`.
 EventRecord ReadRecord(sqlite3_stmt* st, int c) {
   EventRecord r;
@@ -315,6 +354,8 @@ sqlite3_int64 Limit(const VerdictFilter& f) {
   if (f.limit == 0) return -1;
   return static_cast<sqlite3_int64>(f.limit);
 }
+
+sqlite3_int64 Offset(const VerdictFilter& f) { return static_cast<sqlite3_int64>(f.offset); }
 
 // Resets and clears a cached statement on every exit path.
 class StmtGuard {
@@ -487,29 +528,51 @@ absl::Status SqliteStore::Migrate() {
   return Exec("COMMIT");
 }
 
-absl::Status SqliteStore::Append(const std::vector<EventRecord>& events) {
+absl::StatusOr<uint64_t> SqliteStore::Append(const std::vector<EventRecord>& events) {
   for (const auto& e : events) {
     if (e.agent_id.empty()) return absl::InvalidArgumentError("event without agent_id");
   }
-  if (events.empty()) return absl::OkStatus();
+  if (events.empty()) return 0;
   std::lock_guard lock(mu_);
-  static const std::string kInsert = [] {
-    std::string params = "?";
-    for (int i = 1; i < kNumColumns; ++i) params += ", ?";
-    return absl::StrCat("INSERT INTO events (", kColumns, ") VALUES (", params,
-                        ") ON CONFLICT (agent_id, seq) DO NOTHING");
-  }();
-  ASSIGN_OR_RETURN(sqlite3_stmt * ins, Prepare(kInsert));
-  RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  for (const auto& e : events) {
-    StmtGuard guard(ins);
-    BindRecord(ins, e);
-    int rc = sqlite3_step(ins);
-    if (rc != SQLITE_DONE) {
-      absl::Status err = Error(rc, absl::StrCat("insert ", e.agent_id, "/", e.seq));
-      Exec("ROLLBACK").IgnoreError();
-      return err;
+  ASSIGN_OR_RETURN(sqlite3_stmt * ins, Prepare(InsertSql(/*skip_duplicates=*/true)));
+  uint64_t inserted = 0;
+  RETURN_IF_ERROR(InTransactionLocked([&]() -> absl::Status {
+    for (const auto& e : events) {
+      StmtGuard guard(ins);
+      BindRecord(ins, e);
+      int rc = sqlite3_step(ins);
+      if (rc != SQLITE_DONE) return Error(rc, absl::StrCat("insert ", e.agent_id, "/", e.seq));
+      inserted += static_cast<uint64_t>(sqlite3_changes(db_));
     }
+    return absl::OkStatus();
+  }));
+  return inserted;
+}
+
+absl::StatusOr<uint64_t> SqliteStore::LastSeq(const std::string& agent_id) {
+  std::lock_guard lock(mu_);
+  return LastSeqLocked(agent_id);
+}
+
+absl::StatusOr<uint64_t> SqliteStore::LastSeqLocked(const std::string& agent_id) {
+  // Events and gaps together: a declared gap accounts for its seqs.
+  ASSIGN_OR_RETURN(
+      sqlite3_stmt * st,
+      Prepare("SELECT MAX((SELECT COALESCE(MAX(seq), 0) FROM events WHERE agent_id = ?1),"
+              " (SELECT COALESCE(MAX(to_seq), 0) FROM gaps WHERE agent_id = ?1))"));
+  StmtGuard guard(st);
+  BindText(st, 1, agent_id);
+  int rc = sqlite3_step(st);
+  if (rc != SQLITE_ROW) return Error(rc, "last seq");
+  return static_cast<uint64_t>(sqlite3_column_int64(st, 0));
+}
+
+absl::Status SqliteStore::InTransactionLocked(const std::function<absl::Status()>& body) {
+  RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  absl::Status st = body();
+  if (!st.ok()) {
+    Exec("ROLLBACK").IgnoreError();
+    return st;
   }
   int rc = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK) {
@@ -521,15 +584,152 @@ absl::Status SqliteStore::Append(const std::vector<EventRecord>& events) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<uint64_t> SqliteStore::LastSeq(const std::string& agent_id) {
+absl::Status SqliteStore::CheckFollowsLocked(const std::string& agent_id, uint64_t first) {
+  ASSIGN_OR_RETURN(uint64_t last, LastSeqLocked(agent_id));
+  if (first != last + 1) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("agent ", agent_id, ": seq ", first, " does not follow stored_up_to ", last,
+                     first <= last ? " (already accounted for)" : " (a gap)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::AppendContiguous(const std::string& agent_id,
+                                           const std::vector<EventRecord>& events) {
+  if (events.empty()) return absl::OkStatus();
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (events[i].agent_id != agent_id) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("event of agent ", events[i].agent_id, " in a batch of ", agent_id));
+    }
+    if (events[i].seq != events[0].seq + i) {
+      return absl::InvalidArgumentError(absl::StrCat("batch not contiguous: seq ", events[i].seq,
+                                                     " after ", events[0].seq + i - 1));
+    }
+  }
   std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(sqlite3_stmt * st,
-                   Prepare("SELECT COALESCE(MAX(seq), 0) FROM events WHERE agent_id = ?"));
+  ASSIGN_OR_RETURN(sqlite3_stmt * ins, Prepare(InsertSql(/*skip_duplicates=*/false)));
+  return InTransactionLocked([&]() -> absl::Status {
+    RETURN_IF_ERROR(CheckFollowsLocked(agent_id, events[0].seq));
+    for (const auto& e : events) {
+      StmtGuard guard(ins);
+      BindRecord(ins, e);
+      int rc = sqlite3_step(ins);
+      if (rc != SQLITE_DONE) return Error(rc, absl::StrCat("insert ", e.agent_id, "/", e.seq));
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status SqliteStore::RecordGap(const std::string& agent_id, uint64_t from, uint64_t to,
+                                    const std::string& cause) {
+  if (from == 0 || to < from) {
+    return absl::InvalidArgumentError(absl::StrCat("bad gap ", from, "..", to));
+  }
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(
+      sqlite3_stmt * ins,
+      Prepare("INSERT INTO gaps (agent_id, from_seq, to_seq, cause) VALUES (?, ?, ?, ?)"));
+  return InTransactionLocked([&]() -> absl::Status {
+    RETURN_IF_ERROR(CheckFollowsLocked(agent_id, from));
+    StmtGuard guard(ins);
+    BindText(ins, 1, agent_id);
+    sqlite3_bind_int64(ins, 2, static_cast<sqlite3_int64>(from));
+    sqlite3_bind_int64(ins, 3, static_cast<sqlite3_int64>(to));
+    BindText(ins, 4, cause);
+    int rc = sqlite3_step(ins);
+    if (rc != SQLITE_DONE) return Error(rc, "insert gap");
+    return absl::OkStatus();
+  });
+}
+
+absl::Status SqliteStore::UpsertAgent(const AgentRecord& a) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(
+      sqlite3_stmt * st,
+      Prepare("INSERT INTO agents (agent_id, device_id, device_class, firmware, agent_version,"
+              " last_seen_ms, drops_tap, drops_ingress, drops_spool, drops_disk, drops_dead_letter)"
+              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+              " ON CONFLICT (agent_id) DO UPDATE SET device_id = ?2, device_class = ?3,"
+              " firmware = ?4, agent_version = ?5, last_seen_ms = MAX(last_seen_ms, ?6),"
+              " drops_tap = MAX(drops_tap, ?7), drops_ingress = MAX(drops_ingress, ?8),"
+              " drops_spool = MAX(drops_spool, ?9), drops_disk = MAX(drops_disk, ?10),"
+              " drops_dead_letter = MAX(drops_dead_letter, ?11)"));
   StmtGuard guard(st);
-  BindText(st, 1, agent_id);
+  BindText(st, 1, a.agent_id);
+  BindText(st, 2, a.device_id);
+  BindText(st, 3, a.device_class);
+  BindText(st, 4, a.firmware);
+  BindText(st, 5, a.agent_version);
+  sqlite3_bind_int64(st, 6, a.last_seen_unix_ms);
+  BindDrops(st, 7, a.drops);
   int rc = sqlite3_step(st);
-  if (rc != SQLITE_ROW) return Error(rc, "last seq");
-  return static_cast<uint64_t>(sqlite3_column_int64(st, 0));
+  if (rc != SQLITE_DONE) return Error(rc, "upsert agent");
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::UpdateDrops(const std::string& agent_id, const DropCounts& d,
+                                      int64_t seen_unix_ms) {
+  std::lock_guard lock(mu_);
+  // Counters are cumulative on the agent: never let a late or replayed
+  // report move them backwards.
+  ASSIGN_OR_RETURN(
+      sqlite3_stmt * st,
+      Prepare("UPDATE agents SET last_seen_ms = MAX(last_seen_ms, ?6),"
+              " drops_tap = MAX(drops_tap, ?1), drops_ingress = MAX(drops_ingress, ?2),"
+              " drops_spool = MAX(drops_spool, ?3), drops_disk = MAX(drops_disk, ?4),"
+              " drops_dead_letter = MAX(drops_dead_letter, ?5) WHERE agent_id = ?7"));
+  StmtGuard guard(st);
+  BindDrops(st, 1, d);
+  sqlite3_bind_int64(st, 6, seen_unix_ms);
+  BindText(st, 7, agent_id);
+  int rc = sqlite3_step(st);
+  if (rc != SQLITE_DONE) return Error(rc, "update drops");
+  if (sqlite3_changes(db_) == 0) return absl::NotFoundError("drops for an agent never seen");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<AgentRecord>> SqliteStore::ListAgents(const std::string& device_id,
+                                                                 size_t limit, size_t offset) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(
+      sqlite3_stmt * st,
+      Prepare("SELECT a.agent_id, a.device_id, a.device_class, a.firmware, a.agent_version,"
+              " a.last_seen_ms, a.drops_tap, a.drops_ingress, a.drops_spool, a.drops_disk,"
+              " a.drops_dead_letter,"
+              " (SELECT COUNT(*) FROM events e WHERE e.agent_id = a.agent_id),"
+              " (SELECT COALESCE(SUM(to_seq - from_seq + 1), 0) FROM gaps g"
+              "   WHERE g.agent_id = a.agent_id),"
+              " MAX((SELECT COALESCE(MAX(seq), 0) FROM events e WHERE e.agent_id = a.agent_id),"
+              "     (SELECT COALESCE(MAX(to_seq), 0) FROM gaps g WHERE g.agent_id = a.agent_id))"
+              " FROM agents a WHERE (?1 = '' OR a.device_id = ?1)"
+              " ORDER BY a.agent_id LIMIT ?2 OFFSET ?3"));
+  StmtGuard guard(st);
+  BindText(st, 1, device_id);
+  sqlite3_bind_int64(st, 2, limit == 0 ? -1 : static_cast<sqlite3_int64>(limit));
+  sqlite3_bind_int64(st, 3, static_cast<sqlite3_int64>(offset));
+  std::vector<AgentRecord> out;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    AgentRecord a;
+    int c = 0;
+    a.agent_id = ColumnText(st, c++);
+    a.device_id = ColumnText(st, c++);
+    a.device_class = ColumnText(st, c++);
+    a.firmware = ColumnText(st, c++);
+    a.agent_version = ColumnText(st, c++);
+    a.last_seen_unix_ms = sqlite3_column_int64(st, c++);
+    for (uint64_t* d :
+         {&a.drops.tap, &a.drops.ingress, &a.drops.spool, &a.drops.disk, &a.drops.dead_letter}) {
+      *d = static_cast<uint64_t>(sqlite3_column_int64(st, c++));
+    }
+    a.events_stored = static_cast<uint64_t>(sqlite3_column_int64(st, c++));
+    a.gap_events = static_cast<uint64_t>(sqlite3_column_int64(st, c++));
+    a.stored_up_to = static_cast<uint64_t>(sqlite3_column_int64(st, c++));
+    out.push_back(std::move(a));
+  }
+  if (rc != SQLITE_DONE) return Error(rc, "list agents");
+  return out;
 }
 
 absl::StatusOr<std::vector<VerdictGroup>> SqliteStore::QueryVerdicts(const VerdictFilter& f) {
@@ -548,11 +748,12 @@ absl::StatusOr<std::vector<VerdictGroup>> SqliteStore::QueryVerdicts(const Verdi
                    FilterSql(f), " WINDOW g AS (PARTITION BY ", kGroupKey,
                    "))"
                    " WHERE rn = 1 ORDER BY ",
-                   kFindingOrder, ", ls DESC, ", kGroupKey, " LIMIT ?");
+                   kFindingOrder, ", ls DESC, ", kGroupKey, " LIMIT ? OFFSET ?");
   ASSIGN_OR_RETURN(sqlite3_stmt * st, Prepare(sql));
   StmtGuard guard(st);
   int n = BindFilter(st, f);
   sqlite3_bind_int64(st, n + 1, Limit(f));
+  sqlite3_bind_int64(st, n + 2, Offset(f));
   std::vector<VerdictGroup> out;
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -570,11 +771,12 @@ absl::StatusOr<std::vector<VerdictGroup>> SqliteStore::QueryVerdicts(const Verdi
 absl::StatusOr<std::vector<EventRecord>> SqliteStore::QueryEvents(const VerdictFilter& f) {
   std::lock_guard lock(mu_);
   const std::string sql = absl::StrCat("SELECT ", kColumns, " FROM events", FilterSql(f),
-                                       " ORDER BY last_seen_ms DESC, id DESC LIMIT ?");
+                                       " ORDER BY last_seen_ms DESC, id DESC LIMIT ? OFFSET ?");
   ASSIGN_OR_RETURN(sqlite3_stmt * st, Prepare(sql));
   StmtGuard guard(st);
   int n = BindFilter(st, f);
   sqlite3_bind_int64(st, n + 1, Limit(f));
+  sqlite3_bind_int64(st, n + 2, Offset(f));
   std::vector<EventRecord> out;
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) out.push_back(ReadRecord(st, 0));

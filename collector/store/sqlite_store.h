@@ -13,6 +13,7 @@
 #ifndef IDFLOW_COLLECTOR_STORE_SQLITE_STORE_H_
 #define IDFLOW_COLLECTOR_STORE_SQLITE_STORE_H_
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -32,7 +33,7 @@ class SqliteStore final : public Store {
  public:
   // The schema version this build writes; older files are migrated forward,
   // newer ones are refused.
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // Opens (creating if needed) the database file at `path` and migrates it.
   static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path);
@@ -41,8 +42,17 @@ class SqliteStore final : public Store {
   SqliteStore(const SqliteStore&) = delete;
   SqliteStore& operator=(const SqliteStore&) = delete;
 
-  absl::Status Append(const std::vector<EventRecord>& events) override;
+  absl::StatusOr<uint64_t> Append(const std::vector<EventRecord>& events) override;
+  absl::Status AppendContiguous(const std::string& agent_id,
+                                const std::vector<EventRecord>& events) override;
+  absl::Status RecordGap(const std::string& agent_id, uint64_t from, uint64_t to,
+                         const std::string& cause) override;
   absl::StatusOr<uint64_t> LastSeq(const std::string& agent_id) override;
+  absl::Status UpsertAgent(const AgentRecord& agent) override;
+  absl::Status UpdateDrops(const std::string& agent_id, const DropCounts& drops,
+                           int64_t seen_unix_ms) override;
+  absl::StatusOr<std::vector<AgentRecord>> ListAgents(const std::string& device_id, size_t limit,
+                                                      size_t offset) override;
   absl::StatusOr<std::vector<VerdictGroup>> QueryVerdicts(const VerdictFilter& f) override;
   absl::StatusOr<std::vector<EventRecord>> QueryEvents(const VerdictFilter& f) override;
   absl::StatusOr<uint64_t> CountEvents(const VerdictFilter& f) override;
@@ -62,6 +72,11 @@ class SqliteStore final : public Store {
   absl::StatusOr<sqlite3_stmt*> Prepare(const std::string& sql);
   absl::Status Error(int rc, const std::string& what);
   absl::StatusOr<int> SchemaVersionLocked();
+  absl::StatusOr<uint64_t> LastSeqLocked(const std::string& agent_id);
+  // FAILED_PRECONDITION unless `first` is LastSeq + 1.
+  absl::Status CheckFollowsLocked(const std::string& agent_id, uint64_t first);
+  // BEGIN IMMEDIATE, body, COMMIT; ROLLBACK on any error.
+  absl::Status InTransactionLocked(const std::function<absl::Status()>& body);
 
   const std::string path_;
   std::mutex mu_;  // std::mutex: visible to ThreadSanitizer

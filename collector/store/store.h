@@ -83,6 +83,31 @@ struct EventRecord {
   std::string Destination() const;
 };
 
+// Loss per cause as an agent last reported it (cumulative over its life).
+struct DropCounts {
+  uint64_t tap = 0;
+  uint64_t ingress = 0;
+  uint64_t spool = 0;
+  uint64_t disk = 0;
+  uint64_t dead_letter = 0;
+  uint64_t Total() const { return tap + ingress + spool + disk + dead_letter; }
+  bool operator==(const DropCounts&) const = default;
+};
+
+// What the store knows of one agent.
+struct AgentRecord {
+  std::string agent_id;
+  std::string device_id;
+  std::string device_class;
+  std::string firmware;
+  std::string agent_version;
+  int64_t last_seen_unix_ms = 0;
+  uint64_t stored_up_to = 0;   // every seq <= this is an event or a declared gap
+  uint64_t events_stored = 0;  // rows in the events table
+  uint64_t gap_events = 0;     // seqs declared lost on the wire
+  DropCounts drops;
+};
+
 struct VerdictFilter {
   std::string device_id;         // "" = any
   std::string sdk;               // "" = any
@@ -91,6 +116,7 @@ struct VerdictFilter {
   std::string finding;           // "" = any; clear | observation | violation
   std::string agent_id;          // "" = any
   size_t limit = 1000;
+  size_t offset = 0;  // rows (groups for QueryVerdicts) to skip: pagination
 };
 
 // Events with the same (device, sdk, module, data_type, encoding, destination,
@@ -108,11 +134,34 @@ class Store {
   virtual ~Store() = default;
 
   // Appends in one transaction. Events whose (agent_id, seq) is already
-  // stored are skipped, so re-delivery never duplicates.
-  virtual absl::Status Append(const std::vector<EventRecord>& events) = 0;
+  // stored are skipped, so re-delivery never duplicates. Returns how many
+  // rows were inserted.
+  virtual absl::StatusOr<uint64_t> Append(const std::vector<EventRecord>& events) = 0;
 
-  // Highest seq stored for the agent; 0 when none.
+  // The delivery path: one agent's batch, whose seqs must run contiguously
+  // from LastSeq(agent_id) + 1. Checked and inserted in one transaction, so
+  // that concurrent streams (or collectors sharing a database) can never
+  // store past a hole: FAILED_PRECONDITION when the first seq does not follow,
+  // INVALID_ARGUMENT when the batch is not contiguous in itself.
+  virtual absl::Status AppendContiguous(const std::string& agent_id,
+                                        const std::vector<EventRecord>& events) = 0;
+
+  // Records seqs from..to as declared lost (SeqGap), under the same
+  // contiguity rule as AppendContiguous.
+  virtual absl::Status RecordGap(const std::string& agent_id, uint64_t from, uint64_t to,
+                                 const std::string& cause) = 0;
+
+  // Highest seq accounted for (stored event or declared gap); 0 when none.
   virtual absl::StatusOr<uint64_t> LastSeq(const std::string& agent_id) = 0;
+
+  // Creates or updates an agent's row: identity and last seen on every
+  // hello, drop counters whenever reported (never moving backwards).
+  virtual absl::Status UpsertAgent(const AgentRecord& agent) = 0;
+  virtual absl::Status UpdateDrops(const std::string& agent_id, const DropCounts& drops,
+                                   int64_t seen_unix_ms) = 0;
+  // Agents (one device, or all when ""), by agent id, with their counts.
+  virtual absl::StatusOr<std::vector<AgentRecord>> ListAgents(const std::string& device_id,
+                                                              size_t limit, size_t offset) = 0;
 
   virtual absl::StatusOr<std::vector<VerdictGroup>> QueryVerdicts(const VerdictFilter& f) = 0;
   // Raw events, newest first, for drill-down and tests.
