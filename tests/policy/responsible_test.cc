@@ -160,11 +160,13 @@ TEST(ResolveTest, DefaultRuntimeListCoversTheNamedLibraries) {
                         "libuuid.so.1",
                         "libtinfo.so.6",
                         "libreadline.so.8",
-                        "/usr/lib/python3.11/lib-dynload/_ssl.cpython-311-x86_64-linux-gnu.so"}) {
+                        "/usr/lib/python3.11/lib-dynload/_ssl.cpython-311-x86_64-linux-gnu.so",
+                        "/opt/idflow/lib/libidflow-tap.so"}) {
     EXPECT_TRUE(RealPolicy().IsRuntime(m)) << m;
   }
   for (const char* m : {kLebo, kMystery, kHost, "/usr/bin/curl", "libcustom.so", "libcz.so",
-                        "/opt/app/libcx.so.6", "libnetwork_sdk.so"}) {
+                        "/opt/x/libzlib_sdk.so", "/opt/x/libthread_sdk.so",
+                        "/opt/x/libstream_sdk.so", "/opt/app/libcx.so.6", "libnetwork_sdk.so"}) {
     EXPECT_FALSE(RealPolicy().IsRuntime(m)) << m;
   }
 }

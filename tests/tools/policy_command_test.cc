@@ -226,7 +226,7 @@ TEST(PolicyLintTest, BadRuntimeListOrSdkBoundTwiceIsExit2WithPosition) {
        absl::StrReplaceAll(rt, {{"  - soname: libc.so.6\n", "  - regex: \"libc.*\"\n"}}));
   Result r = Ctl({"policy", "lint", dir});
   EXPECT_EQ(r.exit, 2);
-  EXPECT_THAT(r.err, HasSubstr("bindings/runtime.yaml:17:5: error: unknown pattern kind 'regex'"));
+  EXPECT_THAT(r.err, HasSubstr("bindings/runtime.yaml:19:5: error: unknown pattern kind 'regex'"));
   Spit(dir + "/bindings/runtime.yaml", rt);
   Spit(dir + "/bindings/zz-more.yaml",
        "schema: idflow.policy/v1\nkind: bindings\nbindings:\n  - sdk: Lebo SDK\n"
