@@ -1,9 +1,19 @@
 // Streams spooled events to a collector over Ingest.Stream (gRPC callback
-// API): hello, then batches with one write outstanding; cumulative acks move
-// the spool's ack mark. On failure it backs off (exponential, jittered) and
-// fails over to the next collector address, resending from the last ack: the
-// collector stores idempotently on (agent id, seq), so delivery is at least
-// once on the wire and exactly once in the store.
+// API): hello (with the drop counters), then from HelloAck.stored_up_to + 1
+// batches and gaps, contiguous, with one write outstanding; cumulative acks
+// move the spool's ack mark. A range the spool no longer holds (purged,
+// dead-lettered) goes out as a SeqGap before the batches that follow it. Drop
+// counters go out when they change (at most every drops_min_interval) and
+// every drops_interval.
+//
+// Failures: retryable statuses (UNAVAILABLE, DEADLINE_EXCEEDED,
+// RESOURCE_EXHAUSTED, ABORTED, INTERNAL, UNKNOWN, CANCELLED) back off
+// (exponential, jittered) and fail over to the next collector address,
+// resending from what the collector stored: it stores idempotently on (agent
+// id, seq), so delivery is at least once on the wire and exactly once in the
+// store. A Reject sets its range aside (dead-letter file, counted, declared as
+// a DEAD_LETTER gap on the next stream). Any other status is logged once per
+// distinct reason, counted, and retried only after fatal_backoff.
 //
 // Threads: one control thread decides what to write; the reactor's callbacks
 // only record what happened, so no gRPC call is made while holding a lock
@@ -20,6 +30,8 @@
 #include <vector>
 
 #include <grpcpp/security/credentials.h>
+#include "agent/dead_letter.h"
+#include "agent/drop_counters.h"
 #include "agent/spool.h"
 
 #include "idflow/v1/ingest.grpc.pb.h"
@@ -33,6 +45,14 @@ struct SenderOptions {
   std::chrono::milliseconds min_backoff{100};
   std::chrono::milliseconds max_backoff{30000};
   std::chrono::milliseconds hello_timeout{10000};
+  // After a non-retryable status (e.g. PERMISSION_DENIED): retry this late.
+  std::chrono::milliseconds fatal_backoff{300000};
+  std::chrono::milliseconds drops_interval{10000};
+  std::chrono::milliseconds drops_min_interval{1000};
+  // Cumulative loss accounting sent in the hello and on the stream; when
+  // null, the spool's own counts of this run are sent.
+  DropCounterStore* drops = nullptr;
+  uint64_t dead_letter_max_bytes = 16ull << 20;
   idflow::v1::Device device;
   std::string agent_version = "0.1.0";
   // Channel credentials; insecure when null.
@@ -45,6 +65,12 @@ struct SenderStats {
   uint64_t acked = 0;
   uint64_t connects = 0;
   uint64_t failures = 0;
+  uint64_t gaps_sent = 0;
+  uint64_t drops_sent = 0;
+  uint64_t rejects = 0;
+  uint64_t dead_lettered = 0;
+  uint64_t fatal_errors = 0;  // non-retryable stream ends
+  std::string last_error;
   bool connected = false;
   std::string collector;
 };
@@ -68,8 +94,13 @@ class Sender {
  private:
   friend class Stream;
   void RunLoop();
-  // One connection attempt; returns true when the hello was acknowledged.
-  bool RunStream(const std::string& address);
+  enum class Outcome { kNoHello, kRetryable, kFatal };
+  // One connection attempt.
+  Outcome RunStream(const std::string& address);
+  idflow::v1::DropCounters CurrentDrops() const;
+  // Sets a rejected range aside: dead-letter file, counters, spool lost range.
+  void DeadLetter(uint64_t from, uint64_t to, const std::string& reason);
+  static bool Retryable(grpc::StatusCode code);
   // Reactor callbacks.
   void OnWriteDone(bool ok);
   void OnMessage(const idflow::v1::CollectorMessage& msg);
@@ -92,7 +123,11 @@ class Sender {
   uint64_t latest_spooled_ = 0;
   uint64_t acked_ = 0;
   bool outage_reported_ = false;
+  bool has_reject_ = false;
+  idflow::v1::Reject reject_;
+  std::string fatal_reported_;  // last non-retryable reason logged
   SenderStats stats_;
+  DeadLetterFile dead_letter_;
   std::thread thread_;
 };
 

@@ -1,5 +1,7 @@
 #include "agent/spool.h"
 
+#include "agent/record_io.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,82 +15,121 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/digest.h"
 #include "common/file_util.h"
+#include "common/log.h"
 #include "common/status_macros.h"
 
 namespace idflow::agent {
 namespace {
 
-constexpr size_t kHeader = 8;
-constexpr uint32_t kMaxRecord = 1u << 20;
+constexpr size_t kHeader = kRecordHeader;
+constexpr uint32_t kMaxRecord = kMaxRecordPayload;
+constexpr uint64_t kMinSegment = 4096;
+constexpr uint64_t kMaxSegment = 4ull << 20;
 
-absl::Status Errno(const std::string& what) {
-  return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
-}
+absl::Status Errno(const std::string& what) { return ErrnoStatus(errno, what); }
 
-uint32_t Crc(const std::string& s) {
-  return static_cast<uint32_t>(
-      crc32(0L, reinterpret_cast<const Bytef*>(s.data()), static_cast<uInt>(s.size())));
-}
+uint32_t Crc(const char* p, size_t n) { return RecordCrc(p, n); }
 
-void PutU32(char* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-}
-uint32_t GetU32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i)
-    v |= static_cast<uint32_t>(static_cast<unsigned char>(p[i])) << (8 * i);
-  return v;
-}
-
-absl::Status WriteAll(int fd, const std::string& data, const std::string& path) {
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Errno(absl::StrCat(path, ": write"));
-    }
-    off += static_cast<size_t>(n);
-  }
-  return absl::OkStatus();
-}
-
-// Calls fn(seq, event_bytes, end_offset) for each valid record; returns the
-// offset just past the last valid record.
+// Calls fn(event, start, end) for each valid record until it returns false;
+// returns the offset just past the last one accepted (recovery only).
 template <typename Fn>
 absl::StatusOr<uint64_t> ScanSegment(const std::string& path, Fn fn) {
   ASSIGN_OR_RETURN(std::string data, ReadFile(path));
-  size_t off = 0;
-  while (off + kHeader <= data.size()) {
-    uint32_t len = GetU32(data.data() + off);
-    uint32_t crc = GetU32(data.data() + off + 4);
-    if (len > kMaxRecord || off + kHeader + len > data.size()) break;
-    std::string rec = data.substr(off + kHeader, len);
-    if (Crc(rec) != crc) break;
-    idflow::v1::Event ev;
-    if (!ev.ParseFromString(rec)) break;
-    off += kHeader + len;
-    if (!fn(ev, off)) break;
-  }
-  return static_cast<uint64_t>(off);
+  idflow::v1::Event ev;
+  return static_cast<uint64_t>(
+      ScanRecords(data, [&](absl::string_view rec, size_t start, size_t end) {
+        if (!ev.ParseFromArray(rec.data(), static_cast<int>(rec.size()))) return false;
+        return fn(ev, start, end);
+      }));
 }
 
+// Reads the records of a segment from byte `off` (where seq `seq` starts) to
+// `end`, in bounded chunks; records before `from` are skipped unparsed (seqs
+// within a segment are consecutive). Calls fn(event) until it returns false.
+template <typename Fn>
+absl::Status ScanFrom(const std::string& path, uint64_t off, uint64_t end, uint64_t seq,
+                      uint64_t from, Fn fn) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return errno == ENOENT ? absl::NotFoundError(path) : Errno(absl::StrCat(path, ": open"));
+  }
+  std::string buf;
+  size_t pos = 0;          // parse position in buf
+  uint64_t buf_off = off;  // file offset of buf[0]
+  auto fill = [&](size_t need) -> bool {
+    while (buf.size() - pos < need) {
+      buf.erase(0, pos);
+      buf_off += pos;
+      pos = 0;
+      uint64_t at = buf_off + buf.size();
+      if (at >= end) return false;
+      size_t want = static_cast<size_t>(std::min<uint64_t>(end - at, 256 << 10));
+      want = std::max(want, std::min<size_t>(need - buf.size(), static_cast<size_t>(end - at)));
+      size_t old = buf.size();
+      buf.resize(old + want);
+      ssize_t n = ::pread(fd, buf.data() + old, want, static_cast<off_t>(at));
+      if (n <= 0) {
+        buf.resize(old);
+        return false;
+      }
+      buf.resize(old + static_cast<size_t>(n));
+    }
+    return true;
+  };
+  idflow::v1::Event ev;
+  for (;; ++seq) {
+    if (!fill(kHeader)) break;
+    uint32_t len = GetU32(buf.data() + pos);
+    uint32_t crc = GetU32(buf.data() + pos + 4);
+    if (len > kMaxRecord || !fill(kHeader + len)) break;
+    const char* rec = buf.data() + pos + kHeader;
+    pos += kHeader + len;
+    if (seq < from) continue;
+    if (Crc(rec, len) != crc || !ev.ParseFromArray(rec, static_cast<int>(len))) break;
+    if (!fn(ev)) break;
+  }
+  ::close(fd);
+  return absl::OkStatus();
+}
+
+const char* CauseName(idflow::v1::DropCause c) { return idflow::v1::DropCause_Name(c).c_str(); }
+
 }  // namespace
+
+SpoolIo SpoolIo::Posix() {
+  SpoolIo io;
+  io.write = [](int fd, const void* buf, size_t n) { return ::write(fd, buf, n); };
+  io.sync = [](int fd) { return ::fdatasync(fd); };
+  return io;
+}
 
 absl::StatusOr<std::unique_ptr<Spool>> Spool::Open(const SpoolOptions& options) {
   if (options.dir.empty()) return absl::InvalidArgumentError("spool directory not set");
   if (::mkdir(options.dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return Errno(absl::StrCat(options.dir, ": mkdir"));
   }
-  std::unique_ptr<Spool> spool(new Spool(options));
+  uint64_t seg = options.segment_bytes;
+  if (seg == 0) seg = std::max(kMinSegment, std::min(kMaxSegment, options.max_bytes / 4));
+  std::unique_ptr<Spool> spool(new Spool(options, seg));
   RETURN_IF_ERROR(spool->Recover());
+  if (options.sync && options.sync_interval.count() > 0) {
+    spool->sync_thread_ = std::thread([s = spool.get()] { s->SyncLoop(); });
+  }
   return spool;
 }
 
 Spool::~Spool() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  sync_cv_.notify_all();
+  if (sync_thread_.joinable()) sync_thread_.join();
+  (void)Sync();
   std::lock_guard lock(mu_);
   if (write_fd_ >= 0) ::close(write_fd_);
 }
@@ -108,6 +149,21 @@ absl::Status Spool::Recover() {
     uint64_t v = 0;
     if (absl::SimpleAtoi(absl::StripAsciiWhitespace(*acked), &v)) acked_ = v;
   }
+  if (auto lost = ReadFile(options_.dir + "/lost"); lost.ok()) {
+    for (absl::string_view line : absl::StrSplit(*lost, '\n', absl::SkipEmpty())) {
+      std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
+      SeqRange r;
+      int cause = 0;
+      if (f.size() != 3 || !absl::SimpleAtoi(f[0], &r.from) || !absl::SimpleAtoi(f[1], &r.to) ||
+          !absl::SimpleAtoi(f[2], &cause) || !idflow::v1::DropCause_IsValid(cause) ||
+          r.from > r.to || r.to <= acked_) {
+        continue;
+      }
+      r.from = std::max(r.from, acked_ + 1);
+      r.cause = static_cast<idflow::v1::DropCause>(cause);
+      lost_.push_back(r);
+    }
+  }
   DIR* d = ::opendir(options_.dir.c_str());
   if (d == nullptr) return Errno(absl::StrCat(options_.dir, ": opendir"));
   std::vector<Segment> found;
@@ -125,6 +181,8 @@ absl::Status Spool::Recover() {
   uint64_t last = acked_;
   for (Segment& seg : found) {
     RETURN_IF_ERROR(RecoverSegment(&seg));
+    // An empty segment still proves its first seq was handed out... minus one.
+    if (seg.first_seq > 0) last = std::max(last, seg.first_seq - 1);
     if (seg.last_seq == 0 || seg.last_seq <= acked_) {
       ::unlink(seg.path.c_str());  // empty or fully acknowledged
       continue;
@@ -133,16 +191,28 @@ absl::Status Spool::Recover() {
     segments_.push_back(seg);
   }
   next_seq_ = last + 1;
+  lost_.erase(
+      std::remove_if(lost_.begin(), lost_.end(), [&](const SeqRange& r) { return r.from > last; }),
+      lost_.end());
+  std::sort(lost_.begin(), lost_.end(),
+            [](const SeqRange& a, const SeqRange& b) { return a.from < b.from; });
   return absl::OkStatus();
 }
 
 absl::Status Spool::RecoverSegment(Segment* seg) {
-  uint64_t last = 0;
-  ASSIGN_OR_RETURN(uint64_t good_end,
-                   ScanSegment(seg->path, [&](const idflow::v1::Event& ev, size_t) {
+  uint64_t first = 0, last = 0;
+  uint64_t off = 0;
+  ASSIGN_OR_RETURN(uint64_t good_end, ScanSegment(seg->path, [&](const idflow::v1::Event& ev,
+                                                                 size_t start, size_t end) {
+                     if (first == 0) first = ev.seq();
+                     // Seqs must run on by one within a segment; stop at a break.
+                     if (last != 0 && ev.seq() != last + 1) return false;
+                     if ((ev.seq() - first) % 64 == 0) seg->index.emplace_back(ev.seq(), start);
                      last = ev.seq();
+                     off = end;
                      return true;
                    }));
+  good_end = std::min(good_end, off);
   struct stat st {};
   if (::stat(seg->path.c_str(), &st) != 0) return Errno(seg->path);
   if (static_cast<uint64_t>(st.st_size) != good_end) {
@@ -151,110 +221,340 @@ absl::Status Spool::RecoverSegment(Segment* seg) {
       return Errno(absl::StrCat(seg->path, ": truncate"));
     }
   }
+  if (first != 0) seg->first_seq = first;
   seg->last_seq = last;
   seg->bytes = good_end;
   return absl::OkStatus();
 }
 
 absl::Status Spool::OpenNewSegment(uint64_t first_seq) {
-  if (write_fd_ >= 0) ::close(write_fd_);
+  if (write_fd_ >= 0) {
+    // The finished segment is made durable before we stop tracking its fd.
+    if (options_.sync && unsynced_ && options_.io.sync(write_fd_) != 0) {
+      LogError("spool: fdatasync of a finished segment failed: ", std::strerror(errno));
+    }
+    unsynced_ = false;
+    ::close(write_fd_);
+    write_fd_ = -1;
+  }
+  if (!segments_.empty() && segments_.back().last_seq == 0) segments_.pop_back();
   Segment seg;
   seg.first_seq = first_seq;
   seg.path = absl::StrFormat("%s/seg-%020d.log", options_.dir, first_seq);
   write_fd_ = ::open(seg.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (write_fd_ < 0) return Errno(absl::StrCat(seg.path, ": open"));
+  // Reusing a name (an empty segment left by a failed write): start clean.
+  if (::ftruncate(write_fd_, 0) != 0) return Errno(absl::StrCat(seg.path, ": ftruncate"));
   segments_.push_back(seg);
   return absl::OkStatus();
+}
+
+void Spool::CountDrop(idflow::v1::DropCause cause, uint64_t n) {
+  if (options_.drops != nullptr) options_.drops->Add(cause, n);
+}
+
+uint64_t Spool::TotalBytesLocked() const {
+  uint64_t total = 0;
+  for (const auto& s : segments_) total += s.bytes;
+  return total;
+}
+
+absl::Status Spool::FailAppendLocked(size_t n, absl::Status st) {
+  disk_dropped_ += n;
+  CountDrop(idflow::v1::DROP_CAUSE_DISK, n);
+  return st;
 }
 
 absl::Status Spool::Append(std::vector<idflow::v1::Event>* events) {
   if (events->empty()) return absl::OkStatus();
   std::lock_guard lock(mu_);
-  if (write_fd_ < 0 || segments_.empty() || segments_.back().bytes >= options_.segment_bytes) {
-    RETURN_IF_ERROR(OpenNewSegment(next_seq_));
+  const auto now = options_.now();
+  if (backoff_.count() > 0 && now < retry_at_) {
+    // Fail fast: no I/O until the backoff expires, so a full disk costs
+    // nothing per event but the count.
+    return FailAppendLocked(
+        events->size(),
+        absl::UnavailableError("spool: backing off after a write failure; events dropped"));
   }
   std::string buf;
   uint64_t seq = next_seq_;
+  std::string rec;
   for (auto& ev : *events) {
     ev.set_agent_id(agent_id_);
     ev.set_seq(seq++);
-    std::string rec = ev.SerializeAsString();
-    if (rec.size() > kMaxRecord) return absl::InvalidArgumentError("event larger than 1 MiB");
-    char hdr[kHeader];
-    PutU32(hdr, static_cast<uint32_t>(rec.size()));
-    PutU32(hdr + 4, Crc(rec));
-    buf.append(hdr, kHeader);
-    buf.append(rec);
+    rec.clear();
+    ev.SerializeToString(&rec);
+    if (rec.size() > kMaxRecord) {
+      for (auto& e : *events) e.set_seq(0);
+      return FailAppendLocked(events->size(),
+                              absl::ResourceExhaustedError("spool: event larger than 1 MiB"));
+    }
+    AppendRecord(rec, &buf);
   }
-  Segment& seg = segments_.back();
-  absl::Status st = WriteAll(write_fd_, buf, seg.path);
-  if (st.ok() && options_.sync && ::fdatasync(write_fd_) != 0) st = Errno(seg.path + ": fdatasync");
+  absl::Status st;
+  if (buf.size() > options_.max_bytes) {
+    st = absl::ResourceExhaustedError(absl::StrCat(
+        "spool: a batch of ", buf.size(), " bytes exceeds the bound ", options_.max_bytes));
+  }
+  if (st.ok() &&
+      (write_fd_ < 0 || segments_.empty() ||
+       (segments_.back().bytes > 0 && segments_.back().bytes + buf.size() > segment_bytes_))) {
+    st = OpenNewSegment(next_seq_);
+  }
+  if (st.ok()) {
+    MakeRoom(buf.size());
+    st = WriteAll(options_.io.write, write_fd_, buf, segments_.back().path);
+    if (!st.ok()) {
+      // Drop the partial write so the segment stays a valid prefix.
+      (void)!::ftruncate(write_fd_, static_cast<off_t>(segments_.back().bytes));
+    }
+  }
+  if (st.ok() && options_.sync && options_.sync_interval.count() == 0) {
+    if (options_.io.sync(write_fd_) != 0) {
+      st = Errno(segments_.back().path + ": fdatasync");
+      (void)!::ftruncate(write_fd_, static_cast<off_t>(segments_.back().bytes));
+    }
+  }
   if (!st.ok()) {
-    // Drop the partial write so the segment stays a valid prefix.
-    (void)!::ftruncate(write_fd_, static_cast<off_t>(seg.bytes));
     for (auto& ev : *events) ev.set_seq(0);
-    return st;
+    ++write_errors_;
+    backoff_ =
+        backoff_.count() == 0 ? options_.min_backoff : std::min(options_.max_backoff, backoff_ * 2);
+    retry_at_ = now + backoff_;
+    // Free what the collector already has: space may come back from us.
+    DropSegmentsAckedLocked();
+    return FailAppendLocked(events->size(), st);
   }
+  if (backoff_.count() > 0) LogInfo("spool: writes succeed again");
+  backoff_ = std::chrono::milliseconds(0);
+  Segment& seg = segments_.back();
   if (seg.last_seq == 0) seg.first_seq = next_seq_;
+  seg.index.emplace_back(next_seq_, seg.bytes);
   seg.bytes += buf.size();
   seg.last_seq = seq - 1;
   next_seq_ = seq;
-  EnforceBound();
+  if (options_.sync && options_.sync_interval.count() > 0 && !unsynced_) {
+    unsynced_ = true;
+    sync_cv_.notify_all();
+  }
   return absl::OkStatus();
 }
 
-void Spool::EnforceBound() {
-  uint64_t total = 0;
-  for (const auto& s : segments_) total += s.bytes;
-  // Never delete the segment being written.
-  while (total > options_.max_bytes && segments_.size() > 1) {
+void Spool::SyncLoop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    sync_cv_.wait(lock, [this] { return stopping_ || unsynced_; });
+    if (stopping_) break;
+    // Group commit: let the interval's appends gather, then one fdatasync.
+    sync_cv_.wait_for(lock, options_.sync_interval, [this] { return stopping_; });
+    if (stopping_ || !unsynced_ || write_fd_ < 0) continue;
+    int fd = ::dup(write_fd_);  // the segment may roll while we sync
+    unsynced_ = false;
+    lock.unlock();
+    if (fd >= 0) {
+      if (options_.io.sync(fd) != 0) {
+        LogError("spool: fdatasync failed: ", std::strerror(errno));
+      }
+      ::close(fd);
+    }
+    lock.lock();
+  }
+}
+
+absl::Status Spool::Sync() {
+  int fd = -1;
+  {
+    std::lock_guard lock(mu_);
+    if (!options_.sync || !unsynced_ || write_fd_ < 0) return absl::OkStatus();
+    fd = ::dup(write_fd_);
+    unsynced_ = false;
+  }
+  if (fd < 0) return Errno("spool: dup");
+  int rc = options_.io.sync(fd);
+  int err = errno;
+  ::close(fd);
+  return rc == 0 ? absl::OkStatus() : ErrnoStatus(err, "spool: fdatasync");
+}
+
+void Spool::MakeRoom(uint64_t incoming) {
+  uint64_t total = TotalBytesLocked();
+  // Never delete the segment being written (the last one).
+  bool lost_changed = false;
+  while (total + incoming > options_.max_bytes && segments_.size() > 1) {
     Segment old = segments_.front();
     uint64_t first_unacked = std::max(old.first_seq, acked_ + 1);
-    if (old.last_seq >= first_unacked) dropped_ += old.last_seq - first_unacked + 1;
-    acked_ = std::max(acked_, old.last_seq);  // the purged range is gone for good
+    if (old.last_seq >= first_unacked) {
+      // Remember the purged range so the sender declares it, minus any part
+      // already set aside for another cause.
+      uint64_t n = 0;
+      uint64_t s = first_unacked;
+      for (const SeqRange& r : lost_) {
+        if (r.to < s || r.from > old.last_seq) continue;
+        if (r.from > s) n += r.from - s;
+        s = r.to + 1;
+      }
+      if (s <= old.last_seq) n += old.last_seq - s + 1;
+      dropped_ += n;
+      CountDrop(idflow::v1::DROP_CAUSE_SPOOL, n);
+      if (n > 0) {
+        LogWarning("spool full: purged ", n, " unacked events (seq ", first_unacked, "..",
+                   old.last_seq, ")");
+      }
+      // Implicit: Read() reports seqs below the first held segment as a
+      // SPOOL gap; only other causes need to stay in lost_.
+      lost_changed = true;
+    }
     ::unlink(old.path.c_str());
     total -= old.bytes;
     segments_.erase(segments_.begin());
   }
+  if (lost_changed) {
+    uint64_t first_held = segments_.front().first_seq;
+    auto it = lost_.begin();
+    while (it != lost_.end() && it->to < first_held) ++it;
+    if (it != lost_.begin()) {
+      lost_.erase(lost_.begin(), it);
+      (void)PersistLostLocked();
+    }
+  }
+}
+
+void Spool::DropSegmentsAckedLocked() {
+  while (!segments_.empty() && segments_.front().last_seq != 0 &&
+         segments_.front().last_seq <= acked_) {
+    if (segments_.size() == 1) {
+      // The segment being written: close it; the next Append opens a fresh
+      // one at next_seq_ (the acked file keeps next_seq_ across restarts).
+      if (write_fd_ >= 0) ::close(write_fd_);
+      write_fd_ = -1;
+      unsynced_ = false;
+    }
+    ::unlink(segments_.front().path.c_str());
+    segments_.erase(segments_.begin());
+  }
+}
+
+absl::Status Spool::PersistLostLocked() {
+  std::string text;
+  for (const SeqRange& r : lost_) absl::StrAppend(&text, r.from, " ", r.to, " ", r.cause, "\n");
+  absl::Status st = WriteFileAtomic(options_.dir + "/lost", text);
+  if (!st.ok()) LogError("spool: lost ranges not persisted: ", st.message());
+  return st;
+}
+
+absl::Status Spool::MarkLost(uint64_t from, uint64_t to, idflow::v1::DropCause cause) {
+  std::lock_guard lock(mu_);
+  from = std::max(from, acked_ + 1);
+  to = std::min(to, next_seq_ - 1);
+  if (from > to) return absl::OkStatus();
+  // Keep lost_ disjoint: only the parts not yet lost are added.
+  std::vector<SeqRange> add;
+  uint64_t s = from;
+  for (const SeqRange& r : lost_) {
+    if (r.to < s || r.from > to) continue;
+    if (r.from > s) add.push_back({s, r.from - 1, cause});
+    s = r.to + 1;
+  }
+  if (s <= to) add.push_back({s, to, cause});
+  lost_.insert(lost_.end(), add.begin(), add.end());
+  std::sort(lost_.begin(), lost_.end(),
+            [](const SeqRange& a, const SeqRange& b) { return a.from < b.from; });
+  for (const SeqRange& r : add) {
+    LogWarning("spool: seq ", r.from, "..", r.to, " set aside (", CauseName(cause), ")");
+  }
+  return PersistLostLocked();
+}
+
+absl::StatusOr<SpoolRead> Spool::Read(uint64_t after, size_t max_events, size_t max_bytes) {
+  SpoolRead out;
+  struct Part {
+    std::string path;
+    uint64_t off, end, seq;
+  };
+  std::vector<Part> parts;
+  uint64_t stop = 0;  // last seq to read in this call
+  const uint64_t s = after + 1;
+  {
+    std::lock_guard lock(mu_);
+    if (s >= next_seq_) return out;
+    for (const SeqRange& r : lost_) {
+      if (r.from <= s && s <= r.to) {
+        out.is_gap = true;
+        out.gap = {s, r.to, r.cause};
+        return out;
+      }
+    }
+    uint64_t next_lost = next_seq_;
+    for (const SeqRange& r : lost_) {
+      if (r.from > s) {
+        next_lost = r.from;
+        break;
+      }
+    }
+    const uint64_t first_held = segments_.empty() ? next_seq_ : segments_.front().first_seq;
+    if (s < first_held) {
+      // No longer held (purged when full) and not recorded otherwise.
+      out.is_gap = true;
+      out.gap = {s, std::min(first_held, next_lost) - 1, idflow::v1::DROP_CAUSE_SPOOL};
+      return out;
+    }
+    stop = next_lost - 1;
+    for (const auto& seg : segments_) {
+      if (seg.last_seq < s || seg.first_seq > stop || seg.index.empty()) continue;
+      // Last Append that starts at or before s.
+      auto it = std::upper_bound(seg.index.begin(), seg.index.end(), std::make_pair(s, UINT64_MAX));
+      if (it != seg.index.begin()) --it;
+      parts.push_back({seg.path, it->second, seg.bytes, it->first});
+    }
+  }
+  size_t bytes = 0;
+  for (const auto& p : parts) {
+    absl::Status st = ScanFrom(p.path, p.off, p.end, p.seq, s, [&](const idflow::v1::Event& ev) {
+      if (ev.seq() > stop || out.events.size() >= max_events || bytes >= max_bytes) return false;
+      bytes += ev.ByteSizeLong();
+      out.events.push_back(ev);
+      return true;
+    });
+    // A segment purged meanwhile is not an error: the next read reports it.
+    if (absl::IsNotFound(st)) break;
+    RETURN_IF_ERROR(st);
+    if (out.events.size() >= max_events || bytes >= max_bytes) break;
+    if (!out.events.empty() && out.events.back().seq() >= stop) break;
+  }
+  return out;
 }
 
 absl::StatusOr<std::vector<idflow::v1::Event>> Spool::ReadAfter(uint64_t after, size_t max_events,
                                                                 size_t max_bytes) {
-  std::vector<Segment> segs;
-  {
-    std::lock_guard lock(mu_);
-    after = std::max(after, acked_);
-    for (const auto& s : segments_) {
-      if (s.last_seq > after) segs.push_back(s);
-    }
+  after = std::max(after, acked());  // events only: what the collector lacks
+  for (;;) {
+    ASSIGN_OR_RETURN(SpoolRead r, Read(after, max_events, max_bytes));
+    if (!r.is_gap) return std::move(r.events);
+    after = r.gap.to;
   }
-  std::vector<idflow::v1::Event> out;
-  size_t bytes = 0;
-  for (const auto& seg : segs) {
-    absl::StatusOr<uint64_t> r = ScanSegment(seg.path, [&](const idflow::v1::Event& ev, size_t) {
-      if (ev.seq() <= after) return true;
-      if (out.size() >= max_events || bytes >= max_bytes) return false;
-      bytes += ev.ByteSizeLong();
-      out.push_back(ev);
-      return true;
-    });
-    // A segment purged meanwhile is not an error: the next read skips it.
-    if (!r.ok() && !absl::IsNotFound(r.status())) return r.status();
-    if (out.size() >= max_events || bytes >= max_bytes) break;
-  }
-  return out;
 }
 
 absl::Status Spool::Ack(uint64_t up_to) {
   std::lock_guard lock(mu_);
   if (up_to <= acked_) return absl::OkStatus();
-  up_to = std::min(up_to, next_seq_ - 1);
+  if (up_to >= next_seq_) {
+    // The collector holds more than this spool ever made (the spool was
+    // reset): never hand out a seq it already has.
+    LogWarning("spool: collector has seq ", up_to, ", spool only ", next_seq_ - 1,
+               "; continuing after it");
+    next_seq_ = up_to + 1;
+  }
   acked_ = up_to;
-  RETURN_IF_ERROR(WriteFileAtomic(options_.dir + "/acked", absl::StrCat(acked_, "\n")));
+  while (!lost_.empty() && lost_.front().to <= acked_) lost_.erase(lost_.begin());
+  if (!lost_.empty()) lost_.front().from = std::max(lost_.front().from, acked_ + 1);
+  // Free older segments first: on a full disk, the acked file needs room.
   while (segments_.size() > 1 && segments_.front().last_seq <= acked_) {
     ::unlink(segments_.front().path.c_str());
     segments_.erase(segments_.begin());
   }
+  RETURN_IF_ERROR(WriteFileAtomic(options_.dir + "/acked", absl::StrCat(acked_, "\n")));
+  // Only now may the last segment go: the acked file carries next_seq_.
+  DropSegmentsAckedLocked();
   return absl::OkStatus();
 }
 
@@ -264,8 +564,11 @@ SpoolStats Spool::stats() const {
   s.next_seq = next_seq_;
   s.acked = acked_;
   s.segments = segments_.size();
-  for (const auto& seg : segments_) s.bytes += seg.bytes;
+  s.bytes = TotalBytesLocked();
   s.dropped = dropped_;
+  s.disk_dropped = disk_dropped_;
+  s.write_errors = write_errors_;
+  s.backing_off = backoff_.count() > 0;
   return s;
 }
 
@@ -277,6 +580,11 @@ uint64_t Spool::acked() const {
 uint64_t Spool::last_seq() const {
   std::lock_guard lock(mu_);
   return next_seq_ - 1;
+}
+
+std::vector<SeqRange> Spool::lost() const {
+  std::lock_guard lock(mu_);
+  return lost_;
 }
 
 }  // namespace idflow::agent
