@@ -22,6 +22,11 @@
 
 namespace idflow::agent {
 
+// How many tap events a spooled event stands for (repeats aggregated into
+// one event carry a count). Drops are counted in tap events, so that stored
+// counts + drops == events emitted.
+inline uint64_t TapEvents(const idflow::v1::Event& e) { return e.count() > 0 ? e.count() : 1; }
+
 class DropCounterStore {
  public:
   // Loads `path` when it exists (a corrupt file is an error naming it, so

@@ -203,8 +203,11 @@ void Sender::DeadLetter(uint64_t from, uint64_t to, const std::string& reason) {
     LogError("dead-letter file: ", st.ToString());
   }
   // Counted whether or not the file had room: lost to the store either way.
+  // In tap events: a kept event weighs its count, one not read weighs 1.
   const uint64_t n = to - from + 1;
-  if (options_.drops != nullptr) options_.drops->Add(idflow::v1::DROP_CAUSE_DEAD_LETTER, n);
+  uint64_t weight = n - std::min<uint64_t>(n, kept.size());
+  for (const auto& ev : kept) weight += TapEvents(ev);
+  if (options_.drops != nullptr) options_.drops->Add(idflow::v1::DROP_CAUSE_DEAD_LETTER, weight);
   if (absl::Status st = spool_->MarkLost(from, to, idflow::v1::DROP_CAUSE_DEAD_LETTER); !st.ok()) {
     LogError("spool: ", st.ToString());
   }

@@ -259,9 +259,12 @@ uint64_t Spool::TotalBytesLocked() const {
   return total;
 }
 
-absl::Status Spool::FailAppendLocked(size_t n, absl::Status st) {
-  disk_dropped_ += n;
-  CountDrop(idflow::v1::DROP_CAUSE_DISK, n);
+absl::Status Spool::FailAppendLocked(const std::vector<idflow::v1::Event>& events,
+                                     absl::Status st) {
+  disk_dropped_ += events.size();
+  uint64_t weight = 0;
+  for (const auto& e : events) weight += TapEvents(e);
+  CountDrop(idflow::v1::DROP_CAUSE_DISK, weight);
   return st;
 }
 
@@ -273,7 +276,7 @@ absl::Status Spool::Append(std::vector<idflow::v1::Event>* events) {
     // Fail fast: no I/O until the backoff expires, so a full disk costs
     // nothing per event but the count.
     return FailAppendLocked(
-        events->size(),
+        *events,
         absl::UnavailableError("spool: backing off after a write failure; events dropped"));
   }
   std::string buf;
@@ -286,7 +289,7 @@ absl::Status Spool::Append(std::vector<idflow::v1::Event>* events) {
     ev.SerializeToString(&rec);
     if (rec.size() > kMaxRecord) {
       for (auto& e : *events) e.set_seq(0);
-      return FailAppendLocked(events->size(),
+      return FailAppendLocked(*events,
                               absl::ResourceExhaustedError("spool: event larger than 1 MiB"));
     }
     AppendRecord(rec, &buf);
@@ -323,7 +326,7 @@ absl::Status Spool::Append(std::vector<idflow::v1::Event>* events) {
     retry_at_ = now + backoff_;
     // Free what the collector already has: space may come back from us.
     DropSegmentsAckedLocked();
-    return FailAppendLocked(events->size(), st);
+    return FailAppendLocked(*events, st);
   }
   if (backoff_.count() > 0) LogInfo("spool: writes succeed again");
   backoff_ = std::chrono::milliseconds(0);
@@ -395,7 +398,22 @@ void Spool::MakeRoom(uint64_t incoming) {
       }
       if (s <= old.last_seq) n += old.last_seq - s + 1;
       dropped_ += n;
-      CountDrop(idflow::v1::DROP_CAUSE_SPOOL, n);
+      // Counters weigh each purged event by its count: one read of the
+      // segment, only when the spool is full.
+      uint64_t weight = 0;
+      auto counted = [&](uint64_t seq) {
+        if (seq < first_unacked) return false;
+        for (const SeqRange& r : lost_) {
+          if (r.from <= seq && seq <= r.to) return false;
+        }
+        return true;
+      };
+      absl::StatusOr<uint64_t> scanned =
+          ScanSegment(old.path, [&](const idflow::v1::Event& ev, size_t, size_t) {
+            if (counted(ev.seq())) weight += TapEvents(ev);
+            return true;
+          });
+      CountDrop(idflow::v1::DROP_CAUSE_SPOOL, scanned.ok() ? std::max(weight, n) : n);
       if (n > 0) {
         LogWarning("spool full: purged ", n, " unacked events (seq ", first_unacked, "..",
                    old.last_seq, ")");

@@ -18,7 +18,9 @@
 // Accounting: every seq the spool hands out is acked by the collector, still
 // held, or in a lost range (purged when full: DROP_CAUSE_SPOOL; refused by the
 // collector: DROP_CAUSE_DEAD_LETTER). Events an Append could not write get no
-// seq and are counted as DROP_CAUSE_DISK. After a write failure the spool
+// seq and are counted as DROP_CAUSE_DISK. Counters count tap events
+// (TapEvents(): an aggregated event weighs its count); SpoolStats count
+// spooled events (seqs). After a write failure the spool
 // backs off (exponential, capped): Appends meanwhile fail fast, without I/O.
 #ifndef IDFLOW_AGENT_SPOOL_H_
 #define IDFLOW_AGENT_SPOOL_H_
@@ -158,7 +160,7 @@ class Spool {
   void MakeRoom(uint64_t incoming);
   void DropSegmentsAckedLocked();
   absl::Status PersistLostLocked();
-  absl::Status FailAppendLocked(size_t n, absl::Status st);
+  absl::Status FailAppendLocked(const std::vector<idflow::v1::Event>& events, absl::Status st);
   void CountDrop(idflow::v1::DropCause cause, uint64_t n);
   uint64_t TotalBytesLocked() const;
 

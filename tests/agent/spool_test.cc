@@ -203,6 +203,26 @@ TEST(SpoolTest, SegmentsAreSizedToTheBoundAndTheBoundHolds) {
   EXPECT_SEQ_CONTIGUOUS(*held);
 }
 
+TEST(SpoolTest, DropCountersWeighAggregatedEventsByTheirCount) {
+  auto drops = DropCounterStore::Open(TempDir() + "/drops");
+  ASSERT_THAT(drops, IsOk());
+  SpoolOptions o;
+  o.dir = TempDir();
+  o.max_bytes = 16 << 10;
+  o.sync = false;
+  o.drops = drops->get();
+  auto spool = Spool::Open(o);
+  ASSERT_THAT(spool, IsOk());
+  for (int i = 0; i < 50; ++i) {
+    auto batch = Events(20);
+    for (auto& e : batch) e.set_count(3);  // each stands for 3 tap events
+    ASSERT_THAT((*spool)->Append(&batch), IsOk());
+  }
+  const uint64_t purged = (*spool)->stats().dropped;
+  ASSERT_GT(purged, 0u);
+  EXPECT_EQ((*drops)->Get(idflow::v1::DROP_CAUSE_SPOOL), 3 * purged);
+}
+
 TEST(SpoolTest, AckDeletesTheLastSegmentAndSeqsContinueAfterReopen) {
   SpoolOptions o;
   o.dir = TempDir();
