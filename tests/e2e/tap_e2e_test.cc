@@ -498,7 +498,9 @@ TEST_P(TapHookE2e, HookReportsTheMacWithDestinationAndModule) {
     // The receive side: Set-Cookie judged against the cookie policies.
     ASSERT_TRUE(WaitFor([&] {
       for (const Event& ev : ListEvents(stack_.collector_address())) {
-        if (ev.cookie().name() == "idflow_e2e") return ev.cookie().direction() == "in";
+        if (ev.cookie().name() == "idflow_e2e") {
+          return ev.cookie().direction() == idflow::v1::COOKIE_SET_BY_SERVER;
+        }
       }
       return false;
     })) << stack_.agent->Stderr();

@@ -372,7 +372,7 @@ TEST(JudgeRulesTest, UnattributableIsAnObservation) {
 
 TEST(JudgeRulesTest, SameAppIpcIsAnObservationWhateverTheModule) {
   const std::string chromium = "/usr/lib/chromium/chromium";
-  for (const std::string& channel : {"unix", "pipe"}) {
+  for (const char* channel : {"unix", "pipe"}) {
     for (const std::vector<std::string>& chain :
          std::vector<std::vector<std::string>>{{kLibc, chromium}, {kLibc, kLebo}, {}}) {
       Flow f = At(chain, "oaid", "transmit", chromium);
