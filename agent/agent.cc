@@ -34,10 +34,30 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentOptions& options
   LogInfo("inventory: ", a->identity_.identifiers.size(), " declared and ", discovered.size(),
           " discovered identifiers, ", db.size(), " patterns");
   a->patterns_ = std::make_shared<const PatternDb>(std::move(db));
+  ASSIGN_OR_RETURN(a->drops_, DropCounterStore::Open(options.spool_dir + "/drops"));
   SpoolOptions spool;
   spool.dir = options.spool_dir;
   spool.max_bytes = options.spool_max_bytes;
+  spool.drops = a->drops_.get();
+  spool.sync_interval = options.spool_sync_interval;
   ASSIGN_OR_RETURN(a->spool_, Spool::Open(spool));
+  // What a killed agent had received but not spooled yet.
+  ASSIGN_OR_RETURN(a->journal_, Journal::Open(options.spool_dir + "/ingress.journal"));
+  ASSIGN_OR_RETURN(JournalReplay replay, a->journal_->ReplayAll(a->spool_->last_seq()));
+  std::vector<idflow::v1::Event>& replayed = replay.events;
+  for (const auto& [id, next] : replay.cursors) a->ring_cursors_[id] = next;
+  if (!replayed.empty()) {
+    const size_t n = replayed.size();
+    // On failure the spool counts them as disk drops: nothing is lost silently.
+    absl::Status st = a->spool_->Append(&replayed);
+    if (st.ok()) {
+      LogInfo("journal: recovered ", n, " events received before the last stop");
+    } else {
+      LogError("journal: ", n, " recovered events could not be spooled: ", st.ToString());
+    }
+  }
+  RETURN_IF_ERROR(a->journal_->Reset());
+  a->RejournalCursors();
   return a;
 }
 
@@ -46,6 +66,25 @@ Agent::~Agent() { Stop(); }
 absl::Status Agent::Start() {
   TapIngress::Options ing;
   ing.socket_path = options_.socket_path;
+  ing.socket_gid = options_.socket_gid;
+  ing.allow_uids = options_.allow_uids;
+  ing.allow_gids = options_.allow_gids;
+  ing.max_connections = options_.max_connections;
+  ing.max_connections_per_uid = options_.max_connections_per_uid;
+  ing.rate_per_second = options_.tap_rate_per_second;
+  ing.rate_burst = options_.tap_rate_burst;
+  ing.ring_resume = [this](uint64_t ring_id) { return TakeRingCursor(ring_id); };
+  ing.on_loss = [this](TapIngress::Loss loss, uint64_t n) {
+    if (loss == TapIngress::Loss::kTap) {
+      counters_.tap_dropped += n;
+      drops_->Add(idflow::v1::DROP_CAUSE_TAP, n);
+      // The ring is told these are counted once this returns: make it durable.
+      if (absl::Status st = drops_->Flush(); !st.ok()) LogError("drop counters: ", st.ToString());
+    } else {
+      counters_.ingress_dropped += n;
+      drops_->Add(idflow::v1::DROP_CAUSE_INGRESS, n);
+    }
+  };
   ingress_ = std::make_unique<TapIngress>(
       io_, ing, [this](const TapHello& who, const TapEvent& ev) { OnTapEvent(who, ev); },
       [this](const TapHello&, const TapStats& st) { OnTapStats(st); });
@@ -53,12 +92,7 @@ absl::Status Agent::Start() {
   // identifier, for the cookie policies.
   ingress_->SetCookieCallback([this](const TapHello& who, const TapCookie& c) {
     counters_.events_in++;
-    if (pending_.size() >= options_.max_pending) {
-      counters_.pending_dropped++;
-      return;
-    }
-    pending_.push_back(EnrichCookie(who, c));
-    if (pending_.size() >= 256) Flush();
+    Accept(EnrichCookie(who, c), /*aggregate=*/false, c.ring_id, c.ring_next);
   });
   ingress_->UpdatePatterns(patterns_);
   RETURN_IF_ERROR(ingress_->Start());
@@ -69,6 +103,8 @@ absl::Status Agent::Start() {
   so.device.set_id(identity_.device_id);
   so.device.set_class_(identity_.device_class);
   so.device.set_firmware(identity_.firmware);
+  so.drops = drops_.get();
+  so.bearer_token = options_.bearer_token;
   sender_ = std::make_unique<Sender>(so, spool_.get());
   sender_->Start();
   flush_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
@@ -87,6 +123,12 @@ void Agent::Stop() {
   if (ingress_) ingress_->Stop();
   Flush();  // whatever is pending is durable before we go
   if (sender_) sender_->Stop();
+  if (spool_) {
+    if (absl::Status st = spool_->Sync(); !st.ok()) LogError("spool sync: ", st.ToString());
+  }
+  if (drops_) {
+    if (absl::Status st = drops_->Flush(); !st.ok()) LogError("drop counters: ", st.ToString());
+  }
   io_.stop();
 }
 
@@ -101,47 +143,105 @@ void Agent::ScheduleFlush() {
 
 void Agent::Flush() {
   if (pending_.empty()) return;
-  absl::Status st = spool_->Append(&pending_);
-  if (!st.ok()) {
-    // Keep them for the next flush; the pending bound turns a persistent
-    // failure into counted drops instead of growth.
-    counters_.spool_errors++;
-    LogError("spool append failed: ", st.ToString());
-    return;
+  // The marker lets a replay tell whether this append reached the spool.
+  if (absl::Status st = journal_->MarkFlush(spool_->last_seq() + pending_.size()); !st.ok()) {
+    counters_.journal_errors++;
   }
+  absl::Status st = spool_->Append(&pending_);
+  // Spooled, or counted by the spool as disk drops: either way they are
+  // accounted for and must not be retried (that would spin on a full disk).
   pending_.clear();
   pending_index_.clear();
-  if (sender_) sender_->Notify(spool_->last_seq());
+  if (absl::Status rs = journal_->Reset(); !rs.ok()) counters_.journal_errors++;
+  RejournalCursors();
+  if (st.ok()) {
+    if (spool_failing_) LogInfo("spool writable again");
+    spool_failing_ = false;
+    if (sender_) sender_->Notify(spool_->last_seq());
+    return;
+  }
+  counters_.spool_errors++;
+  // Unavailable: failing fast while the spool backs off; the streak's first
+  // failure was logged already.
+  if (!spool_failing_ && !absl::IsUnavailable(st)) {
+    LogError("spool append failed (events counted as disk drops until it recovers): ",
+             st.ToString());
+    spool_failing_ = true;
+  }
+}
+
+void Agent::Accept(idflow::v1::Event enriched, bool aggregate, uint64_t ring_id,
+                   uint64_t ring_next) {
+  absl::Status st =
+      ring_id != 0 ? journal_->Append(enriched, ring_id, ring_next) : journal_->Append(enriched);
+  if (!st.ok()) {
+    // The event stays in memory: only its kill -9 safety is lost.
+    counters_.journal_errors++;
+    if (!journal_failing_) LogError("ingress journal: ", st.ToString());
+    journal_failing_ = true;
+  } else {
+    journal_failing_ = false;
+  }
+  std::string key;
+  if (aggregate) {
+    // Repeats within one flush window (an SDK heartbeat carrying the same
+    // MAC) become one event with a count and first/last seen.
+    key = AggregationKey(enriched);
+    if (auto it = pending_index_.find(key); it != pending_index_.end()) {
+      idflow::v1::Event& agg = pending_[it->second];
+      agg.set_count(agg.count() + 1);
+      agg.set_first_seen_unix_ms(std::min(agg.first_seen_unix_ms(), enriched.first_seen_unix_ms()));
+      agg.set_last_seen_unix_ms(std::max(agg.last_seen_unix_ms(), enriched.last_seen_unix_ms()));
+      counters_.aggregated++;
+      return;
+    }
+  }
+  if (pending_.size() >= options_.max_pending) {
+    counters_.pending_dropped++;
+    drops_->Add(idflow::v1::DROP_CAUSE_INGRESS, 1);
+    return;
+  }
+  if (aggregate) pending_index_.emplace(std::move(key), pending_.size());
+  pending_.push_back(std::move(enriched));
+  if (pending_.size() >= 256) Flush();
+}
+
+uint64_t Agent::TakeRingCursor(uint64_t ring_id) {
+  std::lock_guard lock(cursors_mu_);
+  auto it = ring_cursors_.find(ring_id);
+  if (it == ring_cursors_.end()) return 0;
+  uint64_t next = it->second;
+  ring_cursors_.erase(it);
+  return next;
+}
+
+void Agent::RejournalCursors() {
+  std::lock_guard lock(cursors_mu_);
+  // Bounded: rings of processes that never come back are forgotten first.
+  while (ring_cursors_.size() > 4096) ring_cursors_.erase(ring_cursors_.begin());
+  for (const auto& [id, next] : ring_cursors_) {
+    if (!journal_->AppendCursor(id, next).ok()) counters_.journal_errors++;
+  }
+}
+
+TapIngress::Counters Agent::ingress_counters() const {
+  return ingress_ ? ingress_->counters() : TapIngress::Counters{};
 }
 
 void Agent::OnTapEvent(const TapHello& who, const TapEvent& ev) {
   counters_.events_in++;
   if (patterns_->Lookup(ev.pattern_id) == nullptr) {
     counters_.unknown_pattern++;
+    drops_->Add(idflow::v1::DROP_CAUSE_INGRESS, 1);
     return;
   }
-  idflow::v1::Event enriched = Enrich(who, ev);
-  // Repeats within one flush window (an SDK heartbeat carrying the same MAC)
-  // become one event with a count and first/last seen.
-  std::string key = AggregationKey(enriched);
-  if (auto it = pending_index_.find(key); it != pending_index_.end()) {
-    idflow::v1::Event& agg = pending_[it->second];
-    agg.set_count(agg.count() + 1);
-    agg.set_first_seen_unix_ms(std::min(agg.first_seen_unix_ms(), enriched.first_seen_unix_ms()));
-    agg.set_last_seen_unix_ms(std::max(agg.last_seen_unix_ms(), enriched.last_seen_unix_ms()));
-    counters_.aggregated++;
-    return;
-  }
-  if (pending_.size() >= options_.max_pending) {
-    counters_.pending_dropped++;
-    return;
-  }
-  pending_index_.emplace(std::move(key), pending_.size());
-  pending_.push_back(std::move(enriched));
-  if (pending_.size() >= 256) Flush();
+  Accept(Enrich(who, ev), /*aggregate=*/true, ev.ring_id, ev.ring_next);
 }
 
-void Agent::OnTapStats(const TapStats& stats) { counters_.tap_dropped += stats.events_dropped; }
+void Agent::OnTapStats(const TapStats& stats) {
+  counters_.tap_dropped += stats.events_dropped;
+  drops_->Add(idflow::v1::DROP_CAUSE_TAP, stats.events_dropped);
+}
 
 std::string Agent::AggregationKey(const idflow::v1::Event& e) {
   // The chain is part of the key: the same identifier reaching the same
@@ -160,8 +260,15 @@ void Agent::FillCommon(const TapHello& who, uint32_t pid, const std::vector<TapM
   out->mutable_device()->set_class_(identity_.device_class);
   out->mutable_device()->set_firmware(identity_.firmware);
   auto* origin = out->mutable_origin();
-  origin->set_pid(pid ? pid : who.pid);
-  origin->set_exe(who.exe);
+  // The kernel's view of the peer (SO_PEERCRED, /proc/PID/exe) when there is
+  // one; the tap's claims only otherwise (tests feeding decoded messages).
+  if (who.peer.valid) {
+    origin->set_pid(static_cast<uint32_t>(who.peer.pid));
+    origin->set_exe(who.peer.exe);  // "" if the process was gone at accept
+  } else {
+    origin->set_pid(pid ? pid : who.pid);
+    origin->set_exe(who.exe);
+  }
   // origin.module and origin.sdk stay empty: the collector picks the
   // responsible module from the chain with its own bindings.
   for (const TapModule& m : chain) {

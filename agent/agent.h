@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -18,8 +19,10 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "agent/drop_counters.h"
 #include "agent/ingress.h"
 #include "agent/inventory.h"
+#include "agent/journal.h"
 #include "agent/pattern_db.h"
 #include "agent/sender.h"
 #include "agent/spool.h"
@@ -36,6 +39,18 @@ struct AgentOptions {
   uint64_t spool_max_bytes = 256ull << 20;
   std::chrono::milliseconds flush_interval{20};
   size_t max_pending = 10000;  // events awaiting the spool; beyond: counted drops
+  // Group commit of the spool: fdatasync at most this often (0: every append).
+  std::chrono::milliseconds spool_sync_interval{200};
+  // Ingest bearer token ("" = none).
+  std::string bearer_token;
+  // Tap ingress: socket group, allow-list, limits (ingress.h).
+  gid_t socket_gid = static_cast<gid_t>(-1);
+  std::vector<uid_t> allow_uids;
+  std::vector<gid_t> allow_gids;
+  size_t max_connections = 1024;
+  size_t max_connections_per_uid = 64;
+  double tap_rate_per_second = 20000;
+  double tap_rate_burst = 40000;
   // TLS to the collector (PEM paths): CA to verify it; cert+key for mutual TLS.
   std::string tls_ca, tls_cert, tls_key;
 };
@@ -47,6 +62,8 @@ struct AgentCounters {
   std::atomic<uint64_t> aggregated{0};  // repeats folded into an earlier event
   std::atomic<uint64_t> spool_errors{0};
   std::atomic<uint64_t> tap_dropped{0};
+  std::atomic<uint64_t> journal_errors{0};
+  std::atomic<uint64_t> ingress_dropped{0};  // refused by ingress (rate, malformed)
 };
 
 class Agent {
@@ -66,7 +83,9 @@ class Agent {
 
   boost::asio::io_context& io() { return io_; }
   const AgentCounters& counters() const { return counters_; }
+  TapIngress::Counters ingress_counters() const;
   Spool& spool() { return *spool_; }
+  DropCounterStore& drops() { return *drops_; }
 
   // Turns one tap event into a wire event (no raw identifier values). The
   // origin carries the call chain; module and sdk are left to the collector.
@@ -85,6 +104,12 @@ class Agent {
   // Device, origin (pid, exe, call chain), context, count and times.
   void FillCommon(const TapHello& who, uint32_t pid, const std::vector<TapModule>& chain,
                   uint64_t timestamp_ms, idflow::v1::Event* out) const;
+  // Journals an enriched event, then aggregates it into pending_.
+  void Accept(idflow::v1::Event enriched, bool aggregate, uint64_t ring_id, uint64_t ring_next);
+  // Ring cursors journaled by a killed agent, for rings not attached again
+  // yet; re-journaled after each Reset() so a second kill keeps them.
+  uint64_t TakeRingCursor(uint64_t ring_id);
+  void RejournalCursors();
   void ScheduleFlush();
   void Flush();
 
@@ -95,12 +120,20 @@ class Agent {
   boost::asio::io_context io_;
   std::unique_ptr<boost::asio::steady_timer> flush_timer_;
   std::unique_ptr<TapIngress> ingress_;
+  std::unique_ptr<DropCounterStore> drops_;
   std::unique_ptr<Spool> spool_;
+  // Every received event is written here before it waits in pending_, so a
+  // kill -9 of the agent loses nothing it received (journal.h).
+  std::unique_ptr<Journal> journal_;
   std::unique_ptr<Sender> sender_;
   std::vector<idflow::v1::Event> pending_;                  // io thread only
   absl::flat_hash_map<std::string, size_t> pending_index_;  // aggregation key -> pending_ index
   AgentCounters counters_;
   std::atomic<bool> stopped_{false};
+  bool spool_failing_ = false;    // io thread: log a spool failure once per streak
+  bool journal_failing_ = false;  // io thread: likewise for the journal
+  std::mutex cursors_mu_;
+  absl::flat_hash_map<uint64_t, uint64_t> ring_cursors_;  // guarded by cursors_mu_
 };
 
 }  // namespace idflow::agent

@@ -1,5 +1,6 @@
 #include "agent/ingress.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -8,18 +9,23 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
-#include <deque>
+#include <mutex>
 #include <optional>
 #include <vector>
 
-#include <mutex>
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "agent/tap_ring.h"
 #include "boost/asio/basic_seq_packet_socket.hpp"
 #include "boost/asio/basic_socket_acceptor.hpp"
 #include "boost/asio/local/basic_endpoint.hpp"
+#include "boost/asio/posix/stream_descriptor.hpp"
 #include "boost/asio/post.hpp"
 #include "boost/asio/strand.hpp"
+#include "common/log.h"
 
 namespace idflow::agent {
 
@@ -47,14 +53,25 @@ struct TapIngress::Shared {
         on_stats(std::move(st)),
         on_goodbye(std::move(bye)),
         io(ctx),
-        acceptor(asio::make_strand(ctx)) {}
+        acceptor(asio::make_strand(ctx)) {
+    if (options.allow_uids.empty() && options.allow_gids.empty()) {
+      options.allow_uids.push_back(::geteuid());
+      options.allow_uids.push_back(0);
+    }
+  }
 
   std::shared_ptr<const std::vector<std::string>> Chunks() {
     std::lock_guard l(mu);
     return chunks;
   }
 
-  const Options options;
+  void Lose(Loss loss, uint64_t n) {
+    if (n == 0) return;
+    if (loss == Loss::kTap) tap_lost += n;
+    if (options.on_loss) options.on_loss(loss, n);
+  }
+
+  Options options;  // const after construction
   const EventCallback on_event;
   const StatsCallback on_stats;
   const GoodbyeCallback on_goodbye;
@@ -67,82 +84,340 @@ struct TapIngress::Shared {
   std::shared_ptr<const std::vector<std::string>> chunks ABSL_GUARDED_BY(mu);
   uint32_t generation ABSL_GUARDED_BY(mu) = 0;
   std::vector<std::weak_ptr<TapConnection>> connections ABSL_GUARDED_BY(mu);
+  absl::flat_hash_map<uid_t, size_t> per_uid ABSL_GUARDED_BY(mu);
+  absl::flat_hash_set<uint64_t> rings ABSL_GUARDED_BY(mu);  // attached ring ids
+  absl::flat_hash_set<uid_t> refused_logged ABSL_GUARDED_BY(mu);
 
-  std::atomic<uint64_t> accepted{0}, rejected{0}, active{0}, hellos{0}, events{0}, stats{0},
-      malformed{0}, chunks_sent{0}, cookies{0};
+  std::atomic<uint64_t> accepted{0}, rejected{0}, refused{0}, active{0}, hellos{0}, events{0},
+      stats{0}, malformed{0}, chunks_sent{0}, cookies{0}, rate_limited{0}, rings_attached{0},
+      ring_records{0}, tap_lost{0};
 };
+
+namespace {
+
+std::string ProcExe(pid_t pid) {
+  char buf[4096];
+  std::string link = absl::StrCat("/proc/", pid, "/exe");
+  ssize_t n = ::readlink(link.c_str(), buf, sizeof(buf));
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+// True when `pid` has exited (gone or a zombie): its producers can no longer
+// commit what they reserved.
+bool ProcessGone(pid_t pid) {
+  char buf[512];
+  std::string path = absl::StrCat("/proc/", pid, "/stat");
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return true;
+  ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
+  ::close(fd);
+  if (n <= 0) return true;
+  buf[n] = '\0';
+  const char* paren = strrchr(buf, ')');  // the comm may hold spaces and ')'
+  if (paren == nullptr || paren[1] == '\0' || paren[2] == '\0') return true;
+  return paren[2] == 'Z' || paren[2] == 'X';
+}
+
+bool Allowed(const TapIngress::Options& o, int fd, const ucred& cred) {
+  auto has = [](const auto& v, auto x) { return std::find(v.begin(), v.end(), x) != v.end(); };
+  if (has(o.allow_uids, cred.uid) || has(o.allow_gids, cred.gid)) return true;
+  if (o.allow_gids.empty()) return false;
+  gid_t groups[256];
+  socklen_t len = sizeof(groups);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) != 0) return false;
+  for (size_t i = 0; i < len / sizeof(gid_t); ++i) {
+    if (has(o.allow_gids, groups[i])) return true;
+  }
+  return false;
+}
+
+}  // namespace
 
 class TapConnection : public std::enable_shared_from_this<TapConnection> {
  public:
-  TapConnection(SeqPacket::socket socket, std::shared_ptr<TapIngress::Shared> shared)
+  TapConnection(SeqPacket::socket socket, std::shared_ptr<TapIngress::Shared> shared,
+                const ucred& cred)
       : socket_(std::move(socket)),
         shared_(std::move(shared)),
-        buf_(shared_->options.max_message_bytes + 1) {
+        buf_(shared_->options.max_message_bytes + 1),
+        doorbell_(socket_.get_executor()),
+        tokens_(shared_->options.rate_burst),
+        refilled_(std::chrono::steady_clock::now()) {
     ++shared_->active;
-    ucred cred{};
-    socklen_t len = sizeof(cred);
-    if (getsockopt(socket_.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-      peer_.valid = true;
-      peer_.pid = cred.pid;
-      peer_.uid = cred.uid;
-      peer_.gid = cred.gid;
-    }
+    peer_.valid = true;
+    peer_.pid = cred.pid;
+    peer_.uid = cred.uid;
+    peer_.gid = cred.gid;
+    peer_.exe = ProcExe(cred.pid);
   }
   ~TapConnection() {
     --shared_->active;
+    {
+      std::lock_guard l(shared_->mu);
+      if (--shared_->per_uid[peer_.uid] == 0) shared_->per_uid.erase(peer_.uid);
+      if (ring_) shared_->rings.erase(ring_->ring_id());
+    }
     if (hello_ && shared_->on_goodbye) shared_->on_goodbye(*hello_);
   }
 
-  void Start() { Read(); }
+  void Start() { WaitReadable(); }
 
+  // Ends the connection. A ring is drained first (what the tap committed is
+  // consumed), and its counters are reported.
   void Close() {
+    if (closed_) return;
+    closed_ = true;
     boost::system::error_code ec;
     socket_.close(ec);
+    if (ring_ && hello_ && !shared_->stopped) {
+      DrainRing(/*budget=*/SIZE_MAX);
+      ReportRingDrops();
+      // Reserved but never committed: the process died mid-write.
+      if (ProcessGone(peer_.pid)) shared_->Lose(TapIngress::Loss::kTap, ring_->Uncommitted());
+    }
+    doorbell_.close(ec);
   }
 
   SeqPacket::socket::executor_type executor() { return socket_.get_executor(); }
 
  private:
-  void Read() {
+  void WaitReadable() {
     auto self = shared_from_this();
-    socket_.async_receive(
-        asio::buffer(buf_), 0, in_flags_,
-        [self](const boost::system::error_code& ec, size_t n) { self->OnRead(ec, n); });
+    socket_.async_wait(SeqPacket::socket::wait_read,
+                       [self](const boost::system::error_code& ec) { self->OnReadable(ec); });
   }
 
-  void OnRead(const boost::system::error_code& ec, size_t n) {
-    if (ec || n == 0 || shared_->stopped) return Close();  // peer gone (0 = EOF)
-    if ((in_flags_ & MSG_TRUNC) != 0 || n > shared_->options.max_message_bytes) {
+  void OnReadable(const boost::system::error_code& ec) {
+    if (ec || closed_ || shared_->stopped) return Close();
+    // A bounded number of messages per turn: one busy peer cannot hold the
+    // thread.
+    for (int i = 0; i < 64; ++i) {
+      int fds[2] = {-1, -1};
+      size_t nfds = 0;
+      bool truncated = false;
+      ssize_t n = ReceiveOne(fds, &nfds, &truncated);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return WaitReadable();
+        return Close();
+      }
+      if (n == 0) return Close();  // peer gone
+      if (truncated || static_cast<size_t>(n) > shared_->options.max_message_bytes) {
+        CloseFds(fds, nfds);
+        Malformed();
+        return;
+      }
+      if (!Handle(std::string_view(buf_.data(), static_cast<size_t>(n)), fds, nfds)) return;
+      if (closed_) return;
+    }
+    auto self = shared_from_this();
+    asio::post(socket_.get_executor(), [self] { self->OnReadable({}); });
+  }
+
+  ssize_t ReceiveOne(int* fds, size_t* nfds, bool* truncated) {
+    iovec iov{buf_.data(), buf_.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 2)];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    ssize_t n = ::recvmsg(socket_.native_handle(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0) return n;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t k = 0; k < count; ++k) {
+        int fd;
+        memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof(int));
+        if (*nfds < 2) {
+          fds[(*nfds)++] = fd;
+        } else {
+          ::close(fd);
+          *truncated = true;
+        }
+      }
+    }
+    if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) *truncated = true;
+    return n;
+  }
+
+  static void CloseFds(int* fds, size_t nfds) {
+    for (size_t i = 0; i < nfds; ++i) ::close(fds[i]);
+  }
+
+  // False when the connection was closed.
+  bool Handle(std::string_view bytes, int* fds, size_t nfds) {
+    absl::StatusOr<TapMessage> msg = DecodeTapMessage(bytes);
+    if (!msg.ok()) {
+      CloseFds(fds, nfds);
       return Malformed();
     }
-    absl::StatusOr<TapMessage> msg = DecodeTapMessage(std::string_view(buf_.data(), n));
-    if (!msg.ok()) return Malformed();
-    if (auto* hello = std::get_if<TapHello>(&msg->body)) {
-      if (hello_) return Malformed();  // exactly one Hello per connection
+    auto* hello = std::get_if<TapHello>(&msg->body);
+    if (hello == nullptr && nfds > 0) {
+      CloseFds(fds, nfds);  // descriptors come with Hello only
+      return Malformed();
+    }
+    if (hello != nullptr) {
+      if (hello_ || (hello->has_ring != (nfds == 2)) || (!hello->has_ring && nfds != 0)) {
+        CloseFds(fds, nfds);
+        return Malformed();  // exactly one Hello per connection, fds as announced
+      }
       hello_ = std::move(*hello);
+      if (hello_->pid != static_cast<uint32_t>(peer_.pid) ||
+          (!peer_.exe.empty() && hello_->exe != peer_.exe)) {
+        // The kernel's view wins; the claim is only worth a note.
+        LogDebug("tap claims pid ", hello_->pid, " exe ", hello_->exe, "; kernel says pid ",
+                 peer_.pid, " exe ", peer_.exe);
+      }
       hello_->peer = peer_;
       ++shared_->hellos;
+      if (hello_->has_ring && !AttachRing(fds[0], fds[1])) return Malformed();
       if (hello_->want_patterns) SendPatterns();
-    } else if (!hello_) {
-      return Malformed();
-    } else if (auto* event = std::get_if<TapEvent>(&msg->body)) {
-      ++shared_->events;
-      if (shared_->on_event) shared_->on_event(*hello_, *event);
-    } else if (auto* cookie = std::get_if<TapCookie>(&msg->body)) {
-      ++shared_->cookies;
-      if (shared_->on_cookie) shared_->on_cookie(*hello_, *cookie);
-    } else if (auto* stats = std::get_if<TapStats>(&msg->body)) {
-      ++shared_->stats;
-      if (shared_->on_stats) shared_->on_stats(*hello_, *stats);
-    } else {
-      return Malformed();  // Patterns flow agent -> tap only
+      if (ring_) DrainRing(shared_->options.drain_budget);
+      return true;
     }
-    Read();
+    if (!hello_) return Malformed();
+    return Dispatch(*msg, /*ring=*/false);
   }
 
-  void Malformed() {
+  // Events, cookies and stats, from a message or a ring record.
+  bool Dispatch(TapMessage& msg, bool from_ring) {
+    if (auto* event = std::get_if<TapEvent>(&msg.body)) {
+      ++shared_->events;
+      if (!TakeToken()) return true;
+      if (from_ring) {
+        event->ring_id = ring_->ring_id();
+        event->ring_next = ring_->position() + 1;
+      }
+      if (shared_->on_event) shared_->on_event(*hello_, *event);
+    } else if (auto* cookie = std::get_if<TapCookie>(&msg.body)) {
+      ++shared_->cookies;
+      if (!TakeToken()) return true;
+      if (from_ring) {
+        cookie->ring_id = ring_->ring_id();
+        cookie->ring_next = ring_->position() + 1;
+      }
+      if (shared_->on_cookie) shared_->on_cookie(*hello_, *cookie);
+    } else if (auto* stats = std::get_if<TapStats>(&msg.body); stats && !from_ring) {
+      ++shared_->stats;
+      // With a ring, its shared counter is the one that counts drops (it
+      // survives a process that dies without Stats); the Stats field would
+      // count them twice.
+      if (ring_) stats->events_dropped = 0;
+      if (shared_->on_stats) shared_->on_stats(*hello_, *stats);
+    } else {
+      // Patterns flow agent -> tap only; Hello only once.
+      if (from_ring) return false;
+      return Malformed();
+    }
+    return true;
+  }
+
+  bool TakeToken() {
+    const auto& o = shared_->options;
+    auto now = std::chrono::steady_clock::now();
+    double elapsed = std::chrono::duration<double>(now - refilled_).count();
+    refilled_ = now;
+    tokens_ = std::min(o.rate_burst, tokens_ + elapsed * o.rate_per_second);
+    if (tokens_ >= 1) {
+      tokens_ -= 1;
+      return true;
+    }
+    ++shared_->rate_limited;
+    shared_->Lose(TapIngress::Loss::kIngress, 1);
+    if (!rate_logged_) {
+      LogWarning("tap pid ", peer_.pid, " (uid ", peer_.uid, ") over ", o.rate_per_second,
+                 " events/s: excess counted as ingress drops");
+      rate_logged_ = true;
+    }
+    return false;
+  }
+
+  bool AttachRing(int memfd, int doorbell_fd) {
+    auto reader = TapRingReader::Attach(memfd, doorbell_fd);
+    if (!reader.ok()) {
+      LogWarning("tap pid ", peer_.pid, ": ", reader.status().message());
+      return false;
+    }
+    {
+      std::lock_guard l(shared_->mu);
+      // Two connections must never consume one ring.
+      if (!shared_->rings.insert((*reader)->ring_id()).second) return false;
+    }
+    ring_ = std::move(*reader);
+    ++shared_->rings_attached;
+    uint64_t journaled =
+        shared_->options.ring_resume ? shared_->options.ring_resume(ring_->ring_id()) : 0;
+    ring_->Resume(journaled);
+    int dup_fd = ::fcntl(ring_->doorbell_fd(), F_DUPFD_CLOEXEC, 0);
+    if (dup_fd < 0) return false;
+    boost::system::error_code ec;
+    doorbell_.assign(dup_fd, ec);
+    return !ec;
+  }
+
+  // Consumes up to `budget` records, then yields (re-posting itself) or,
+  // when the ring is empty, sleeps on the doorbell.
+  void DrainRing(size_t budget) {
+    if (!ring_) return;
+    ring_->ClearWaiting();
+    std::string record;
+    for (size_t done = 0;; ++done) {
+      if (done >= budget) {
+        auto self = shared_from_this();
+        asio::post(socket_.get_executor(), [self] {
+          if (!self->closed_) self->DrainRing(self->shared_->options.drain_budget);
+        });
+        ReportRingDrops();
+        return;
+      }
+      TapRingReader::Read r = ring_->Next(&record);
+      if (r == TapRingReader::Read::kEmpty) {
+        ReportRingDrops();
+        if (closed_) return;
+        if (!ring_->PrepareSleep()) continue;
+        WaitDoorbell();
+        return;
+      }
+      ++shared_->ring_records;
+      bool ok = false;
+      if (r == TapRingReader::Read::kRecord) {
+        absl::StatusOr<TapMessage> msg = DecodeTapMessage(record);
+        ok = msg.ok() && Dispatch(*msg, /*from_ring=*/true);
+      }
+      if (!ok) {
+        ++shared_->malformed;
+        shared_->Lose(TapIngress::Loss::kIngress, 1);
+      }
+      ring_->Release();
+    }
+  }
+
+  void WaitDoorbell() {
+    if (doorbell_wait_ || closed_) return;
+    doorbell_wait_ = true;
+    auto self = shared_from_this();
+    doorbell_.async_wait(asio::posix::stream_descriptor::wait_read,
+                         [self](const boost::system::error_code& ec) {
+                           self->doorbell_wait_ = false;
+                           if (ec || self->closed_ || self->shared_->stopped) return;
+                           self->ring_->DrainDoorbell();
+                           self->DrainRing(self->shared_->options.drain_budget);
+                         });
+  }
+
+  void ReportRingDrops() {
+    uint64_t upto = 0;
+    uint64_t n = ring_->PendingDrops(&upto);
+    if (n == 0) return;
+    shared_->Lose(TapIngress::Loss::kTap, n);  // durable when it returns
+    ring_->MarkDropsReported(upto);
+  }
+
+  bool Malformed() {
     ++shared_->malformed;
     Close();
+    return false;
   }
 
   void SendPatterns() {
@@ -172,14 +447,43 @@ class TapConnection : public std::enable_shared_from_this<TapConnection> {
   SeqPacket::socket socket_;
   std::shared_ptr<TapIngress::Shared> shared_;
   std::vector<char> buf_;
-  SeqPacket::socket::message_flags in_flags_ = 0;
+  asio::posix::stream_descriptor doorbell_;
+  bool doorbell_wait_ = false;
+  bool closed_ = false;
+  bool rate_logged_ = false;
+  double tokens_;
+  std::chrono::steady_clock::time_point refilled_;
   PeerCredentials peer_;
   std::optional<TapHello> hello_;
+  std::unique_ptr<TapRingReader> ring_;
   std::shared_ptr<const std::vector<std::string>> pending_chunks_;
   size_t next_chunk_ = 0;
 };
 
 namespace {
+
+// Checks the peer before anything is read or sent; false: closed, counted.
+bool Admit(TapIngress::Shared& shared, int fd, const ucred& cred) {
+  if (!Allowed(shared.options, fd, cred)) {
+    ++shared.refused;
+    std::lock_guard l(shared.mu);
+    if (shared.refused_logged.size() < 64 && shared.refused_logged.insert(cred.uid).second) {
+      LogWarning("tap socket: refused pid ", cred.pid, " (uid ", cred.uid, ", gid ", cred.gid,
+                 "): not on the allow-list");
+    }
+    return false;
+  }
+  std::lock_guard l(shared.mu);
+  size_t& mine = shared.per_uid[cred.uid];
+  if (shared.active.load() >= shared.options.max_connections ||
+      mine >= shared.options.max_connections_per_uid) {
+    if (mine == 0) shared.per_uid.erase(cred.uid);
+    ++shared.rejected;
+    return false;
+  }
+  ++mine;  // released by ~TapConnection
+  return true;
+}
 
 void Accept(std::shared_ptr<TapIngress::Shared> shared) {
   SeqPacket::acceptor& acceptor = shared->acceptor;
@@ -187,13 +491,16 @@ void Accept(std::shared_ptr<TapIngress::Shared> shared) {
       asio::make_strand(shared->io), [shared](const boost::system::error_code& ec, auto socket) {
         if (shared->stopped || !shared->acceptor.is_open()) return;
         if (!ec) {
-          if (shared->active.load() >= shared->options.max_connections) {
-            ++shared->rejected;
-            boost::system::error_code ignored;
+          ucred cred{};
+          socklen_t len = sizeof(cred);
+          boost::system::error_code ignored;
+          if (getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+              !Admit(*shared, socket.native_handle(), cred)) {
             socket.close(ignored);
           } else {
+            socket.non_blocking(true, ignored);
             ++shared->accepted;
-            auto conn = std::make_shared<TapConnection>(std::move(socket), shared);
+            auto conn = std::make_shared<TapConnection>(std::move(socket), shared, cred);
             {
               std::lock_guard l(shared->mu);
               auto& conns = shared->connections;
@@ -248,12 +555,16 @@ absl::Status TapIngress::Start() {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on tap socket ", path, ": ", ec.message()));
   }
-  if (chmod(path.c_str(), options_.socket_mode) != 0) {
+  // The allow-list is checked on accept regardless, so a connection that
+  // slips in between bind and chmod gains nothing.
+  if (chmod(path.c_str(), options_.socket_mode) != 0 ||
+      (options_.socket_gid != static_cast<gid_t>(-1) &&
+       chown(path.c_str(), static_cast<uid_t>(-1), options_.socket_gid) != 0)) {
     int err = errno;
     acceptor.close(ec);
     unlink(path.c_str());
     return absl::PermissionDeniedError(
-        absl::StrCat("chmod tap socket ", path, ": ", strerror(err)));
+        absl::StrCat("chmod/chown tap socket ", path, ": ", strerror(err)));
   }
   started_ = true;
   Accept(shared_);
@@ -295,6 +606,11 @@ TapIngress::Counters TapIngress::counters() const {
   Counters c;
   c.accepted = shared_->accepted;
   c.rejected = shared_->rejected;
+  c.refused = shared_->refused;
+  c.rate_limited = shared_->rate_limited;
+  c.rings = shared_->rings_attached;
+  c.ring_records = shared_->ring_records;
+  c.tap_lost = shared_->tap_lost;
   c.active = shared_->active;
   c.hellos = shared_->hellos;
   c.events = shared_->events;

@@ -1,13 +1,24 @@
 // The agent's tap ingress: a Unix SOCK_SEQPACKET listener that taps connect
-// to. Per connection: the first message must be Hello (answered with the
-// current pattern database, in chunks), then Events and Stats are decoded and
-// handed to the callbacks. Malformed or oversized messages are counted and the
-// connection is closed; the number of connections is bounded.
+// to. It is the trust boundary between the apps on the device and the agent:
 //
-// The socket file is chmod'ed to Options::socket_mode (0666 by default) so
-// that apps running as other users can connect: the tap is loaded into
-// arbitrary processes. Peers are identified by SO_PEERCRED, recorded in
-// TapHello::peer, not by what they claim in Hello.
+// - The socket file is 0660, group Options::socket_gid. Each connection's
+//   peer (SO_PEERCRED uid, gid, and SO_PEERGROUPS) must be on the allow-list
+//   (default: the agent's own uid and root); a refused peer is closed before
+//   anything is read or sent (it never gets the pattern database) and counted.
+// - Connections are bounded in total and per peer uid (the per-uid cap is
+//   well below the total, so one user cannot take every slot); messages are
+//   rate-limited per connection (token bucket); what is over is counted.
+// - The pid and executable of a connection come from the kernel (SO_PEERCRED,
+//   /proc/PID/exe), recorded in TapHello::peer; the tap's claims are kept for
+//   comparison only.
+//
+// Per connection: the first message must be Hello (answered with the
+// pattern database, in chunks, when asked). A Hello with kTapHelloRing
+// carries the tap's event ring and doorbell (SCM_RIGHTS): events are then
+// read from the ring (tap_ring.h), woken by the doorbell, and the ring's drop
+// counter is reported through on_loss, also when the process dies without
+// its exit Stats. Events, Cookies and Stats may also come as messages.
+// Malformed or oversized messages are counted and close the connection.
 //
 // Threading: all work runs on the io_context passed in (any number of threads;
 // each connection is serialized on its own strand). Callbacks run on those
@@ -22,6 +33,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "agent/pattern_db.h"
@@ -32,11 +44,32 @@ namespace idflow::agent {
 
 class TapIngress {
  public:
+  // Where tap events were lost: the tap could not hand them over (ring
+  // full, process gone mid-write), or the ingress refused them.
+  enum class Loss { kTap, kIngress };
   struct Options {
     std::string socket_path;
     size_t max_connections = 1024;
     size_t max_message_bytes = kTapMaxMessageBytes;
-    mode_t socket_mode = 0666;
+    mode_t socket_mode = 0660;
+    gid_t socket_gid = static_cast<gid_t>(-1);  // -1: leave the group as created
+    // Peers allowed to connect: uid in allow_uids, or primary or
+    // supplementary gid in allow_gids. Both empty: the agent's uid and root.
+    std::vector<uid_t> allow_uids;
+    std::vector<gid_t> allow_gids;
+    size_t max_connections_per_uid = 64;
+    // Events and cookies per connection: sustained rate and burst.
+    double rate_per_second = 20000;
+    double rate_burst = 40000;
+    // Ring records consumed per turn before other connections get theirs.
+    size_t drain_budget = 256;
+    // Ring position the agent journaled for a ring id (0: none); consulted
+    // when a ring attaches, so records a killed agent had already journaled
+    // are not read twice.
+    std::function<uint64_t(uint64_t ring_id)> ring_resume;
+    // Counted losses, in tap events. Called on the connection's strand; the
+    // count must be durable when it returns (the ring is then told).
+    std::function<void(Loss loss, uint64_t events)> on_loss;
   };
   using EventCallback = std::function<void(const TapHello& who, const TapEvent& event)>;
   using StatsCallback = std::function<void(const TapHello& who, const TapStats& stats)>;
@@ -47,7 +80,12 @@ class TapIngress {
 
   struct Counters {
     uint64_t accepted = 0;
-    uint64_t rejected = 0;  // over max_connections
+    uint64_t rejected = 0;  // over max_connections or max_connections_per_uid
+    uint64_t refused = 0;   // peer not on the allow-list
+    uint64_t rate_limited = 0;
+    uint64_t rings = 0;         // rings attached
+    uint64_t ring_records = 0;  // records read from rings
+    uint64_t tap_lost = 0;      // reported through Loss::kTap
     uint64_t active = 0;
     uint64_t hellos = 0;
     uint64_t events = 0;

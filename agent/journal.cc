@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "absl/strings/numbers.h"
@@ -17,6 +18,16 @@ namespace {
 
 constexpr char kEvent = 'E';
 constexpr char kFlush = 'F';
+constexpr char kRing = 'R';
+
+void PutU64(uint64_t v, std::string* out) {
+  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+uint64_t GetU64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
 
 ssize_t PosixWrite(int fd, const void* buf, size_t n) { return ::write(fd, buf, n); }
 
@@ -57,6 +68,23 @@ absl::Status Journal::Append(const idflow::v1::Event& event) {
   return Write(payload);
 }
 
+absl::Status Journal::Append(const idflow::v1::Event& event, uint64_t ring_id, uint64_t ring_next) {
+  std::lock_guard lock(mu_);
+  std::string payload(1, kRing);
+  PutU64(ring_id, &payload);
+  PutU64(ring_next, &payload);
+  event.AppendToString(&payload);
+  return Write(payload);
+}
+
+absl::Status Journal::AppendCursor(uint64_t ring_id, uint64_t ring_next) {
+  std::lock_guard lock(mu_);
+  std::string payload(1, kRing);
+  PutU64(ring_id, &payload);
+  PutU64(ring_next, &payload);
+  return Write(payload);
+}
+
 absl::Status Journal::MarkFlush(uint64_t last_seq_after_flush) {
   std::lock_guard lock(mu_);
   return Write(absl::StrCat(std::string(1, kFlush), last_seq_after_flush));
@@ -71,15 +99,36 @@ absl::Status Journal::Reset() {
 }
 
 absl::StatusOr<std::vector<idflow::v1::Event>> Journal::Replay(uint64_t spool_last_seq) const {
+  ASSIGN_OR_RETURN(JournalReplay r, ReplayAll(spool_last_seq));
+  return std::move(r.events);
+}
+
+absl::StatusOr<JournalReplay> Journal::ReplayAll(uint64_t spool_last_seq) const {
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(std::string data, ReadFile(path_));
-  std::vector<idflow::v1::Event> pending;
+  JournalReplay out;
+  std::vector<idflow::v1::Event>& pending = out.events;
+  auto parse_event = [&](const char* p, size_t n) {
+    idflow::v1::Event ev;
+    if (!ev.ParseFromArray(p, static_cast<int>(n))) return false;
+    pending.push_back(std::move(ev));
+    return true;
+  };
   ScanRecords(data, [&](absl::string_view rec, size_t, size_t) {
     if (rec.empty()) return false;
     if (rec[0] == kEvent) {
-      idflow::v1::Event ev;
-      if (!ev.ParseFromArray(rec.data() + 1, static_cast<int>(rec.size() - 1))) return false;
-      pending.push_back(std::move(ev));
+      if (!parse_event(rec.data() + 1, rec.size() - 1)) return false;
+    } else if (rec[0] == kRing) {
+      if (rec.size() < 17) return false;
+      const uint64_t id = GetU64(rec.data() + 1), next = GetU64(rec.data() + 9);
+      if (rec.size() > 17 && !parse_event(rec.data() + 17, rec.size() - 17)) return false;
+      auto it = std::find_if(out.cursors.begin(), out.cursors.end(),
+                             [&](const auto& c) { return c.first == id; });
+      if (it == out.cursors.end()) {
+        out.cursors.emplace_back(id, next);
+      } else {
+        it->second = std::max(it->second, next);
+      }
     } else if (rec[0] == kFlush) {
       uint64_t n = 0;
       if (!absl::SimpleAtoi(rec.substr(1), &n)) return false;
@@ -89,7 +138,7 @@ absl::StatusOr<std::vector<idflow::v1::Event>> Journal::Replay(uint64_t spool_la
     }
     return true;
   });
-  return pending;
+  return out;
 }
 
 uint64_t Journal::bytes() const {

@@ -13,8 +13,14 @@
 // records before a marker when the spool already reaches N (the crash came
 // after the append but before Reset), so nothing is spooled twice.
 //
-// Records: record_io framing; payload = type byte ('E' event, 'F' flush
-// marker with a decimal seq) and data.
+// Ring cursors: an event read from a tap's ring is journaled together with
+// the ring's position after it, in one record, so that an agent killed after
+// the write but before it released the ring slot does not read it twice: the
+// next agent resumes that ring at max(ring's own mark, journaled cursor).
+//
+// Records: record_io framing; payload = type byte and data: 'E' event,
+// 'F' flush marker with a decimal seq, 'R' ring cursor (u64 ring id, u64
+// next position, little-endian) followed by an event or by nothing.
 #ifndef IDFLOW_AGENT_JOURNAL_H_
 #define IDFLOW_AGENT_JOURNAL_H_
 
@@ -30,6 +36,12 @@
 
 namespace idflow::agent {
 
+struct JournalReplay {
+  std::vector<idflow::v1::Event> events;  // not yet in the spool, in arrival order
+  // Highest journaled position per ring id.
+  std::vector<std::pair<uint64_t, uint64_t>> cursors;
+};
+
 class Journal {
  public:
   // Opens (creating) `path`; what it holds stays there until Reset().
@@ -37,12 +49,18 @@ class Journal {
   ~Journal();
 
   absl::Status Append(const idflow::v1::Event& event);
+  // An event read from ring `ring_id`, after which the ring is at `ring_next`.
+  absl::Status Append(const idflow::v1::Event& event, uint64_t ring_id, uint64_t ring_next);
+  // A cursor alone (kept across Reset() until the ring is attached again).
+  absl::Status AppendCursor(uint64_t ring_id, uint64_t ring_next);
   absl::Status MarkFlush(uint64_t last_seq_after_flush);
   // Everything journaled so far is spooled or counted: start over.
   absl::Status Reset();
   // The journaled events not yet in a spool whose last seq is
   // `spool_last_seq`, in arrival order; a torn tail is ignored.
   absl::StatusOr<std::vector<idflow::v1::Event>> Replay(uint64_t spool_last_seq) const;
+  // The same, with the ring cursors.
+  absl::StatusOr<JournalReplay> ReplayAll(uint64_t spool_last_seq) const;
 
   uint64_t bytes() const;
   const std::string& path() const { return path_; }

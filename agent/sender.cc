@@ -15,8 +15,10 @@ using idflow::v1::CollectorMessage;
 
 class Sender::Stream : public grpc::ClientBidiReactor<AgentMessage, CollectorMessage> {
  public:
-  Stream(Sender* sender, idflow::v1::Ingest::Stub* stub, AgentMessage hello)
+  Stream(Sender* sender, idflow::v1::Ingest::Stub* stub, AgentMessage hello,
+         const std::string& bearer_token)
       : sender_(sender), out_(std::move(hello)) {
+    if (!bearer_token.empty()) ctx_.AddMetadata("authorization", "Bearer " + bearer_token);
     stub->async()->Stream(&ctx_, this);
     AddHold();  // released by Finish(): no OnDone while the control thread may write
     StartWrite(&out_);
@@ -244,7 +246,7 @@ Sender::Outcome Sender::RunStream(const std::string& address) {
   }
   // The reactor holds itself alive until Finish(); callbacks take mu_, so no
   // gRPC call below is made while holding it.
-  Stream* stream = new Stream(this, stub.get(), std::move(hello));
+  Stream* stream = new Stream(this, stub.get(), std::move(hello), options_.bearer_token);
 
   bool got_hello = false;
   std::unique_lock lock(mu_);

@@ -57,6 +57,9 @@ struct SenderOptions {
   std::string agent_version = "0.1.0";
   // Channel credentials; insecure when null.
   std::shared_ptr<grpc::ChannelCredentials> credentials;
+  // Non-empty: sent as "authorization: Bearer <token>" on every Ingest stream
+  // (the collector requires it when it holds tokens).
+  std::string bearer_token;
 };
 
 struct SenderStats {

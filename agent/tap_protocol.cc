@@ -144,6 +144,7 @@ absl::StatusOr<TapMessage> DecodeHello(std::string_view bytes) {
   h.pid = w.pid;
   h.ppid = w.ppid;
   h.want_patterns = (w.flags & kTapHelloWantPatterns) != 0;
+  h.has_ring = (w.flags & kTapHelloRing) != 0;
   std::string scenarios, consents;
   if (!WireString(w.exe, w.exe_len, &h.exe) ||
       !WireString(w.scenarios, w.scenarios_len, &scenarios) ||
@@ -348,7 +349,8 @@ std::string EncodeHello(const TapHello& hello, std::string_view raw_scenarios,
   FillTapHeader(&w.header, kTapMsgHello, sizeof(w));
   w.pid = hello.pid;
   w.ppid = hello.ppid;
-  w.flags = hello.want_patterns ? kTapHelloWantPatterns : 0;
+  w.flags =
+      (hello.want_patterns ? kTapHelloWantPatterns : 0) | (hello.has_ring ? kTapHelloRing : 0);
   w.exe_len = PutWireString(w.exe, hello.exe);
   w.scenarios_len = PutWireString(w.scenarios, raw_scenarios);
   w.consents_len = PutWireString(w.consents, raw_consents);

@@ -95,6 +95,9 @@ enum TapWireFamily : uint8_t {
 };
 
 inline constexpr uint32_t kTapHelloWantPatterns = 1u << 0;
+// The Hello carries two descriptors (SCM_RIGHTS): the tap's event ring (a
+// sealed memfd, TapRingHeader + slots) and its doorbell (an eventfd).
+inline constexpr uint32_t kTapHelloRing = 1u << 1;
 
 struct TapWireHeader {
   uint32_t magic;
@@ -262,6 +265,63 @@ struct TapWireStats {
 };
 static_assert(sizeof(TapWireStats) == 16 + 8 + 72);
 
+// ---------------------------------------------------------------------------
+// The event ring: a per-process shared-memory queue from the tap (any number
+// of app threads, producers) to the agent (one consumer). The tap creates it
+// (memfd, sealed against shrinking and growing) and passes it with the Hello;
+// it survives agent restarts (the tap hands the same ring to the next agent),
+// and its counters reach the agent even when the process dies without Stats.
+//
+// Bounded MPSC queue after D. Vyukov: slot i holds a `lap` word, written with
+// release and read with acquire. With idx = pos % slot_count:
+//   lap == pos - idx        free for the producer reserving `pos` (CAS head)
+//   lap == pos - idx + 1    committed: the consumer may read `pos`
+//   lap == pos - idx + n    released by the consumer for the next lap
+// Storing (seq - idx) rather than seq keeps a fresh, all-zero ring valid, so
+// pages are touched only as slots are used. A full ring is a counted drop
+// (`dropped`), never a wait. Every field is little-endian, accessed with
+// __atomic builtins by both sides; the agent treats all of it as untrusted.
+inline constexpr uint32_t kTapRingMagic = 0x52505449;  // "ITPR" in memory
+inline constexpr uint32_t kTapRingVersion = 1;
+inline constexpr size_t kTapRingHeaderBytes = 4096;
+inline constexpr size_t kTapRingSlotBytes = 3072;
+inline constexpr size_t kTapRingSlotHeaderBytes = 16;
+inline constexpr size_t kTapRingPayloadMax = kTapRingSlotBytes - kTapRingSlotHeaderBytes;
+inline constexpr uint32_t kTapRingMinSlots = 64;
+inline constexpr uint32_t kTapRingMaxSlots = 65536;
+inline constexpr uint32_t kTapRingDefaultSlots = 2048;  // 6 MiB, touched as used
+static_assert(sizeof(TapWireEvent) <= kTapRingPayloadMax);
+static_assert(sizeof(TapWireCookie) <= kTapRingPayloadMax);
+
+struct TapRingHeader {
+  uint32_t magic;
+  uint32_t version;
+  uint32_t slot_count;  // power of two, kTapRingMinSlots..kTapRingMaxSlots
+  uint32_t slot_bytes;  // kTapRingSlotBytes
+  uint64_t ring_id;     // random: names the ring to the agent's journal
+  uint32_t pid;         // creator (informational; the agent uses SO_PEERCRED)
+  uint32_t reserved0;
+  uint64_t reserved1[4];
+  alignas(64) uint64_t head;      // tap: next position to reserve
+  alignas(64) uint64_t consumed;  // agent: positions below are journaled
+  alignas(64) uint64_t waiting;   // agent: 1 = asleep, ring the doorbell
+  alignas(64) uint64_t dropped;   // tap: events not handed over (ring full)
+  uint64_t dropped_reported;      // agent: part of `dropped` already counted
+};
+static_assert(sizeof(TapRingHeader) <= kTapRingHeaderBytes);
+
+struct TapRingSlot {
+  uint64_t lap;
+  uint32_t length;  // bytes of data: one tap message (Event or Cookie)
+  uint32_t reserved;
+  char data[kTapRingPayloadMax];
+};
+static_assert(sizeof(TapRingSlot) == kTapRingSlotBytes);
+
+inline size_t TapRingBytes(uint32_t slot_count) {
+  return kTapRingHeaderBytes + static_cast<size_t>(slot_count) * kTapRingSlotBytes;
+}
+
 inline void FillTapHeader(TapWireHeader* h, uint16_t type, uint32_t length) {
   h->magic = kTapMagic;
   h->version = kTapVersion;
@@ -310,12 +370,14 @@ struct PeerCredentials {
   pid_t pid = 0;
   uid_t uid = 0;
   gid_t gid = 0;
+  std::string exe;  // /proc/PID/exe read by the agent at accept ("" if gone)
 };
 
 struct TapHello {
   uint32_t pid = 0;
   uint32_t ppid = 0;
   bool want_patterns = true;
+  bool has_ring = false;  // kTapHelloRing: descriptors came with the message
   std::string exe;
   std::vector<std::string> scenarios;    // empty entries dropped
   std::map<std::string, bool> consents;  // malformed entries dropped
@@ -349,6 +411,10 @@ struct TapEvent {
   std::string context;  // RAW bytes around the match: redact before leaving the agent
   uint32_t context_offset = 0;
   bool split = false;  // found across two consecutive calls on one stream
+  // Not on the wire: set by TapIngress for events read from a ring, so the
+  // journal can record how far the ring was consumed (0: not from a ring).
+  uint64_t ring_id = 0;
+  uint64_t ring_next = 0;  // ring position after this event
 };
 
 struct TapCookie {
@@ -367,6 +433,8 @@ struct TapCookie {
   bool session = false;         // Set-Cookie without Max-Age/Expires
   bool has_max_age = false;     // max_age_seconds is meaningful
   int64_t max_age_seconds = 0;  // Max-Age, or Expires minus the time seen
+  uint64_t ring_id = 0;         // as TapEvent
+  uint64_t ring_next = 0;
 };
 
 struct TapStats {

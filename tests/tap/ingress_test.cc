@@ -22,6 +22,12 @@
 namespace idflow::agent {
 namespace {
 
+TapIngress::Options At(const std::string& path) {
+  TapIngress::Options o;
+  o.socket_path = path;
+  return o;
+}
+
 using ::idflow::testing::IsOk;
 using ::idflow::testing::StatusIs;
 
@@ -128,7 +134,7 @@ TEST_F(IngressTest, HelloGetsPatternsThenEventsReachCallback) {
 
   struct stat st;
   ASSERT_EQ(stat(path_.c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 0777, 0666u);
+  EXPECT_EQ(st.st_mode & 0777, 0660u);  // private: group and allow-list only
 
   int fd = Connect(path_);
   ASSERT_GE(fd, 0);
@@ -217,22 +223,22 @@ TEST_F(IngressTest, ConnectionLimit) {
 }
 
 TEST_F(IngressTest, StartErrors) {
-  TapIngress too_long(io_, {std::string(200, 'a')}, nullptr);
+  TapIngress too_long(io_, At(std::string(200, 'a')), nullptr);
   EXPECT_THAT(too_long.Start(), StatusIs(absl::StatusCode::kInvalidArgument));
 
   std::string file = dir_ + "/regular";
   ASSERT_THAT(WriteFileAtomic(file, "keep me"), IsOk());
-  TapIngress not_socket(io_, {file}, nullptr);
+  TapIngress not_socket(io_, At(file), nullptr);
   EXPECT_THAT(not_socket.Start(), StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_TRUE(fs::exists(file));
 
-  TapIngress no_dir(io_, {dir_ + "/missing/tap.sock"}, nullptr);
+  TapIngress no_dir(io_, At(dir_ + "/missing/tap.sock"), nullptr);
   EXPECT_THAT(no_dir.Start(), StatusIs(absl::StatusCode::kUnavailable));
 }
 
 TEST_F(IngressTest, ReplacesStaleSocketAndRemovesItOnStop) {
   {
-    TapIngress first(io_, {path_}, nullptr);
+    TapIngress first(io_, At(path_), nullptr);
     ASSERT_THAT(first.Start(), IsOk());
   }
   EXPECT_FALSE(fs::exists(path_));

@@ -36,6 +36,12 @@ extern char** environ;
 namespace idflow::agent {
 namespace {
 
+TapIngress::Options IngressAt(const std::string& path) {
+  TapIngress::Options o;
+  o.socket_path = path;
+  return o;
+}
+
 using ::idflow::testing::IsOk;
 namespace fs = std::filesystem;
 
@@ -222,7 +228,7 @@ class TapComponentTest : public ::testing::Test {
     ASSERT_THAT(db, IsOk());
     db_ = std::make_shared<const PatternDb>(std::move(*db));
     ingress_ = std::make_unique<TapIngress>(
-        io_, TapIngress::Options{socket_path_},
+        io_, IngressAt(socket_path_),
         [this](const TapHello& who, const TapEvent& ev) {
           std::lock_guard l(mu_);
           events_.push_back({who, ev});
