@@ -35,7 +35,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -62,6 +65,8 @@ using agent::kTapMaxDatabaseBytes;
 using agent::kTapMaxMessageBytes;
 using agent::kTapModuleMax;
 using agent::kTapPeerMax;
+using agent::TapRingHeader;
+using agent::TapRingSlot;
 using agent::TapWireCookie;
 using agent::TapWireEvent;
 using agent::TapWireHeader;
@@ -324,6 +329,17 @@ std::atomic<bool> g_reconnecting{false};
 constexpr int64_t kNeverMs = -1000000;
 std::atomic<int64_t> g_last_reconnect_ms{kNeverMs};
 
+// The event ring (tap_protocol.h) of this process, created at init (and by
+// a fork child on its first event) and handed to every agent it connects to.
+std::atomic<TapRingHeader*> g_ring{nullptr};
+std::atomic<int> g_ring_pid{0};  // process that created g_ring
+uint32_t g_ring_slots = agent::kTapRingDefaultSlots;
+int g_ring_fd = -1, g_doorbell_fd = -1;
+// Liveness of the agent connection is checked at most this often.
+std::atomic<int64_t> g_last_alive_check_ms{0};
+std::atomic<bool> g_said_unreachable{false};
+bool g_ring_mode = false;  // set at init: events go through rings
+
 std::atomic<uint64_t> g_events_sent{0}, g_events_dropped{0}, g_cap_hits{0}, g_calls_scanned{0},
     g_bytes_scanned{0}, g_split_matches{0}, g_stream_fallbacks{0}, g_acquisitions{0}, g_cookies{0};
 
@@ -331,6 +347,16 @@ void Debug(const char* msg) {
   if (!g_debug) return;
   char line[512];
   int n = snprintf(line, sizeof(line), "idflow-tap[%d]: %s\n", static_cast<int>(getpid()), msg);
+  if (n > 0) RealWrite(2, line, static_cast<size_t>(n) < sizeof(line) ? n : sizeof(line) - 1);
+}
+
+// Once per process, whatever IDFLOW_TAP_DEBUG says: the tap runs unobserved,
+// and a process that is not observed must not look clean.
+void SayUnreachable(const char* what) {
+  if (g_said_unreachable.exchange(true)) return;
+  char line[512];
+  int n = snprintf(line, sizeof(line), "idflow-tap[%d]: %s (agent socket %s)\n",
+                   static_cast<int>(getpid()), what, g_socket_path);
   if (n > 0) RealWrite(2, line, static_cast<size_t>(n) < sizeof(line) ? n : sizeof(line) - 1);
 }
 
@@ -676,7 +702,96 @@ size_t CopyEnv(const char* name, char* out, size_t cap) {
   return n;
 }
 
-// Connects and sends Hello; returns the fd or -1.
+// Creates this process's ring: a sealed memfd (the agent refuses one that
+// could shrink under it) and an eventfd doorbell. Syscalls only, no malloc:
+// a fork child runs this from a hook. Pages are touched as slots are used.
+bool CreateRing() {
+  const size_t bytes = agent::TapRingBytes(g_ring_slots);
+  int fd = memfd_create("idflow-tap-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) return false;
+  void* map = MAP_FAILED;
+  if (ftruncate(fd, static_cast<off_t>(bytes)) == 0) {
+    map = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  }
+  int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (map == MAP_FAILED || efd < 0 ||
+      fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+    if (map != MAP_FAILED) munmap(map, bytes);
+    if (efd >= 0) RealClose(efd);
+    RealClose(fd);
+    return false;
+  }
+  auto* h = static_cast<TapRingHeader*>(map);
+  h->magic = agent::kTapRingMagic;
+  h->version = agent::kTapRingVersion;
+  h->slot_count = g_ring_slots;
+  h->slot_bytes = agent::kTapRingSlotBytes;
+  h->pid = static_cast<uint32_t>(getpid());
+  uint64_t id = 0;
+  if (getrandom(&id, sizeof(id), GRND_NONBLOCK) != sizeof(id) || id == 0) {
+    id = (static_cast<uint64_t>(getpid()) << 32) ^ static_cast<uint64_t>(NowMs(CLOCK_REALTIME));
+  }
+  h->ring_id = id | 1;  // never 0 (0 means "not from a ring")
+  g_ring_fd = fd;
+  g_doorbell_fd = efd;
+  g_ring_pid.store(static_cast<int>(getpid()), std::memory_order_release);
+  g_ring.store(h, std::memory_order_release);
+  return true;
+}
+
+void DestroyRing() {
+  TapRingHeader* ring = g_ring.exchange(nullptr);
+  if (ring != nullptr) munmap(ring, agent::TapRingBytes(g_ring_slots));
+  if (g_ring_fd >= 0) RealClose(g_ring_fd);
+  if (g_doorbell_fd >= 0) RealClose(g_doorbell_fd);
+  g_ring_fd = g_doorbell_fd = -1;
+  g_ring_pid.store(0);
+}
+
+TapRingHeader* OwnRing() {
+  TapRingHeader* h = g_ring.load(std::memory_order_acquire);
+  return h != nullptr && g_ring_pid.load(std::memory_order_acquire) == static_cast<int>(getpid())
+             ? h
+             : nullptr;
+}
+
+// Appends one message; false when the ring is full (never waits).
+bool RingPush(TapRingHeader* h, const void* msg, size_t len) {
+  if (len > agent::kTapRingPayloadMax) return false;
+  const uint64_t mask = h->slot_count - 1;
+  char* slots = reinterpret_cast<char*>(h) + agent::kTapRingHeaderBytes;
+  uint64_t pos = __atomic_load_n(&h->head, __ATOMIC_RELAXED);
+  TapRingSlot* s;
+  for (;;) {
+    s = reinterpret_cast<TapRingSlot*>(slots + (pos & mask) * agent::kTapRingSlotBytes);
+    const uint64_t lap = __atomic_load_n(&s->lap, __ATOMIC_ACQUIRE);
+    const int64_t dif = static_cast<int64_t>(lap - (pos - (pos & mask)));
+    if (dif == 0) {
+      if (__atomic_compare_exchange_n(&h->head, &pos, pos + 1, /*weak=*/true, __ATOMIC_RELAXED,
+                                      __ATOMIC_RELAXED)) {
+        break;
+      }
+    } else if (dif < 0) {
+      return false;  // the consumer has not released this slot: full
+    } else {
+      pos = __atomic_load_n(&h->head, __ATOMIC_RELAXED);
+    }
+  }
+  memcpy(s->data, msg, len);
+  s->length = static_cast<uint32_t>(len);
+  __atomic_store_n(&s->lap, pos - (pos & mask) + 1, __ATOMIC_RELEASE);
+  // Pairs with the agent's fence in PrepareSleep (tap_ring.cc).
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&h->waiting, __ATOMIC_RELAXED) != 0 &&
+      __atomic_exchange_n(&h->waiting, 0, __ATOMIC_ACQ_REL) != 0) {
+    uint64_t one = 1;
+    (void)!RealWrite(g_doorbell_fd, &one, sizeof(one));
+  }
+  return true;
+}
+
+// Connects and sends Hello (with the ring's descriptors when there is a
+// ring); returns the fd or -1.
 int ConnectAgent(bool want_patterns, int64_t deadline_ms) {
   int fd = RealSocket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return -1;
@@ -701,17 +816,34 @@ int ConnectAgent(bool want_patterns, int64_t deadline_ms) {
   agent::FillTapHeader(&hello.header, agent::kTapMsgHello, sizeof(hello));
   hello.pid = static_cast<uint32_t>(getpid());
   hello.ppid = static_cast<uint32_t>(getppid());
-  hello.flags = want_patterns ? agent::kTapHelloWantPatterns : 0;
+  TapRingHeader* ring = OwnRing();
+  hello.flags = (want_patterns ? agent::kTapHelloWantPatterns : 0) |
+                (ring != nullptr ? agent::kTapHelloRing : 0);
   hello.exe_len = static_cast<uint16_t>(strnlen(g_exe, sizeof(hello.exe)));
   memcpy(hello.exe, g_exe, hello.exe_len);
   hello.scenarios_len =
       static_cast<uint16_t>(CopyEnv("IDFLOW_SCENARIO", hello.scenarios, sizeof(hello.scenarios)));
   hello.consents_len =
       static_cast<uint16_t>(CopyEnv("IDFLOW_CONSENT", hello.consents, sizeof(hello.consents)));
+  iovec iov{&hello, sizeof(hello)};
+  msghdr msg;
+  memset(&msg, 0, sizeof(msg));
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))];
+  if (ring != nullptr) {
+    memset(control, 0, sizeof(control));
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(2 * sizeof(int));
+    int fds[2] = {g_ring_fd, g_doorbell_fd};
+    memcpy(CMSG_DATA(c), fds, sizeof(fds));
+  }
   for (;;) {
-    if (RealSend(fd, &hello, sizeof(hello), MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof(hello))) {
-      return fd;
-    }
+    if (RealSendmsg(fd, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof(hello))) return fd;
     if (errno != EAGAIN || !WaitFor(fd, POLLOUT, deadline_ms)) break;
   }
   ResetFd(fd);
@@ -777,13 +909,20 @@ int AgentFd() {
   int fd = g_agent_fd.load(std::memory_order_acquire);
   if (fd >= 0 && g_agent_pid.load(std::memory_order_acquire) == pid) return fd;
   int64_t now = NowMs(CLOCK_MONOTONIC);
-  if (now - g_last_reconnect_ms.load(std::memory_order_relaxed) < 1000) return -1;
+  if (now - g_last_reconnect_ms.load(std::memory_order_relaxed) < 250) return -1;
   if (g_reconnecting.exchange(true)) return -1;
   g_last_reconnect_ms.store(now, std::memory_order_relaxed);
+  // A fork child gets its own ring (the parent's stays the parent's).
+  if (g_ring_pid.load(std::memory_order_acquire) != pid) CreateRing();
   int new_fd = ConnectAgent(/*want_patterns=*/false, now + 100);
   if (new_fd >= 0) {
     g_agent_fd.store(new_fd, std::memory_order_release);
     g_agent_pid.store(pid, std::memory_order_release);
+  } else {
+    SayUnreachable(OwnRing() != nullptr
+                       ? "lost the agent: events wait in this process's ring and are counted "
+                         "as dropped once it is full"
+                       : "lost the agent: events are dropped (counted) until it is back");
   }
   g_reconnecting.store(false);
   return new_fd;
@@ -802,9 +941,51 @@ void AtForkChild() {
     ResetFd(fd);
     RealClose(fd);
   }
+  // The parent's ring is the parent's: unmap our view and close our copies;
+  // AgentFd() creates the child's own ring on its first event.
+  DestroyRing();
+}
+
+// With a ring nothing is sent on the socket, so a dead agent shows only as a
+// hang-up there: look (a poll with no wait) at most every 250 ms, and when
+// the ring is full.
+void CheckAgent(bool now_please) {
+  int64_t now = NowMs(CLOCK_MONOTONIC_COARSE);
+  int64_t last = g_last_alive_check_ms.load(std::memory_order_relaxed);
+  if (!now_please && now - last < 250) return;
+  if (!g_last_alive_check_ms.compare_exchange_strong(last, now)) return;  // another thread does
+  int fd = g_agent_fd.load(std::memory_order_acquire);
+  if (fd < 0 || g_agent_pid.load(std::memory_order_acquire) != static_cast<int>(getpid())) {
+    AgentFd();  // reconnect (rate-limited)
+    return;
+  }
+  pollfd p{fd, POLLIN, 0};
+  if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR | POLLRDHUP)) != 0) {
+    // As in SendToAgent: the dead fd stays open (another thread may use it).
+    int expected = fd;
+    g_agent_fd.compare_exchange_strong(expected, -1);
+    AgentFd();
+  }
 }
 
 void SendToAgent(const void* msg, size_t len) {
+  if (TapRingHeader* ring = OwnRing()) {
+    if (RingPush(ring, msg, len)) {
+      g_events_sent.fetch_add(1, std::memory_order_relaxed);
+      CheckAgent(false);
+      return;
+    }
+    // Counted where the agent reads it, even if this process dies first.
+    __atomic_fetch_add(&ring->dropped, 1, __ATOMIC_RELAXED);
+    g_events_dropped.fetch_add(1, std::memory_order_relaxed);
+    CheckAgent(true);
+    return;
+  }
+  if (g_ring_mode) {
+    // A fork child before its first event: AgentFd() makes its ring.
+    AgentFd();
+    if (OwnRing() != nullptr) return SendToAgent(msg, len);
+  }
   int fd = AgentFd();
   if (fd >= 0 && RealSend(fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL) == static_cast<ssize_t>(len)) {
     g_events_sent.fetch_add(1, std::memory_order_relaxed);
@@ -1511,6 +1692,10 @@ void Init() {
   g_timeout_ms = static_cast<int>(EnvSize("IDFLOW_TAP_TIMEOUT_MS", 2000, 0, 60000));
   g_scan_cap = EnvSize("IDFLOW_TAP_SCAN_CAP", 64 * 1024, 64, 16 * 1024 * 1024);
   g_stack_depth = static_cast<int>(EnvSize("IDFLOW_TAP_STACK_DEPTH", 32, 1, kMaxFrames));
+  size_t slots = EnvSize("IDFLOW_TAP_RING_SLOTS", agent::kTapRingDefaultSlots,
+                         agent::kTapRingMinSlots, agent::kTapRingMaxSlots);
+  while ((slots & (slots - 1)) != 0) slots &= slots - 1;  // round down to a power of two
+  g_ring_slots = static_cast<uint32_t>(slots);
   InitCarry();
 
   ssize_t n = readlink("/proc/self/exe", g_exe, sizeof(g_exe) - 1);
@@ -1526,14 +1711,23 @@ void Init() {
   FillChain(nullptr, &primer);
 
   int64_t deadline = NowMs(CLOCK_MONOTONIC) + g_timeout_ms;
+  // Without a ring (no memfd here) events go over the socket, best effort.
+  g_ring_mode = CreateRing();
+  if (!g_ring_mode) Debug("no event ring (memfd): sending events on the socket");
   int fd = ConnectAgent(/*want_patterns=*/true, deadline);
   if (fd < 0) {
     Debug("cannot connect to the agent: disabled");
+    SayUnreachable("cannot reach idflow-agent: this process is NOT observed");
+    DestroyRing();
     g_state.store(kDisabled);
     return;
   }
   if (!ReceivePatterns(fd, deadline)) {
     Debug("no usable pattern database from the agent: disabled");
+    SayUnreachable(
+        "no pattern database from idflow-agent (refused or not answering): this process is NOT "
+        "observed");
+    DestroyRing();
     ResetFd(fd);
     RealClose(fd);
     g_state.store(kDisabled);

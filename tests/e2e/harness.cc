@@ -48,6 +48,54 @@ std::vector<idflow::v1::Verdict> QueryVerdicts(const std::string& address) {
   return {resp.verdicts().begin(), resp.verdicts().end()};
 }
 
+int64_t StoredTapEvents(const std::string& address) {
+  auto stub =
+      idflow::v1::Query::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  int64_t total = 0;
+  std::string token;
+  do {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    idflow::v1::ListEventsRequest req;
+    req.set_page_size(1000);
+    req.set_page_token(token);
+    idflow::v1::ListEventsResponse resp;
+    if (!stub->ListEvents(&ctx, req, &resp).ok()) return -1;
+    for (const auto& e : resp.events()) total += std::max<int64_t>(1, e.event().count());
+    token = resp.next_page_token();
+  } while (!token.empty());
+  return total;
+}
+
+int64_t ReportedDrops(const std::string& address, std::string* detail) {
+  auto stub =
+      idflow::v1::Query::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  int64_t total = 0;
+  std::string token, text;
+  do {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    idflow::v1::ListAgentsRequest req;
+    req.set_page_token(token);
+    idflow::v1::ListAgentsResponse resp;
+    if (!stub->ListAgents(&ctx, req, &resp).ok()) return -1;
+    for (const auto& a : resp.agents()) {
+      const auto& d = a.drops();
+      total += static_cast<int64_t>(d.tap_dropped() + d.ingress_rejected() + d.spool_dropped() +
+                                    d.disk_dropped() + d.dead_lettered());
+      text += a.agent_id() + ": tap=" + std::to_string(d.tap_dropped()) +
+              " ingress=" + std::to_string(d.ingress_rejected()) +
+              " spool=" + std::to_string(d.spool_dropped()) +
+              " disk=" + std::to_string(d.disk_dropped()) +
+              " dead_letter=" + std::to_string(d.dead_lettered()) +
+              " gap_events=" + std::to_string(a.gap_events()) + "\n";
+    }
+    token = resp.next_page_token();
+  } while (!token.empty());
+  if (detail != nullptr) *detail = text;
+  return total;
+}
+
 std::string BinDir() { return IDFLOW_BINARY_DIR "/bin"; }
 std::string LibDir() { return IDFLOW_BINARY_DIR "/lib"; }
 std::string SourceDir() { return IDFLOW_SOURCE_DIR; }

@@ -21,6 +21,13 @@ namespace idflow::e2e {
 std::vector<idflow::v1::StoredEvent> QueryEvents(const std::string& address);
 std::vector<idflow::v1::Verdict> QueryVerdicts(const std::string& address);
 
+// Sum of the `count` of every stored event, following next_page_token
+// (one stored event may stand for several aggregated tap events); -1 on error.
+int64_t StoredTapEvents(const std::string& address);
+// What the collector holds of every agent's drop counters, summed over
+// causes and agents; -1 on error. *detail (optional): per cause, for messages.
+int64_t ReportedDrops(const std::string& address, std::string* detail = nullptr);
+
 std::string BinDir();     // build/bin
 std::string LibDir();     // build/lib
 std::string SourceDir();  // repository root

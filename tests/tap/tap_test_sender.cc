@@ -12,6 +12,12 @@
 //   tap_test_sender getifaddrs - -
 //   tap_test_sender wait-send PORT PAYLOAD  print "ready", wait for a line on
 //                                           stdin, then send (TCP)
+//   tap_test_sender flows BASEPORT PAYLOAD COUNT FLOWS RATE [HOLD]
+//       COUNT UDP datagrams from one socket to ports BASEPORT + i % FLOWS
+//       (distinct flows), RATE per second (0: as fast as it can); prints
+//       "sent N" every 10,000 and "done N MS" at the end; with "hold", waits
+//       until the file HOLD exists before exiting (so its ring outlives an
+//       agent restart).
 // Exits 0 when the payload was sent, 1 otherwise.
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -26,9 +32,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string>
 
 #include "tests/tap/client_hello.h"
@@ -184,9 +192,58 @@ bool SendUdp(int port, const std::string& payload) {
   return n == static_cast<ssize_t>(payload.size());
 }
 
+int Flows(int argc, char** argv) {
+  if (argc < 7) return 2;
+  const int base = atoi(argv[2]);
+  const std::string payload = argv[3];
+  const long count = atol(argv[4]), flows = std::max(1L, atol(argv[5]));
+  const double rate = atof(argv[6]);
+  const char* hold = argc > 7 ? argv[7] : nullptr;
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  if (fd < 0) return 1;
+  timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  auto elapsed_s = [&] {
+    timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return static_cast<double>(now.tv_sec - start.tv_sec) +
+           static_cast<double>(now.tv_nsec - start.tv_nsec) / 1e9;
+  };
+  for (long i = 0; i < count; ++i) {
+    if (rate > 0) {
+      // Paced against the start, so a slow moment is caught up on.
+      double due = static_cast<double>(i) / rate, now = elapsed_s();
+      if (due > now) {
+        timespec pause{static_cast<time_t>(due - now),
+                       static_cast<long>((due - now - static_cast<long>(due - now)) * 1e9)};
+        nanosleep(&pause, nullptr);
+      }
+    }
+    sockaddr_in addr = Loopback(base + static_cast<int>(i % flows));
+    if (sendto(fd, payload.data(), payload.size(), 0, reinterpret_cast<sockaddr*>(&addr),
+               sizeof(addr)) != static_cast<ssize_t>(payload.size())) {
+      fprintf(stderr, "sendto %ld failed\n", i);
+      return 1;
+    }
+    if ((i + 1) % 10000 == 0) {
+      printf("sent %ld\n", i + 1);
+      fflush(stdout);
+    }
+  }
+  printf("done %ld %.0f\n", count, elapsed_s() * 1000);
+  fflush(stdout);
+  close(fd);
+  while (hold != nullptr && access(hold, F_OK) != 0) {
+    timespec pause{0, 10 * 1000 * 1000};
+    nanosleep(&pause, nullptr);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::string(argv[1]) == "flows") return Flows(argc, argv);
   if (argc != 4) {
     fprintf(stderr, "usage: %s MODE PORT PAYLOAD\n", argv[0]);
     return 2;
