@@ -186,11 +186,24 @@ int CollectMatch(unsigned int id, unsigned long long from, unsigned long long to
 bool IsHex(char c) { return absl::ascii_isxdigit(static_cast<unsigned char>(c)); }
 
 // Masks runs of >= 8 hex digits, allowing single ':'/'-' between digits.
+// Snippets travel in proto3 string fields, which must be valid UTF-8: a
+// binary byte (a gzip header, a TLS record) would make the event
+// unserializable. Printable ASCII stays; anything else becomes \xNN.
+void AppendPrintable(char c, std::string* out) {
+  unsigned char u = static_cast<unsigned char>(c);
+  if (u >= 0x20 && u < 0x7f && u != '\\') {
+    out->push_back(c);
+    return;
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  out->append({'\\', 'x', kHex[u >> 4], kHex[u & 0xf]});
+}
+
 void AppendMaskedHex(std::string_view s, std::string* out) {
   size_t i = 0;
   while (i < s.size()) {
     if (!IsHex(s[i])) {
-      out->push_back(s[i++]);
+      AppendPrintable(s[i++], out);
       continue;
     }
     size_t j = i, digits = 0, last_digit_end = i;
@@ -207,7 +220,7 @@ void AppendMaskedHex(std::string_view s, std::string* out) {
     if (digits >= 8) {
       out->append("<hex>");
     } else {
-      out->append(s.substr(i, last_digit_end - i));
+      for (char c : s.substr(i, last_digit_end - i)) AppendPrintable(c, out);
     }
     i = last_digit_end;
   }

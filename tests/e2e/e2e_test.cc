@@ -158,6 +158,71 @@ TEST(DemoTest, DemoPrintsExactlyTheTrueVerdicts) {
       << json << err;
 }
 
+// Runtime libraries in the way: an SDK that reads and sends the MAC through
+// libstdc++ streams, a std::thread callback, a Boost.Asio thread pool and
+// zlib. The collector must blame the SDK every time, never the runtime.
+TEST(RuntimeLibrariesTest, TheSdkBehindTheRuntimeIsResponsible) {
+  const std::string iface = FirstMacInterface();
+  // The fixture reads a real interface address from sysfs; nothing to read
+  // on a machine without one.
+  if (iface.empty()) GTEST_SKIP() << "no network interface with a MAC on this machine";
+  Stack stack;
+  std::string why;
+  ASSERT_TRUE(stack.Start(&why)) << why;
+  Sink sink;
+  const std::pair<const char*, const char*> vias[] = {{"stream", "libstream_sdk.so"},
+                                                      {"thread", "libthread_sdk.so"},
+                                                      {"asio", "libthread_sdk.so"},
+                                                      {"zlib", "libzlib_sdk.so"}};
+  for (const auto& [via, lib] : vias) {
+    std::string out, err;
+    ASSERT_EQ(RunToEnd({BinDir() + "/idflowctl", "run", "--socket", stack.socket, "--",
+                        BinDir() + "/idflow-runtime-sdk-host", "--iface", iface, "--port",
+                        std::to_string(sink.port()), "--via", via},
+                       &out, &err),
+              0)
+        << via << ": " << err;
+  }
+  // Each SDK library both read (acquire) and sent (transmit) the MAC.
+  auto seen = [](const std::vector<idflow::v1::Verdict>& vs, const std::string& lib,
+                 const std::string& action) {
+    for (const auto& v : vs) {
+      if (Basename(v.module()) == lib && v.action() == action && v.data_type() == "mac_address") {
+        return true;
+      }
+    }
+    return false;
+  };
+  std::vector<idflow::v1::Verdict> vs;
+  ASSERT_TRUE(WaitFor([&] {
+    vs = QueryVerdicts(stack.collector_address());
+    for (const char* lib : {"libstream_sdk.so", "libthread_sdk.so", "libzlib_sdk.so"}) {
+      if (!seen(vs, lib, "acquire") || !seen(vs, lib, "transmit")) return false;
+    }
+    return true;
+  })) << "verdicts so far:\n"
+      << absl::StrJoin(vs, "\n",
+                       [](std::string* o, const idflow::v1::Verdict& v) {
+                         absl::StrAppend(o, GroupKey(v),
+                                         " chain=", absl::StrJoin(v.call_chain(), " > "));
+                       })
+      << "\nagent: " << stack.agent->Stderr();
+  for (const auto& v : vs) {
+    std::string chain = absl::StrJoin(v.call_chain(), " > ");
+    EXPECT_FALSE(IsRuntimeModule(v.module())) << v.module() << " in " << chain;
+    EXPECT_THAT(Basename(v.module()), ::testing::EndsWith("_sdk.so")) << chain;
+    // Unbound SDKs: a read alone is an observation, a send a violation.
+    EXPECT_EQ(v.verdict(), v.action() == "acquire" ? "local_acquisition" : "undeclared_party")
+        << chain;
+  }
+  // The runtime libraries were on the stack: the chain is real.
+  bool through_runtime = false;
+  for (const auto& v : vs) {
+    if (v.call_chain_size() > 0 && IsRuntimeModule(v.call_chain(0))) through_runtime = true;
+  }
+  EXPECT_TRUE(through_runtime);
+}
+
 // Telemetry must not leak what it watches: no raw identifier anywhere on
 // disk. The OAID and device id need no MAC; the MAC forms are checked when
 // the machine has one.

@@ -11,6 +11,7 @@
 #include "common/digest.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "idflow/v1/event.pb.h"
 #include "tests/testing/status_matchers.h"
 
 namespace idflow::agent {
@@ -270,6 +271,17 @@ TEST(PatternDbTest, RedactMasksTruncatedAndUnknownHex) {
   // A context cut through an identifier: no full form to match.
   EXPECT_EQ(db->Redact("x=3c:22:fb:12:3"), "x=<hex>");
   EXPECT_EQ(db->Redact("token=deadbeefcafe1234 ok"), "token=<hex> ok");
+  // Binary context (a gzip header) becomes printable, valid UTF-8 text.
+  std::string binary("\x1f\x8b\x08\x00mac=\xff\\", 10);
+  std::string red = db->Redact(binary);
+  EXPECT_EQ(red, "\\x1f\\x8b\\x08\\x00mac=\\xff\\x5c");
+  idflow::v1::Identifier id;
+  id.set_snippet(red);
+  std::string wire;
+  EXPECT_TRUE(id.SerializeToString(&wire));
+  idflow::v1::Identifier back;
+  EXPECT_TRUE(back.ParseFromString(wire));
+  EXPECT_EQ(back.snippet(), red);
   EXPECT_EQ(db->Redact("short abc123 stays"), "short abc123 stays");
   EXPECT_EQ(db->Redact(""), "");
 }
