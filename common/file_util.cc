@@ -1,6 +1,7 @@
 #include "common/file_util.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -23,26 +24,53 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return ss.str();
 }
 
-absl::Status WriteFileAtomic(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return absl::InternalError(absl::StrCat(tmp, ": ", std::strerror(errno)));
+namespace {
+
+absl::Status WriteAll(int fd, const std::string& content, const std::string& what) {
   size_t off = 0;
   while (off < content.size()) {
     ssize_t n = ::write(fd, content.data() + off, content.size() - off);
     if (n < 0) {
       if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      return absl::InternalError(absl::StrCat(tmp, ": write: ", std::strerror(err)));
+      return absl::InternalError(absl::StrCat(what, ": write: ", std::strerror(errno)));
     }
     off += static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status WriteFileAtomic(const std::string& path, const std::string& content) {
+  // Never rename over something that is not a regular file: `-o /dev/null`
+  // or `-o /dev/stdout` must write to the device, not replace it.
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    if (S_ISDIR(st.st_mode)) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": is a directory"));
+    }
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) return absl::InternalError(absl::StrCat(path, ": ", std::strerror(errno)));
+    absl::Status w = WriteAll(fd, content, path);
+    ::close(fd);
+    return w;
+  }
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return absl::InternalError(absl::StrCat(tmp, ": ", std::strerror(errno)));
+  if (absl::Status w = WriteAll(fd, content, tmp); !w.ok()) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return w;
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     return absl::InternalError(absl::StrCat(tmp, ": fsync: ", std::strerror(errno)));
   }
+  // A symlink is replaced by the file, never followed to its target.
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat(path, ": rename: ", std::strerror(errno)));
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return absl::InternalError(absl::StrCat(path, ": rename: ", std::strerror(err)));
   }
   std::string dir =
       path.substr(0, path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/'));
