@@ -38,11 +38,18 @@ constexpr char kDashboardHtml[] = R"HTML(<!doctype html>
  .warn{background:#fff1cc;color:#7a5400}
  .obs{background:#e3ecfa;color:#1f4a8a}
  tr.observation td{color:#4a5560}
- #status{color:#4a5560;margin:8px 0}
+ #status,#gaps-status{color:#4a5560;margin:8px 0}
+ h2{font-size:16px;margin:16px 0 8px}
+ td.lost{color:#8a1c13;font-weight:600}
 </style></head>
 <body><header><h1>idflow &mdash; observed identifier flows judged against declared policies</h1></header>
 <main>
 <div class="cards" id="cards"></div>
+<section id="gaps"><h2>Data gaps</h2><div id="gaps-status">loading&hellip;</div>
+<table><thead><tr><th>agent</th><th>device</th><th>last seen</th><th>stored up to</th>
+<th>events</th><th>lost: tap</th><th>ingress</th><th>spool</th><th>disk</th><th>dead letter</th></tr></thead>
+<tbody id="gap-rows"></tbody></table></section>
+<h2>Verdicts</h2>
 <form id="filters">
  <input name="device" placeholder="device id">
  <input name="sdk" placeholder="SDK">
@@ -104,9 +111,35 @@ async function load() {
     status.textContent = rows.children.length + ' verdict groups';
   } catch (e) { status.textContent = 'error: ' + e; }
 }
+// "No violations" must never mean "no data": every agent's reported losses.
+async function loadGaps() {
+  const status = document.getElementById('gaps-status');
+  try {
+    const r = await fetch('/api/agents', {headers});
+    if (!r.ok) { status.textContent = 'error: HTTP ' + r.status; return; }
+    const data = await r.json();
+    const rows = document.getElementById('gap-rows');
+    rows.replaceChildren();
+    let lost = 0;
+    for (const a of data.agents) {
+      const tr = document.createElement('tr');
+      const d = a.drops;
+      tr.append(cell(a.agent_id), cell(a.device), cell(a.last_seen_unix_ms ? new Date(a.last_seen_unix_ms).toISOString() : '-'),
+                cell(String(a.stored_up_to)), cell(String(a.events_stored)));
+      for (const k of ['tap', 'ingress', 'spool', 'disk', 'dead_letter']) {
+        lost += d[k];
+        tr.append(cell(String(d[k]), d[k] ? 'lost' : ''));
+      }
+      rows.appendChild(tr);
+    }
+    status.textContent = data.agents.length + ' agents, ' + lost + ' events reported lost' +
+        (lost ? ': verdicts below do not cover them' : '');
+  } catch (e) { status.textContent = 'error: ' + e; }
+}
+function refresh() { load(); loadGaps(); }
 document.getElementById('filters').addEventListener('submit', e => { e.preventDefault(); load(); });
-load();
-setInterval(load, 10000);
+refresh();
+setInterval(refresh, 10000);
 </script></body></html>
 )HTML";
 
@@ -132,6 +165,23 @@ std::string VerdictGroupsJson(const std::vector<store::VerdictGroup>& groups) {
         ",\"entry\":", q(s.entry), ",\"explanation\":", q(s.explanation), ",\"count\":", g.count,
         ",\"first_seen_unix_ms\":", g.first_seen_unix_ms,
         ",\"last_seen_unix_ms\":", g.last_seen_unix_ms, "}");
+    first = false;
+  }
+  out += "]}";
+  return out;
+}
+
+std::string AgentsJson(const std::vector<store::AgentRecord>& agents) {
+  std::string out = "{\"agents\":[";
+  bool first = true;
+  for (const auto& a : agents) {
+    auto q = [](const std::string& v) { return absl::StrCat("\"", JsonEscape(v), "\""); };
+    absl::StrAppend(&out, first ? "" : ",", "{\"agent_id\":", q(a.agent_id),
+                    ",\"device\":", q(a.device_id), ",\"last_seen_unix_ms\":", a.last_seen_unix_ms,
+                    ",\"stored_up_to\":", a.stored_up_to, ",\"events_stored\":", a.events_stored,
+                    ",\"gap_events\":", a.gap_events, ",\"drops\":{\"tap\":", a.drops.tap,
+                    ",\"ingress\":", a.drops.ingress, ",\"spool\":", a.drops.spool,
+                    ",\"disk\":", a.drops.disk, ",\"dead_letter\":", a.drops.dead_letter, "}}");
     first = false;
   }
   out += "]}";
@@ -174,6 +224,18 @@ void RegisterHttpRoutes(http::HttpServer* server, Collector* c) {
               500, absl::StrCat("{\"error\":\"", JsonEscape(groups.status().ToString()), "\"}"));
         }
         return http::Response::Json(200, VerdictGroupsJson(*groups));
+      },
+      http::Access::kProtected);
+  server->Handle(
+      "GET", "/api/agents",
+      [c](const http::Request& req) {
+        auto params = req.QueryParams();
+        auto agents = c->store().ListAgents(params["device"], 1000, 0);
+        if (!agents.ok()) {
+          return http::Response::Json(
+              500, absl::StrCat("{\"error\":\"", JsonEscape(agents.status().ToString()), "\"}"));
+        }
+        return http::Response::Json(200, AgentsJson(*agents));
       },
       http::Access::kProtected);
   // The verdict filter offers every category of the one list.

@@ -1,5 +1,5 @@
 // The collector's HTTP side: /healthz, /metrics (Prometheus text), the
-// violations dashboard (/) and its JSON API (/api/verdicts).
+// violations dashboard (/) and its JSON API (/api/verdicts, /api/agents).
 #ifndef IDFLOW_COLLECTOR_DASHBOARD_H_
 #define IDFLOW_COLLECTOR_DASHBOARD_H_
 
@@ -17,6 +17,8 @@ void RegisterHttpRoutes(http::HttpServer* server, Collector* collector);
 
 // JSON array of verdict groups, the fields of `idflowctl violations --format json`.
 std::string VerdictGroupsJson(const std::vector<store::VerdictGroup>& groups);
+// {"agents":[...]}: per agent, where its data stands and its losses per cause.
+std::string AgentsJson(const std::vector<store::AgentRecord>& agents);
 
 }  // namespace idflow::collector
 

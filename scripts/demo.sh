@@ -57,12 +57,20 @@ echo "== running the demo app under the tap (scenario: device_discovery)"
 count_verdicts() {
   "$BIN/idflowctl" violations --collector "127.0.0.1:$GRPC_PORT" --all --format json | wc -l
 }
-wait_for 30 test "$(count_verdicts)" -ge 5 || true
+# Seven verdict groups (three without a MAC address on this machine: the
+# simulated SDKs then read and send no MAC); the README lists them.
+expected=7
+ls /sys/class/net/*/address >/dev/null 2>&1 &&
+  grep -qvE '^(00:00:00:00:00:00|02:00:00:00:00:00)$' /sys/class/net/*/address || expected=3
+wait_for 30 test "$(count_verdicts)" -ge "$expected" ||
+  echo "warning: only $(count_verdicts) of $expected verdict groups arrived within 30 s" >&2
 
 echo "== verdicts"
 set +e
 "$BIN/idflowctl" violations --collector "127.0.0.1:$GRPC_PORT" --all --format table
 rc=$?
 set -e
-echo "== idflowctl exit code $rc (1 = violations found)"
+echo "== idflowctl exit code $rc (1 = violations found; observations never fail a run)"
+echo "== agents and data gaps (events lost before the store, per cause)"
+"$BIN/idflowctl" agents --collector "127.0.0.1:$GRPC_PORT"
 [ "$rc" -le 1 ]

@@ -71,9 +71,9 @@ std::string Statement(const idflow::v1::Verdict& v) {
 }
 
 std::string Table(const std::vector<idflow::v1::Verdict>& verdicts) {
-  const std::vector<std::string> headers = {"FINDING", "VERDICT",   "DEVICE",   "SDK",
-                                            "MODULE",  "DATA",      "ENCODING", "DESTINATION",
-                                            "COUNT",   "STATEMENT", "ENTRY"};
+  const std::vector<std::string> headers = {"FINDING",     "VERDICT", "DEVICE",    "SDK",
+                                            "MODULE",      "ACTION",  "DATA",      "ENCODING",
+                                            "DESTINATION", "COUNT",   "STATEMENT", "ENTRY"};
   std::vector<std::vector<std::string>> rows;
   for (const auto& v : verdicts) {
     // GCC 12 warns (-Wrestrict, a known false positive) on assigning a
@@ -84,7 +84,8 @@ std::string Table(const std::vector<idflow::v1::Verdict>& verdicts) {
                                                       : v.module().substr(slash + 1);
     std::string encoding = v.cookie_direction().empty() ? v.encoding() : v.cookie_direction();
     rows.push_back({FindingText(v), v.verdict(), v.device(), v.sdk().empty() ? "-" : v.sdk(),
-                    module, DataText(v), encoding.empty() ? "-" : encoding,
+                    module, v.action().empty() ? "-" : v.action(), DataText(v),
+                    encoding.empty() ? "-" : encoding,
                     v.destination().empty() ? "-" : v.destination(), absl::StrCat(v.count()),
                     Statement(v), v.entry().empty() ? "-" : v.entry()});
   }

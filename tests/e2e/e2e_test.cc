@@ -377,6 +377,10 @@ TEST_F(EndToEnd, DashboardRendersVerdictsInChromium) {
   EXPECT_THAT(dom, HasSubstr("<span class=\"v bad\">undeclared_party</span>"));
   EXPECT_THAT(dom, HasSubstr("liblebo_sdk.so"));
   EXPECT_THAT(dom, HasSubstr("verdict groups"));
+  // The data gaps table lists the agent with its (zero) losses.
+  EXPECT_THAT(dom, HasSubstr("Data gaps"));
+  EXPECT_THAT(dom, HasSubstr("1 agents, 0 events reported lost"));
+  EXPECT_THAT(dom, HasSubstr(Stack::kDeviceId));
   // "violations only" is the default view: the clear IDM rows are not listed.
   EXPECT_THAT(dom, ::testing::Not(HasSubstr("<span class=\"v clear\">clear</span>")));
 }
