@@ -329,8 +329,15 @@ TEST_F(TapE2e, PlaceholderMacProducesNoEvent) {
 // the agent absent, hung (accepts, never reads), stopped mid-run and slow.
 // The program must finish with its own correct output, within the bound.
 constexpr char kStress[] = R"PY(
-import encodings.idna, os, signal, socket, sys, threading
+import encodings.idna, os, signal, socket, sys, threading, time
 port, payload = int(sys.argv[1]), sys.argv[2].encode() * 8
+# Optional hand-shake with the test: say "ready" (the tap is connected by
+# now: it connects before main), then wait for "go" (the agent is stopped).
+if len(sys.argv) > 3:
+  open(sys.argv[3] + '/ready', 'w').close()
+  deadline = time.time() + 20
+  while not os.path.exists(sys.argv[3] + '/go') and time.time() < deadline:
+    time.sleep(0.005)
 # Warm up lazy imports (the idna codec of create_connection) before threads
 # exist: a child forked while another thread imports would hang in Python.
 socket.create_connection(('127.0.0.1', port)).close()
@@ -386,22 +393,40 @@ TEST_F(TapE2e, ThreadsForkAndSignalsSurviveAbsentHungStoppedAndSlowAgents) {
   RunTapped(argv, 60, {{"IDFLOW_SOCKET", hung_path}, {"IDFLOW_TAP_TIMEOUT_MS", "300"}});
   check("hung");
   close(hung);
-  // Stopped after the hand-shake: the tap's sends hit a full socket (drops).
+  // Stopped after the hand-shake: the program is connected and running when
+  // the agent stops, so its hand-offs meet an agent that does not read. It
+  // must finish on time, and every event it made must then be stored or
+  // counted as dropped by the tap.
   {
-    std::atomic<bool> stop{false};
+    std::string sync = MakeTempDir("idflow-stop");
+    std::atomic<bool> stopped{false};
     std::thread stopper([&] {
-      // Stop the agent once the program is up (its Hello got an answer), then
-      // keep it stopped until the program is done.
-      WaitFor([&] { return stop.load() || absl::StrContains(Slurp(stack_.dir + "/phase"), "2"); },
-              std::chrono::seconds(30));
+      if (!WaitFor([&] { return ::access((sync + "/ready").c_str(), F_OK) == 0; },
+                   std::chrono::seconds(30))) {
+        return;
+      }
       kill(stack_.agent->pid(), SIGSTOP);
+      stopped = true;
+      WriteText(sync + "/go", "");
     });
-    WriteText(stack_.dir + "/phase", "2");
-    RunTapped(argv, 60);
-    check("stopped");
-    stop = true;
+    std::vector<std::string> with_sync = argv;
+    with_sync.push_back(sync);
+    RunTapped(with_sync, 60);
     stopper.join();
+    ASSERT_TRUE(stopped.load()) << "the program never said it was ready";
+    check("stopped");
     kill(stack_.agent->pid(), SIGCONT);
+    // The run's events arrive or show as tap drops: never silently gone.
+    ASSERT_TRUE(WaitFor([&] {
+      std::string agents;
+      RunToEnd({BinDir() + "/idflowctl", "agents", "--collector", stack_.collector_address(),
+                "--format", "json"},
+               &agents, nullptr);
+      if (absl::StrContains(agents, "\"drops\":{") && !absl::StrContains(agents, "\"tap\":0,")) {
+        return true;  // the tap's drops reached the collector
+      }
+      return WaitEvent([](const Event& e) { return e.identifier().kind() == "oaid"; });
+    })) << Dump();
   }
   // Slow: the agent is stopped and resumed repeatedly while the program runs.
   {
