@@ -1,7 +1,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <climits>
@@ -105,26 +104,14 @@ int RunCommand(int argc, char** argv) {
   ::setenv("IDFLOW_SCENARIO", absl::StrJoin(flags.GetAll("scenario"), ",").c_str(), 1);
   ::setenv("IDFLOW_CONSENT", absl::StrJoin(flags.GetAll("consent"), ",").c_str(), 1);
 
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    std::perror("idflowctl run: fork");
-    return 2;
-  }
-  if (pid == 0) {
-    std::vector<char*> args;
-    for (const auto& a : cmd) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    std::cerr << "idflowctl run: cannot run '" << cmd[0] << "': " << std::strerror(errno) << "\n";
-    _exit(127);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return 2;
-  }
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return 2;
+  // exec, not fork: the program takes idflowctl's pid, so signals (a test
+  // harness stopping a server, Ctrl-C) reach it and its exit status is ours.
+  std::vector<char*> args;
+  for (const auto& a : cmd) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  ::execvp(args[0], args.data());
+  std::cerr << "idflowctl run: cannot run '" << cmd[0] << "': " << std::strerror(errno) << "\n";
+  return 127;
 }
 
 }  // namespace idflow::tools
