@@ -406,6 +406,31 @@ TEST(BadInput, AgentRejectsMalformedIdentityWithPosition) {
   EXPECT_THAT(err, HasSubstr("id.yaml:3:"));
 }
 
+// A run nobody observes must not look clean.
+TEST(BadInput, RunWithoutAnAgentExits2UnlessAllowed) {
+  std::string dir = MakeTempDir("idflow-unobserved");
+  std::string out, err;
+  EXPECT_EQ(RunToEnd({BinDir() + "/idflowctl", "run", "--socket", dir + "/nobody.sock", "--",
+                      "/bin/echo", "ran"},
+                     &out, &err),
+            2);
+  EXPECT_THAT(err, HasSubstr("unobserved"));
+  EXPECT_EQ(out, "");
+  // A socket file nobody listens on is no better.
+  WriteText(dir + "/plain", "");
+  EXPECT_EQ(RunToEnd({BinDir() + "/idflowctl", "run", "--socket", dir + "/plain", "--", "/bin/echo",
+                      "ran"},
+                     &out, &err),
+            2);
+  EXPECT_EQ(RunToEnd({BinDir() + "/idflowctl", "run", "--socket", dir + "/nobody.sock",
+                      "--allow-unobserved", "--", "/bin/echo", "ran"},
+                     &out, &err),
+            0)
+      << err;
+  EXPECT_EQ(out, "ran\n");
+  EXPECT_THAT(err, HasSubstr("running unobserved"));
+}
+
 TEST(BadInput, UnknownFlagsExit2) {
   for (const char* bin : {"idflow-agent", "idflow-collector", "idflowctl"}) {
     std::string err;
