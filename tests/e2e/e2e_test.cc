@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <set>
+#include <tuple>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -404,6 +405,31 @@ TEST(BadInput, AgentRejectsMalformedIdentityWithPosition) {
                       nullptr, &err);
   EXPECT_EQ(code, 2);
   EXPECT_THAT(err, HasSubstr("id.yaml:3:"));
+}
+
+// Bindings are policy data: a pattern syntax idflow does not know, or one SDK
+// bound twice, stops the collector with the position of the mistake.
+TEST(BadInput, CollectorRefusesBadBindingsWithPosition) {
+  for (const auto& [name, text, needle] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"regex.yaml",
+            "schema: idflow.policy/v1\nkind: bindings\nruntime:\n  - regex: \"libc.*\"\n",
+            "regex.yaml:4:"},
+           {"twice.yaml",
+            "schema: idflow.policy/v1\nkind: bindings\nbindings:\n  - sdk: IDM SDK\n"
+            "    modules: [\"*/libother.so\"]\n",
+            "twice.yaml:4:"}}) {
+    std::string dir = MakeTempDir("idflow-bad");
+    std::filesystem::copy(SourceDir() + "/policies", dir + "/policies",
+                          std::filesystem::copy_options::recursive);
+    WriteText(dir + "/policies/bindings/" + name, text);
+    std::string err;
+    int code = RunToEnd({BinDir() + "/idflow-collector", "--listen", "127.0.0.1:0", "--store",
+                         "sqlite:" + dir + "/db", "--policies", dir + "/policies"},
+                        nullptr, &err);
+    EXPECT_EQ(code, 2) << name << ": " << err;
+    EXPECT_THAT(err, HasSubstr(needle)) << name;
+  }
 }
 
 // A run nobody observes must not look clean.
