@@ -128,6 +128,21 @@ TEST_F(FalsePositiveSuite, OrdinaryProgramsProduceNoViolation) {
   // client sending one back.
   Run({"curl", "-sSf", "-o", "/dev/null", "-b", "theme=light", plain + "/cookie"});
   Run({"curl", "-sSfk", "-o", "/dev/null", tls + "/cookie"});
+  // A multi-process browser loading a page: it enumerates interfaces and
+  // passes the URL to its own child processes over unix sockets.
+  {
+    std::string dom, chrome_err;
+    ASSERT_EQ(
+        RunToEnd(UnderTap({"/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                           "--no-first-run", "--disable-background-networking",
+                           "--disable-component-update", "--disable-sync",
+                           "--user-data-dir=" + dir_ + "/chromium", "--virtual-time-budget=3000",
+                           "--dump-dom", plain + "/index.html"}),
+                 &dom, &chrome_err),
+        0)
+        << chrome_err;
+    EXPECT_THAT(dom, HasSubstr("<p>hello</p>")) << "the page did not load under the tap";
+  }
   // Programs reading and printing their own MAC address (the last step: its
   // observation marks the point by which every earlier event was delivered).
   const std::string iface = FirstMacInterface();
