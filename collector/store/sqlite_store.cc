@@ -697,7 +697,7 @@ absl::StatusOr<std::vector<AgentRecord>> SqliteStore::ListAgents(const std::stri
       Prepare("SELECT a.agent_id, a.device_id, a.device_class, a.firmware, a.agent_version,"
               " a.last_seen_ms, a.drops_tap, a.drops_ingress, a.drops_spool, a.drops_disk,"
               " a.drops_dead_letter,"
-              " (SELECT COUNT(*) FROM events e WHERE e.agent_id = a.agent_id),"
+              " (SELECT COALESCE(SUM(count), 0) FROM events e WHERE e.agent_id = a.agent_id),"
               " (SELECT COALESCE(SUM(to_seq - from_seq + 1), 0) FROM gaps g"
               "   WHERE g.agent_id = a.agent_id),"
               " MAX((SELECT COALESCE(MAX(seq), 0) FROM events e WHERE e.agent_id = a.agent_id),"
