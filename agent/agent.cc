@@ -6,6 +6,7 @@
 #include "common/file_util.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "common/utf8.h"
 
 namespace idflow::agent {
 
@@ -173,8 +174,41 @@ void Agent::Flush() {
   }
 }
 
+namespace {
+
+// Every string an event carries came from the device as bytes (paths, HTTP
+// headers, cookie names): make each valid UTF-8, or the event could not be
+// serialized or parsed back from the spool and would be lost.
+void MakeEventUtf8(idflow::v1::Event* ev) {
+  auto* o = ev->mutable_origin();
+  MakeValidUtf8(o->mutable_exe());
+  MakeValidUtf8(o->mutable_module());
+  for (auto& m : *o->mutable_call_chain()) MakeValidUtf8(m.mutable_path());
+  auto* d = ev->mutable_destination();
+  MakeValidUtf8(d->mutable_hostname());
+  MakeValidUtf8(d->mutable_peer_exe());
+  MakeValidUtf8(ev->mutable_identifier()->mutable_snippet());
+  if (ev->has_cookie()) {
+    MakeValidUtf8(ev->mutable_cookie()->mutable_name());
+    MakeValidUtf8(ev->mutable_cookie()->mutable_domain());
+  }
+  auto* ctx = ev->mutable_context();
+  for (auto& s : *ctx->mutable_scenarios()) MakeValidUtf8(&s);
+  bool bad_key = false;
+  for (const auto& [k, v] : ctx->consents()) bad_key |= !IsValidUtf8(k);
+  if (bad_key) {
+    std::map<std::string, bool> fixed;
+    for (const auto& [k, v] : ctx->consents()) fixed[ToValidUtf8(k)] = v;
+    ctx->clear_consents();
+    for (const auto& [k, v] : fixed) (*ctx->mutable_consents())[k] = v;
+  }
+}
+
+}  // namespace
+
 void Agent::Accept(idflow::v1::Event enriched, bool aggregate, uint64_t ring_id,
                    uint64_t ring_next) {
+  MakeEventUtf8(&enriched);
   absl::Status st =
       ring_id != 0 ? journal_->Append(enriched, ring_id, ring_next) : journal_->Append(enriched);
   if (!st.ok()) {

@@ -78,6 +78,39 @@ TEST_F(EndToEnd, CurlPostOfAnIdentifierIsATransmitEventAttributedToCurl) {
   EXPECT_TRUE(found);
 }
 
+// Bytes that are not UTF-8 (a Host header, a binary body around the
+// identifier) must not make an event unserializable: it is stored, with the
+// odd bytes escaped.
+TEST_F(EndToEnd, NonUtf8BytesAroundAnIdentifierAreStoredEscaped) {
+  std::string why;
+  ASSERT_TRUE(stack_.Start(&why)) << why;
+  Sink sink;
+  std::string err;
+  const std::string script = absl::StrCat(
+      "import socket\n", "s = socket.create_connection(('127.0.0.1', ", sink.port(), "))\n",
+      "s.sendall(b'POST / HTTP/1.1\\r\\nHost: b\\xffad\\xfe.example\\r\\n\\r\\n\\x1f\\x8b\\xff",
+      "uid=", oaid_, "\\xfe\\xff')\n", "s.close()\n");
+  ASSERT_EQ(RunToEnd({BinDir() + "/idflowctl", "run", "--socket", stack_.socket, "--", "python3",
+                      "-c", script},
+                     nullptr, &err),
+            0)
+      << err;
+  idflow::v1::StoredEvent found;
+  ASSERT_TRUE(WaitFor([&] {
+    for (const auto& se : ListEvents(stack_.collector_address())) {
+      if (se.event().identifier().kind() == "oaid") {
+        found = se;
+        return true;
+      }
+    }
+    return false;
+  })) << "the event was lost\nagent: "
+      << stack_.agent->Stderr() << "\ncollector: " << stack_.collector->Stderr();
+  EXPECT_EQ(found.event().destination().hostname(), "b\\xffad\\xfe.example");
+  EXPECT_THAT(found.event().identifier().snippet(), HasSubstr("\\x8b"));
+  EXPECT_THAT(found.event().identifier().snippet(), HasSubstr("<oaid>"));
+}
+
 // One verdict group as a QA engineer reads it.
 std::string GroupKey(const idflow::v1::Verdict& v) {
   return absl::StrCat(v.finding() == idflow::v1::FINDING_VIOLATION     ? "violation"
