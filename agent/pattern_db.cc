@@ -3,6 +3,7 @@
 #include <hs/hs.h>
 
 #include <algorithm>
+#include <atomic>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -272,6 +273,8 @@ absl::StatusOr<PatternDb> PatternDb::Build(const Identity& identity,
     return absl::InternalError(absl::StrCat("compiling identifier patterns: ", msg));
   }
   db.db_ = compiled;
+  static std::atomic<uint64_t> next_key{1};
+  db.scratch_key_ = next_key++;
   char* ser = nullptr;
   size_t ser_len = 0;
   if (hs_serialize_database(compiled, &ser, &ser_len) != HS_SUCCESS) {
@@ -286,7 +289,8 @@ PatternDb::PatternDb(PatternDb&& o) noexcept
     : infos_(std::move(o.infos_)),
       lengths_(std::move(o.lengths_)),
       serialized_(std::move(o.serialized_)),
-      db_(std::exchange(o.db_, nullptr)) {}
+      db_(std::exchange(o.db_, nullptr)),
+      scratch_key_(std::exchange(o.scratch_key_, 0)) {}
 
 PatternDb& PatternDb::operator=(PatternDb&& o) noexcept {
   if (this != &o) {
@@ -295,6 +299,7 @@ PatternDb& PatternDb::operator=(PatternDb&& o) noexcept {
     lengths_ = std::move(o.lengths_);
     serialized_ = std::move(o.serialized_);
     db_ = std::exchange(o.db_, nullptr);
+    scratch_key_ = std::exchange(o.scratch_key_, 0);
   }
   return *this;
 }
@@ -310,9 +315,18 @@ const PatternInfo* PatternDb::Lookup(uint32_t id) const {
 std::vector<PatternDb::Match> PatternDb::Scan(std::string_view data) const {
   std::vector<Match> out;
   if (db_ == nullptr || data.empty()) return out;
-  hs_scratch_t* raw_scratch = nullptr;
-  if (hs_alloc_scratch(db_, &raw_scratch) != HS_SUCCESS) return out;
-  std::unique_ptr<hs_scratch_t, HsScratchDeleter> scratch(raw_scratch);
+  // One scratch per thread, grown only when it meets another database:
+  // hs_alloc_scratch validates (checksums) the whole database on every call,
+  // which made it the agent's hottest path (issue 8 profile).
+  thread_local std::unique_ptr<hs_scratch_t, HsScratchDeleter> scratch;
+  thread_local uint64_t scratch_key = 0;
+  if (scratch_key != scratch_key_ || !scratch) {
+    hs_scratch_t* raw_scratch = scratch.release();
+    const bool ok = hs_alloc_scratch(db_, &raw_scratch) == HS_SUCCESS;
+    scratch.reset(raw_scratch);
+    if (!ok) return out;
+    scratch_key = scratch_key_;
+  }
   // hs_scan takes an unsigned int length: input past 4 GiB is not scanned.
   hs_scan(db_, data.data(), static_cast<unsigned int>(std::min<size_t>(data.size(), 0xffffffffu)),
           0, scratch.get(), CollectMatch, &out);

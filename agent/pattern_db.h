@@ -65,7 +65,7 @@ class PatternDb {
   const std::string& serialized() const { return serialized_; }
   size_t size() const { return infos_.size(); }
 
-  // All matches, ordered by (start, id). Thread-safe (scratch per call).
+  // All matches, ordered by (start, id). Thread-safe (scratch per thread).
   std::vector<Match> Scan(std::string_view data) const;
 
   // Replaces every identifier form in `context` by "<kind>" and masks any
@@ -80,6 +80,9 @@ class PatternDb {
   std::vector<size_t> lengths_;  // byte length of each compiled form
   std::string serialized_;
   hs_database* db_ = nullptr;
+  // Unique per compiled database (addresses get reused): tells a thread's
+  // cached scratch whether it was sized for this database.
+  uint64_t scratch_key_ = 0;
 };
 
 }  // namespace idflow::agent

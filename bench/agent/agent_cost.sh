@@ -42,6 +42,7 @@ C0=$(ticks $AGENT)
 S0=$(date +%s.%N)
 if [ "${PERF:-0}" = 1 ] && command -v perf >/dev/null; then
   perf record -g -F 999 -p "$AGENT" -o "$DIR/perf.data" -- sleep "$SECS" 2>/dev/null &
+  PERF_PID=$!
 fi
 LD_PRELOAD="$LIB/libidflow-tap.so" IDFLOW_SOCKET="$DIR/agent.sock" \
   "$BIN/tap_test_sender" flows 39000 "id=7d1c2a4e-9b3f-4c61-8e2a-5f0b6d9c3e17" \
@@ -69,9 +70,9 @@ for t in /proc/$AGENT/task/*; do
   now=$(awk '{print $14 + $15}' "$t/stat")
   echo "  $id $name $((now - ${T0[$id]:-0}))"
 done
-if [ -f "$DIR/perf.data" ]; then
-  wait
-  perf report -i "$DIR/perf.data" --no-children --sort symbol --stdio 2>/dev/null | \
+if [ -n "${PERF_PID:-}" ]; then
+  wait "$PERF_PID" || true
+  perf report -i "$DIR/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null | \
     grep -E '^ +[0-9]' | head -25
 fi
 kill $AGENT
