@@ -126,7 +126,7 @@ TEST_F(DeliveryTest, AgentSdkClaimNeverOverridesTheCollectorsBindings) {
   EXPECT_EQ(r.verdict, "omitted") << r.explanation;
 }
 
-TEST_F(DeliveryTest, ResendAfterLostAcksDoesNotDuplicate) {
+TEST_F(DeliveryTest, ARestoredSpoolResumesAfterWhatIsStored) {
   {
     agent::Sender sender(SenderOpts({address()}), spool_.get());
     sender.Start();
@@ -135,8 +135,10 @@ TEST_F(DeliveryTest, ResendAfterLostAcksDoesNotDuplicate) {
     sender.Notify(spool_->last_seq());
     ASSERT_TRUE(sender.WaitAcked(20, std::chrono::seconds(30)));
   }
-  // A second spool in another dir that reuses the agent id and resends 1..20
-  // (as after a lost ack) plus 10 new events.
+  // A second spool in another dir reuses the agent id and holds seqs 1..30
+  // (as after restoring an old copy of the spool). The collector says 1..20
+  // are stored; the sender resumes at 21, so nothing is stored or counted
+  // twice, and the store's own check would refuse a resend of 1..20.
   agent::SpoolOptions so;
   so.dir = dir_ + "/spool2";
   ASSERT_EQ(::mkdir(so.dir.c_str(), 0700), 0);
@@ -154,6 +156,8 @@ TEST_F(DeliveryTest, ResendAfterLostAcksDoesNotDuplicate) {
   sender.Notify(30);
   ASSERT_TRUE(sender.WaitAcked(30, std::chrono::seconds(30)));
   EXPECT_EQ(StoredCount(), 30u);
+  EXPECT_EQ(collector_->counters().events.load(), 30u) << "each event counted once";
+  EXPECT_EQ(sender.stats().events_sent, 10u) << "only 21..30 went over the wire";
 }
 
 TEST_F(DeliveryTest, FailsOverToTheNextCollector) {
