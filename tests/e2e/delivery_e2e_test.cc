@@ -32,7 +32,7 @@ std::string Payload() { return std::string("id=") + Stack::kOaid + "&v=1"; }
 // Ports nobody listens on: UDP sendto needs no receiver.
 constexpr int kBasePort = 39000;
 
-class DeliveryTest : public ::testing::Test {
+class DeliveryE2e : public ::testing::Test {
  protected:
   void TearDown() override {
     sender_.reset();
@@ -93,7 +93,7 @@ class DeliveryTest : public ::testing::Test {
 };
 
 // One datagram is one event: the identity the other cases rest on.
-TEST_F(DeliveryTest, OneSendIsOneEvent) {
+TEST_F(DeliveryE2e, OneSendIsOneEvent) {
   std::string why;
   ASSERT_TRUE(stack_.Start(&why)) << why;
   sender_ = Emit(1, 1, 0, false);
@@ -104,7 +104,7 @@ TEST_F(DeliveryTest, OneSendIsOneEvent) {
 
 // (b) 20,000 events from one process in under a second: the ring absorbs
 // the burst (the old 10-message socket queue lost 63 % of 2,000).
-TEST_F(DeliveryTest, BurstOf20000FromOneProcess) {
+TEST_F(DeliveryE2e, BurstOf20000FromOneProcess) {
   std::string why;
   ASSERT_TRUE(stack_.Start(&why)) << why;
   sender_ = Emit(20000, 50, 0, false);
@@ -125,7 +125,7 @@ TEST_F(DeliveryTest, BurstOf20000FromOneProcess) {
 // A ring far too small for the burst: most events are dropped by the tap,
 // and every one of them is counted (in the ring's shared counter, which the
 // agent reads and reports).
-TEST_F(DeliveryTest, FullRingIsCountedNotSilent) {
+TEST_F(DeliveryE2e, FullRingIsCountedNotSilent) {
   std::string why;
   ASSERT_TRUE(stack_.Start(&why)) << why;
   sender_ = Emit(20000, 50, 0, false, {{"IDFLOW_TAP_RING_SLOTS", "64"}});
@@ -140,7 +140,7 @@ TEST_F(DeliveryTest, FullRingIsCountedNotSilent) {
 // the collector down; then both back. The journal replays what the agent had
 // received; the ring keeps what it had not read; the ring cursor in the
 // journal keeps either from being delivered twice.
-TEST_F(DeliveryTest, AgentKilledTwiceMidStreamWithCollectorDown) {
+TEST_F(DeliveryE2e, AgentKilledTwiceMidStreamWithCollectorDown) {
   std::string why;
   ASSERT_TRUE(stack_.StartCollector(&why)) << why;
   const int port = stack_.grpc_port;
@@ -164,7 +164,7 @@ TEST_F(DeliveryTest, AgentKilledTwiceMidStreamWithCollectorDown) {
 }
 
 // (d) kill -9 of the collector mid-ingest: the store holds every event once.
-TEST_F(DeliveryTest, CollectorKilledMidIngest) {
+TEST_F(DeliveryE2e, CollectorKilledMidIngest) {
   std::string why;
   ASSERT_TRUE(stack_.Start(&why)) << why;
   const int port = stack_.grpc_port;
@@ -181,7 +181,7 @@ TEST_F(DeliveryTest, CollectorKilledMidIngest) {
 // (c) The spool on a 2 MiB tmpfs: fill it with the collector down (disk
 // drops, counted, no spinning), free it (the collector acks, acked segments
 // go), recover (later events are stored).
-TEST_F(DeliveryTest, TinySpoolFilesystemFillFreeRecover) {
+TEST_F(DeliveryE2e, TinySpoolFilesystemFillFreeRecover) {
   std::string why;
   ASSERT_TRUE(stack_.StartCollector(&why)) << why;
   const int port = stack_.grpc_port;
@@ -226,7 +226,7 @@ TEST_F(DeliveryTest, TinySpoolFilesystemFillFreeRecover) {
 // (e) Another uid on the agent socket: even when the file system lets it
 // connect, the allow-list refuses it before it gets anything; nothing it
 // sends is stored.
-TEST_F(DeliveryTest, OtherUidIsRefused) {
+TEST_F(DeliveryE2e, OtherUidIsRefused) {
   std::string why;
   stack_.dir = MakeTempDir("idflow-e2e");
   ASSERT_EQ(::chmod(stack_.dir.c_str(), 0755), 0);  // let `nobody` reach the socket
