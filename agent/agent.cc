@@ -46,7 +46,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentOptions& options
   spool.max_backoff = std::chrono::milliseconds(1000);
   ASSIGN_OR_RETURN(a->spool_, Spool::Open(spool));
   // What a killed agent had received but not spooled yet.
-  ASSIGN_OR_RETURN(a->journal_, Journal::Open(options.spool_dir + "/ingress.journal"));
+  ASSIGN_OR_RETURN(a->journal_, Journal::Open(options.spool_dir + "/ingress.journal", /*buffered=*/true));
   ASSIGN_OR_RETURN(JournalReplay replay, a->journal_->ReplayAll(a->spool_->last_seq()));
   std::vector<idflow::v1::Event>& replayed = replay.events;
   for (const auto& [id, next] : replay.cursors) a->ring_cursors_[id] = next;
@@ -78,6 +78,12 @@ absl::Status Agent::Start() {
   ing.rate_per_second = options_.tap_rate_per_second;
   ing.rate_burst = options_.tap_rate_burst;
   ing.ring_resume = [this](uint64_t ring_id) { return TakeRingCursor(ring_id); };
+  // One journal write per drain pass, before its ring slots are freed.
+  ing.before_release = [this] {
+    CommitJournal();
+    batch_cursors_.clear();
+  };
+  ing.wake_delay = options_.ring_wake_delay;
   ing.on_loss = [this](TapIngress::Loss loss, uint64_t n) {
     if (loss == TapIngress::Loss::kTap) {
       counters_.tap_dropped += n;
@@ -109,6 +115,7 @@ absl::Status Agent::Start() {
   so.device.set_firmware(identity_.firmware);
   so.drops = drops_.get();
   so.bearer_token = options_.bearer_token;
+  so.batch_linger = options_.send_linger;
   sender_ = std::make_unique<Sender>(so, spool_.get());
   sender_->Start();
   flush_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
@@ -147,17 +154,19 @@ void Agent::ScheduleFlush() {
 
 void Agent::Flush() {
   if (pending_.empty()) return;
-  // The marker lets a replay tell whether this append reached the spool.
-  if (absl::Status st = journal_->MarkFlush(spool_->last_seq() + pending_.size()); !st.ok()) {
-    counters_.journal_errors++;
-  }
+  // The marker lets a replay tell whether this append reached the spool;
+  // it goes out with the events journaled since the last commit.
+  (void)journal_->MarkFlush(spool_->last_seq() + pending_.size());
+  CommitJournal();
   absl::Status st = spool_->Append(&pending_);
   // Spooled, or counted by the spool as disk drops: either way they are
   // accounted for and must not be retried (that would spin on a full disk).
   pending_.clear();
   pending_index_.clear();
-  if (absl::Status rs = journal_->Reset(); !rs.ok()) counters_.journal_errors++;
-  RejournalCursors();
+  // After a failure the journal must forget the batch at once (a replay
+  // would spool what was counted); after a success its marker says the
+  // spool has it, so the file is only cut when it grows past a bound.
+  if (!st.ok() || journal_->bytes() > options_.journal_max_bytes) ResetJournal();
   if (st.ok()) {
     if (spool_failing_) LogInfo("spool writable again");
     spool_failing_ = false;
@@ -172,6 +181,23 @@ void Agent::Flush() {
              st.ToString());
     spool_failing_ = true;
   }
+}
+
+void Agent::CommitJournal() {
+  absl::Status st = journal_->Commit();
+  if (!st.ok()) {
+    // The events stay in memory: only their kill -9 safety is lost.
+    counters_.journal_errors++;
+    if (!journal_failing_) LogError("ingress journal: ", st.ToString());
+    journal_failing_ = true;
+  } else {
+    journal_failing_ = false;
+  }
+}
+
+void Agent::ResetJournal() {
+  if (absl::Status rs = journal_->Reset(); !rs.ok()) counters_.journal_errors++;
+  RejournalCursors();
 }
 
 namespace {
@@ -209,15 +235,13 @@ void MakeEventUtf8(idflow::v1::Event* ev) {
 void Agent::Accept(idflow::v1::Event enriched, bool aggregate, uint64_t ring_id,
                    uint64_t ring_next) {
   MakeEventUtf8(&enriched);
-  absl::Status st =
-      ring_id != 0 ? journal_->Append(enriched, ring_id, ring_next) : journal_->Append(enriched);
-  if (!st.ok()) {
-    // The event stays in memory: only its kill -9 safety is lost.
-    counters_.journal_errors++;
-    if (!journal_failing_) LogError("ingress journal: ", st.ToString());
-    journal_failing_ = true;
+  if (ring_id != 0) {
+    // Held until the drain pass ends (before_release commits it).
+    (void)journal_->Append(enriched, ring_id, ring_next);
+    batch_cursors_[ring_id] = ring_next;
   } else {
-    journal_failing_ = false;
+    (void)journal_->Append(enriched);
+    CommitJournal();  // from the socket: received now, journaled now
   }
   std::string key;
   if (aggregate) {
@@ -256,9 +280,9 @@ void Agent::RejournalCursors() {
   std::lock_guard lock(cursors_mu_);
   // Bounded: rings of processes that never come back are forgotten first.
   while (ring_cursors_.size() > 4096) ring_cursors_.erase(ring_cursors_.begin());
-  for (const auto& [id, next] : ring_cursors_) {
-    if (!journal_->AppendCursor(id, next).ok()) counters_.journal_errors++;
-  }
+  for (const auto& [id, next] : ring_cursors_) (void)journal_->AppendCursor(id, next);
+  for (const auto& [id, next] : batch_cursors_) (void)journal_->AppendCursor(id, next);
+  CommitJournal();
 }
 
 TapIngress::Counters Agent::ingress_counters() const {

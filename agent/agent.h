@@ -38,6 +38,13 @@ struct AgentOptions {
   std::string sysfs_root = "/sys";
   uint64_t spool_max_bytes = 256ull << 20;
   std::chrono::milliseconds flush_interval{20};
+  // The ingress journal is truncated once it passes this (and after a failed
+  // spool append); flush markers make a longer file replay correctly.
+  uint64_t journal_max_bytes = 1 << 20;
+  // Ring wake-ups coalesce over this (TapIngress::Options::wake_delay).
+  std::chrono::milliseconds ring_wake_delay{4};
+  // The sender waits this long for a batch to fill (SenderOptions).
+  std::chrono::milliseconds send_linger{100};
   size_t max_pending = 10000;  // events awaiting the spool; beyond: counted drops
   // Group commit of the spool: fdatasync at most this often (0: every append).
   std::chrono::milliseconds spool_sync_interval{200};
@@ -109,7 +116,12 @@ class Agent {
   // Ring cursors journaled by a killed agent, for rings not attached again
   // yet; re-journaled after each Reset() so a second kill keeps them.
   uint64_t TakeRingCursor(uint64_t ring_id);
+  // Writes the cursors to keep after a Reset() and commits them.
   void RejournalCursors();
+  // Writes the journal records held since the last commit.
+  void CommitJournal();
+  // Truncates the journal (everything in it is spooled or counted).
+  void ResetJournal();
   void ScheduleFlush();
   void Flush();
 
@@ -134,6 +146,10 @@ class Agent {
   bool journal_failing_ = false;  // io thread: likewise for the journal
   std::mutex cursors_mu_;
   absl::flat_hash_map<uint64_t, uint64_t> ring_cursors_;  // guarded by cursors_mu_
+  // Positions of the rings read in the current drain pass, whose slots are
+  // not freed yet: re-journaled if the journal is reset meanwhile, so a kill
+  // -9 before they are freed does not read them again. io thread only.
+  absl::flat_hash_map<uint64_t, uint64_t> batch_cursors_;
 };
 
 }  // namespace idflow::agent

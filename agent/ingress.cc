@@ -24,6 +24,7 @@
 #include "boost/asio/local/basic_endpoint.hpp"
 #include "boost/asio/posix/stream_descriptor.hpp"
 #include "boost/asio/post.hpp"
+#include "boost/asio/steady_timer.hpp"
 #include "boost/asio/strand.hpp"
 #include "common/log.h"
 
@@ -141,6 +142,7 @@ class TapConnection : public std::enable_shared_from_this<TapConnection> {
         shared_(std::move(shared)),
         buf_(shared_->options.max_message_bytes + 1),
         doorbell_(socket_.get_executor()),
+        wake_timer_(socket_.get_executor()),
         tokens_(shared_->options.rate_burst),
         refilled_(std::chrono::steady_clock::now()) {
     ++shared_->active;
@@ -176,6 +178,7 @@ class TapConnection : public std::enable_shared_from_this<TapConnection> {
       if (ProcessGone(peer_.pid)) shared_->Lose(TapIngress::Loss::kTap, ring_->Uncommitted());
     }
     doorbell_.close(ec);
+    wake_timer_.cancel();
   }
 
   SeqPacket::socket::executor_type executor() { return socket_.get_executor(); }
@@ -364,6 +367,7 @@ class TapConnection : public std::enable_shared_from_this<TapConnection> {
     std::string record;
     for (size_t done = 0;; ++done) {
       if (done >= budget) {
+        SettleRing();
         auto self = shared_from_this();
         asio::post(socket_.get_executor(), [self] {
           if (!self->closed_) self->DrainRing(self->shared_->options.drain_budget);
@@ -373,6 +377,7 @@ class TapConnection : public std::enable_shared_from_this<TapConnection> {
       }
       TapRingReader::Read r = ring_->Next(&record);
       if (r == TapRingReader::Read::kEmpty) {
+        SettleRing();
         ReportRingDrops();
         if (closed_) return;
         if (!ring_->PrepareSleep()) continue;
@@ -389,8 +394,14 @@ class TapConnection : public std::enable_shared_from_this<TapConnection> {
         ++shared_->malformed;
         shared_->Lose(TapIngress::Loss::kIngress, 1);
       }
-      ring_->Release();
+      ring_->Advance();
     }
+  }
+
+  // What this pass read is handed over (journaled): free its slots.
+  void SettleRing() {
+    if (shared_->options.before_release) shared_->options.before_release();
+    ring_->ReleaseRead();
   }
 
   void WaitDoorbell() {
@@ -402,7 +413,18 @@ class TapConnection : public std::enable_shared_from_this<TapConnection> {
                            self->doorbell_wait_ = false;
                            if (ec || self->closed_ || self->shared_->stopped) return;
                            self->ring_->DrainDoorbell();
-                           self->DrainRing(self->shared_->options.drain_budget);
+                           const auto delay = self->shared_->options.wake_delay;
+                           if (delay.count() <= 0) {
+                             self->DrainRing(self->shared_->options.drain_budget);
+                             return;
+                           }
+                           // Awake now: the tap stops ringing; records gather.
+                           self->ring_->ClearWaiting();
+                           self->wake_timer_.expires_after(delay);
+                           self->wake_timer_.async_wait([self](const boost::system::error_code& e) {
+                             if (e || self->closed_ || self->shared_->stopped) return;
+                             self->DrainRing(self->shared_->options.drain_budget);
+                           });
                          });
   }
 
@@ -448,6 +470,7 @@ class TapConnection : public std::enable_shared_from_this<TapConnection> {
   std::shared_ptr<TapIngress::Shared> shared_;
   std::vector<char> buf_;
   asio::posix::stream_descriptor doorbell_;
+  asio::steady_timer wake_timer_;
   bool doorbell_wait_ = false;
   bool closed_ = false;
   bool rate_logged_ = false;

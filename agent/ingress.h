@@ -30,6 +30,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -67,6 +68,14 @@ class TapIngress {
     // when a ring attaches, so records a killed agent had already journaled
     // are not read twice.
     std::function<uint64_t(uint64_t ring_id)> ring_resume;
+    // Called before the ring records read in one drain pass are freed (the
+    // events were handed to on_event/on_cookie): e.g. to write their journal
+    // records in one go. The tap may reuse the slots once it returns.
+    std::function<void()> before_release;
+    // After a doorbell, wait this long before draining, so that the records
+    // of a few ms are read in one wake-up instead of one each (the tap does
+    // not ring while the agent is not asleep). 0: drain at once.
+    std::chrono::milliseconds wake_delay{0};
     // Counted losses, in tap events. Called on the connection's strand; the
     // count must be durable when it returns (the ring is then told).
     std::function<void(Loss loss, uint64_t events)> on_loss;

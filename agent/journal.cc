@@ -33,7 +33,7 @@ ssize_t PosixWrite(int fd, const void* buf, size_t n) { return ::write(fd, buf, 
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(std::string path) {
+absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(std::string path, bool buffered) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) return ErrnoStatus(errno, absl::StrCat(path, ": open"));
   struct stat st {};
@@ -43,46 +43,57 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(std::string path) {
     return ErrnoStatus(err, absl::StrCat(path, ": fstat"));
   }
   return std::unique_ptr<Journal>(
-      new Journal(std::move(path), fd, static_cast<uint64_t>(st.st_size)));
+      new Journal(std::move(path), fd, static_cast<uint64_t>(st.st_size), buffered));
 }
 
 Journal::~Journal() { ::close(fd_); }
 
-absl::Status Journal::Write(const std::string& payload) {
-  scratch_.clear();
+absl::Status Journal::Write(absl::string_view payload) {
   AppendRecord(payload, &scratch_);
+  return buffered_ ? absl::OkStatus() : CommitLocked();
+}
+
+absl::Status Journal::Commit() {
+  std::lock_guard lock(mu_);
+  return CommitLocked();
+}
+
+absl::Status Journal::CommitLocked() {
+  if (scratch_.empty()) return absl::OkStatus();
   absl::Status st = WriteAll(PosixWrite, fd_, scratch_, path_);
   if (!st.ok()) {
     // Keep the file a valid prefix so later records still replay.
     (void)!::ftruncate(fd_, static_cast<off_t>(bytes_));
-    return st;
+  } else {
+    bytes_ += scratch_.size();
   }
-  bytes_ += scratch_.size();
-  return absl::OkStatus();
+  scratch_.clear();
+  if (scratch_.capacity() > (1 << 20)) scratch_.shrink_to_fit();
+  return st;
 }
 
 absl::Status Journal::Append(const idflow::v1::Event& event) {
   std::lock_guard lock(mu_);
-  std::string payload(1, kEvent);
-  event.AppendToString(&payload);
-  return Write(payload);
+  payload_.assign(1, kEvent);
+  event.AppendToString(&payload_);
+  return Write(payload_);
 }
 
 absl::Status Journal::Append(const idflow::v1::Event& event, uint64_t ring_id, uint64_t ring_next) {
   std::lock_guard lock(mu_);
-  std::string payload(1, kRing);
-  PutU64(ring_id, &payload);
-  PutU64(ring_next, &payload);
-  event.AppendToString(&payload);
-  return Write(payload);
+  payload_.assign(1, kRing);
+  PutU64(ring_id, &payload_);
+  PutU64(ring_next, &payload_);
+  event.AppendToString(&payload_);
+  return Write(payload_);
 }
 
 absl::Status Journal::AppendCursor(uint64_t ring_id, uint64_t ring_next) {
   std::lock_guard lock(mu_);
-  std::string payload(1, kRing);
-  PutU64(ring_id, &payload);
-  PutU64(ring_next, &payload);
-  return Write(payload);
+  payload_.assign(1, kRing);
+  PutU64(ring_id, &payload_);
+  PutU64(ring_next, &payload_);
+  return Write(payload_);
 }
 
 absl::Status Journal::MarkFlush(uint64_t last_seq_after_flush) {
@@ -92,6 +103,7 @@ absl::Status Journal::MarkFlush(uint64_t last_seq_after_flush) {
 
 absl::Status Journal::Reset() {
   std::lock_guard lock(mu_);
+  scratch_.clear();
   if (bytes_ == 0) return absl::OkStatus();
   if (::ftruncate(fd_, 0) != 0) return ErrnoStatus(errno, absl::StrCat(path_, ": ftruncate"));
   bytes_ = 0;

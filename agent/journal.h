@@ -4,9 +4,14 @@
 // agent (a power cut is the spool's fsync boundary, not this one's).
 //
 // Protocol (io thread):
-//   on each received event:   journal.Append(event)
+//   on each received event:   journal.Append(event); the records are held in
+//                             memory until Commit(), one write(2) for what a
+//                             drain pass read from a ring, before its slots
+//                             are freed (an event from the socket: at once)
 //   on flush, before spooling: journal.MarkFlush(spool.last_seq() + pending.size())
-//   after Spool::Append (ok, or failed and counted as disk drops): journal.Reset()
+//   after Spool::Append fails (events counted as disk drops): journal.Reset()
+//   after Spool::Append succeeds: nothing (the marker says it), or Reset()
+//                             once the file passes a size (kept small)
 //   at start, before ingress: events = journal.Replay(spool.last_seq());
 //                             spool.Append(&events); journal.Reset()
 // A marker says "everything before me becomes seqs <= N". Replay drops the
@@ -45,7 +50,9 @@ struct JournalReplay {
 class Journal {
  public:
   // Opens (creating) `path`; what it holds stays there until Reset().
-  static absl::StatusOr<std::unique_ptr<Journal>> Open(std::string path);
+  // `buffered`: appends are held in memory until Commit(); otherwise each
+  // is written at once.
+  static absl::StatusOr<std::unique_ptr<Journal>> Open(std::string path, bool buffered = false);
   ~Journal();
 
   absl::Status Append(const idflow::v1::Event& event);
@@ -54,7 +61,11 @@ class Journal {
   // A cursor alone (kept across Reset() until the ring is attached again).
   absl::Status AppendCursor(uint64_t ring_id, uint64_t ring_next);
   absl::Status MarkFlush(uint64_t last_seq_after_flush);
-  // Everything journaled so far is spooled or counted: start over.
+  // Writes the records appended since the last Commit(), in one write(2).
+  // On failure they are discarded (the file stays a valid prefix).
+  absl::Status Commit();
+  // Everything journaled so far (committed or not) is spooled or counted:
+  // start over.
   absl::Status Reset();
   // The journaled events not yet in a spool whose last seq is
   // `spool_last_seq`, in arrival order; a torn tail is ignored.
@@ -66,15 +77,20 @@ class Journal {
   const std::string& path() const { return path_; }
 
  private:
-  Journal(std::string path, int fd, uint64_t bytes)
-      : path_(std::move(path)), fd_(fd), bytes_(bytes) {}
-  absl::Status Write(const std::string& payload);
+  Journal(std::string path, int fd, uint64_t bytes, bool buffered)
+      : path_(std::move(path)), fd_(fd), bytes_(bytes), buffered_(buffered) {}
+  // Frames `payload` into the uncommitted buffer (written at once unless
+  // buffered_).
+  absl::Status Write(absl::string_view payload);
+  absl::Status CommitLocked();
 
   const std::string path_;
   mutable std::mutex mu_;
   int fd_;
-  uint64_t bytes_;
-  std::string scratch_;
+  uint64_t bytes_;  // committed
+  const bool buffered_;
+  std::string scratch_;  // framed, not yet written (Commit)
+  std::string payload_;
 };
 
 }  // namespace idflow::agent

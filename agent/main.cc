@@ -1,5 +1,6 @@
 // idflow-agent: thin main over the agent library.
 #include <grp.h>
+#include <malloc.h>
 #include <pwd.h>
 
 #include <iostream>
@@ -15,6 +16,10 @@
 #include "common/log.h"
 
 int main(int argc, char** argv) {
+  // An embedded daemon's memory budget (issue 8): glibc gives each thread
+  // that allocates (gRPC pollers, sender, group commit) its own arena of up
+  // to 64 MiB; two arenas are plenty for a handful of threads.
+  mallopt(M_ARENA_MAX, 2);
   idflow::SetLogPrefix("idflow-agent");
   idflow::FlagSet flags;
   flags.Add("collector", "", "collector HOST:PORT[,HOST:PORT...] in failover order");
@@ -31,6 +36,11 @@ int main(int argc, char** argv) {
   flags.Add("spool-sync-ms", "200",
             "group commit: fdatasync the spool at most this often (0 = every append); a power "
             "cut loses at most this window, declared as a gap");
+  flags.Add("ring-wake-delay-ms", "4",
+            "after a tap rings, wait this long before draining its ring, so records of a few ms "
+            "are read in one wake-up (0 = at once)");
+  flags.Add("send-linger-ms", "100",
+            "a batch short of 256 events waits this long for more before it is sent");
   flags.Add("token-file", "", "file holding the Ingest bearer token (sent as authorization)");
   flags.Add("socket-group", "", "group owning the tap socket (mode 0660)");
   flags.Add("allow-uid", "",
@@ -88,6 +98,15 @@ int main(int argc, char** argv) {
     return fail("--spool-sync-ms takes a non-negative integer");
   }
   options.spool_sync_interval = std::chrono::milliseconds(sync_ms);
+  int wake_ms = 0, linger_ms = 0;
+  if (!absl::SimpleAtoi(flags.Get("ring-wake-delay-ms"), &wake_ms) || wake_ms < 0) {
+    return fail("--ring-wake-delay-ms takes a non-negative integer");
+  }
+  if (!absl::SimpleAtoi(flags.Get("send-linger-ms"), &linger_ms) || linger_ms < 0) {
+    return fail("--send-linger-ms takes a non-negative integer");
+  }
+  options.ring_wake_delay = std::chrono::milliseconds(wake_ms);
+  options.send_linger = std::chrono::milliseconds(linger_ms);
   if (!flags.Get("token-file").empty()) {
     auto token = idflow::ReadFile(flags.Get("token-file"));
     if (!token.ok()) return fail(std::string(token.status().message()));

@@ -1,5 +1,7 @@
 #include "agent/sender.h"
 
+#include <optional>
+
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -262,6 +264,7 @@ Sender::Outcome Sender::RunStream(const std::string& address) {
     if (outage_reported_) LogInfo("connected to collector ", address, "; resuming delivery");
     outage_reported_ = false;
     fatal_reported_.clear();
+    std::optional<std::chrono::steady_clock::time_point> unsent_since;
     for (;;) {
       // Drop counters: when they changed (rate-limited), and periodically.
       auto drops_due = [&] {
@@ -273,9 +276,26 @@ Sender::Outcome Sender::RunStream(const std::string& address) {
       // Counters change without a notification: look at least this often.
       auto next_check = std::max(std::chrono::milliseconds(100),
                                  std::min(options_.drops_interval, options_.drops_min_interval));
+      // A short batch lingers (batch_linger) so that a low rate makes a few
+      // large batches and acks rather than one per flush.
+      auto batch_due = [&] {
+        if (latest_spooled_ <= sent_up_to_) {
+          unsent_since.reset();
+          return false;
+        }
+        if (options_.batch_linger.count() <= 0 ||
+            latest_spooled_ - sent_up_to_ >= options_.batch_events) {
+          return true;
+        }
+        const auto now = std::chrono::steady_clock::now();
+        if (!unsent_since) unsent_since = now;
+        return now - *unsent_since >= options_.batch_linger;
+      };
+      if (options_.batch_linger.count() > 0 && latest_spooled_ > sent_up_to_) {
+        next_check = std::min<std::chrono::milliseconds>(next_check, options_.batch_linger);
+      }
       cv_.wait_for(lock, next_check, [&] {
-        return stopping_ || broken_ ||
-               (!write_in_flight_ && (latest_spooled_ > sent_up_to_ || drops_due()));
+        return stopping_ || broken_ || (!write_in_flight_ && (batch_due() || drops_due()));
       });
       if (stopping_ || broken_) break;
       if (write_in_flight_) continue;
@@ -287,7 +307,8 @@ Sender::Outcome Sender::RunStream(const std::string& address) {
         *msg.mutable_drops() = CurrentDrops();
         lock.lock();
         ++stats_.drops_sent;
-      } else if (latest_spooled_ > sent_up_to_) {
+      } else if (batch_due()) {
+        unsent_since.reset();
         uint64_t after = sent_up_to_;
         lock.unlock();
         auto read = spool_->Read(after, options_.batch_events, options_.batch_bytes);

@@ -42,6 +42,9 @@ struct SenderOptions {
   std::vector<std::string> collectors;  // HOST:PORT, in failover order
   size_t batch_events = 256;
   size_t batch_bytes = 1 << 20;
+  // Fewer, larger batches at low rates: a batch short of batch_events waits
+  // until its first event has been spooled this long (0: send at once).
+  std::chrono::milliseconds batch_linger{0};
   std::chrono::milliseconds min_backoff{100};
   std::chrono::milliseconds max_backoff{30000};
   std::chrono::milliseconds hello_timeout{10000};

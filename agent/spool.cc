@@ -149,6 +149,7 @@ absl::Status Spool::Recover() {
     uint64_t v = 0;
     if (absl::SimpleAtoi(absl::StripAsciiWhitespace(*acked), &v)) acked_ = v;
   }
+  acked_saved_ = acked_;
   if (auto lost = ReadFile(options_.dir + "/lost"); lost.ok()) {
     for (absl::string_view line : absl::StrSplit(*lost, '\n', absl::SkipEmpty())) {
       std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
@@ -324,8 +325,16 @@ absl::Status Spool::Append(std::vector<idflow::v1::Event>* events) {
     backoff_ =
         backoff_.count() == 0 ? options_.min_backoff : std::min(options_.max_backoff, backoff_ * 2);
     retry_at_ = now + backoff_;
-    // Free what the collector already has: space may come back from us.
-    DropSegmentsAckedLocked();
+    // Free what the collector already has: space may come back from us
+    // (once the ack mark is saved; else older segments only).
+    if (PersistAckedLocked().ok()) {
+      DropSegmentsAckedLocked();
+    } else {
+      while (segments_.size() > 1 && segments_.front().last_seq <= acked_) {
+        ::unlink(segments_.front().path.c_str());
+        segments_.erase(segments_.begin());
+      }
+    }
     return FailAppendLocked(*events, st);
   }
   if (backoff_.count() > 0) LogInfo("spool: writes succeed again");
@@ -368,6 +377,9 @@ absl::Status Spool::Sync() {
   int fd = -1;
   {
     std::lock_guard lock(mu_);
+    if (absl::Status st = PersistAckedLocked(); !st.ok()) {
+      LogError("spool: ack mark not saved: ", st.message());
+    }
     if (!options_.sync || !unsynced_ || write_fd_ < 0) return absl::OkStatus();
     fd = ::dup(write_fd_);
     unsynced_ = false;
@@ -555,24 +567,41 @@ absl::StatusOr<std::vector<idflow::v1::Event>> Spool::ReadAfter(uint64_t after, 
 absl::Status Spool::Ack(uint64_t up_to) {
   std::lock_guard lock(mu_);
   if (up_to <= acked_) return absl::OkStatus();
+  bool save_now = options_.ack_persist_interval.count() == 0;
   if (up_to >= next_seq_) {
     // The collector holds more than this spool ever made (the spool was
     // reset): never hand out a seq it already has.
     LogWarning("spool: collector has seq ", up_to, ", spool only ", next_seq_ - 1,
                "; continuing after it");
     next_seq_ = up_to + 1;
+    save_now = true;  // the acked file carries next_seq_ across restarts
   }
   acked_ = up_to;
   while (!lost_.empty() && lost_.front().to <= acked_) lost_.erase(lost_.begin());
   if (!lost_.empty()) lost_.front().from = std::max(lost_.front().from, acked_ + 1);
-  // Free older segments first: on a full disk, the acked file needs room.
+  const bool frees = !segments_.empty() && segments_.front().last_seq != 0 &&
+                     segments_.front().last_seq <= acked_;
+  if (!save_now && !frees && options_.now() - acked_saved_at_ < options_.ack_persist_interval) {
+    return absl::OkStatus();  // saved later: nothing depends on the file yet
+  }
+  // Older segments first (all acked by the collector; the one being written
+  // stays, so next_seq_ survives a restart): on a full disk, the acked file
+  // needs their room.
   while (segments_.size() > 1 && segments_.front().last_seq <= acked_) {
     ::unlink(segments_.front().path.c_str());
     segments_.erase(segments_.begin());
   }
-  RETURN_IF_ERROR(WriteFileAtomic(options_.dir + "/acked", absl::StrCat(acked_, "\n")));
+  RETURN_IF_ERROR(PersistAckedLocked());
   // Only now may the last segment go: the acked file carries next_seq_.
   DropSegmentsAckedLocked();
+  return absl::OkStatus();
+}
+
+absl::Status Spool::PersistAckedLocked() {
+  if (acked_saved_ == acked_) return absl::OkStatus();
+  RETURN_IF_ERROR(WriteFileAtomic(options_.dir + "/acked", absl::StrCat(acked_, "\n")));
+  acked_saved_ = acked_;
+  acked_saved_at_ = options_.now();
   return absl::OkStatus();
 }
 

@@ -71,6 +71,12 @@ struct SpoolOptions {
   };
   // Where purged (spool) and unwritable (disk) events are counted; optional.
   DropCounterStore* drops = nullptr;
+  // The `acked` file is rewritten (write, fsync, rename) at most this often,
+  // and at once before a segment is freed, when next_seq_ jumps, and at
+  // Sync()/close. Between saves it may lag the collector's acks: harmless,
+  // since the sender resumes from the collector's stored_up_to and the spool
+  // never frees a segment past the saved mark. 0: on every Ack.
+  std::chrono::milliseconds ack_persist_interval{1000};
 };
 
 struct SpoolStats {
@@ -124,14 +130,16 @@ class Spool {
                                                            size_t max_bytes);
 
   // Everything with seq <= up_to is stored (or declared lost) at the
-  // collector: forget it, deleting fully acked segments.
+  // collector: forget it, deleting fully acked segments (after saving the
+  // mark; see SpoolOptions::ack_persist_interval).
   absl::Status Ack(uint64_t up_to);
 
   // Sets [from, to] aside for good (clamped to unacked, spooled seqs): Read
   // returns it as a gap with `cause`. Persisted.
   absl::Status MarkLost(uint64_t from, uint64_t to, idflow::v1::DropCause cause);
 
-  // fdatasync now if anything is unsynced (e.g. at shutdown).
+  // fdatasync now if anything is unsynced, and save the ack mark (e.g. at
+  // shutdown).
   absl::Status Sync();
 
   SpoolStats stats() const;
@@ -160,6 +168,8 @@ class Spool {
   void MakeRoom(uint64_t incoming);
   void DropSegmentsAckedLocked();
   absl::Status PersistLostLocked();
+  // Saves acked_ to the `acked` file if it moved since the last save.
+  absl::Status PersistAckedLocked();
   absl::Status FailAppendLocked(const std::vector<idflow::v1::Event>& events, absl::Status st);
   void CountDrop(idflow::v1::DropCause cause, uint64_t n);
   uint64_t TotalBytesLocked() const;
@@ -173,6 +183,8 @@ class Spool {
   int write_fd_ = -1;
   uint64_t next_seq_ = 1;
   uint64_t acked_ = 0;
+  uint64_t acked_saved_ = 0;  // what the `acked` file says
+  std::chrono::steady_clock::time_point acked_saved_at_{};
   uint64_t dropped_ = 0;
   uint64_t disk_dropped_ = 0;
   uint64_t write_errors_ = 0;

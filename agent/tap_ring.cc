@@ -63,6 +63,7 @@ absl::StatusOr<std::unique_ptr<TapRingReader>> TapRingReader::Attach(int memfd, 
   auto reader = std::unique_ptr<TapRingReader>(
       new TapRingReader(memfd, doorbell_fd, map, bytes, n, h.ring_id));
   reader->pos_ = Load(&reader->header()->consumed);
+  reader->released_ = reader->pos_;
   return reader;
 }
 
@@ -88,6 +89,7 @@ void TapRingReader::Resume(uint64_t journaled) {
     pos_ = journaled;
     Store(&header()->consumed, pos_);
   }
+  released_ = pos_;
 }
 
 TapRingReader::Read TapRingReader::Next(std::string* out) {
@@ -101,9 +103,17 @@ TapRingReader::Read TapRingReader::Next(std::string* out) {
 }
 
 void TapRingReader::Release() {
-  const uint64_t idx = pos_ & (slots_ - 1);
-  Store(&slot(pos_)->lap, pos_ - idx + slots_);
-  ++pos_;
+  Advance();
+  ReleaseRead();
+}
+
+void TapRingReader::ReleaseRead() {
+  if (released_ == pos_) return;
+  for (uint64_t p = released_; p < pos_; ++p) {
+    const uint64_t idx = p & (slots_ - 1);
+    Store(&slot(p)->lap, p - idx + slots_);
+  }
+  released_ = pos_;
   Store(&header()->consumed, pos_);
 }
 

@@ -43,6 +43,12 @@ class TapRingReader {
   Read Next(std::string* out);
   // Frees the slot read by Next() and publishes the new position.
   void Release();
+  // Moves past the slot read by Next() without freeing it yet: the tap
+  // cannot reuse it, and `consumed` stays where it was until ReleaseRead()
+  // (so a batch can be journaled in one write before any of it is freed).
+  void Advance() { ++pos_; }
+  // Frees every slot Advance()d over and publishes the position.
+  void ReleaseRead();
 
   // Before sleeping on the doorbell: flags the consumer as waiting and
   // re-checks. True: still empty, sleep. False: records came in, keep going
@@ -79,7 +85,8 @@ class TapRingReader {
   const size_t bytes_;
   const uint32_t slots_;  // validated copy: never re-read from shared memory
   const uint64_t ring_id_;
-  uint64_t pos_ = 0;
+  uint64_t pos_ = 0;       // next record to read
+  uint64_t released_ = 0;  // first slot not freed yet (<= pos_)
   uint64_t reported_ = 0;  // drops reported by this reader (with the header's)
 };
 

@@ -8,6 +8,8 @@
 #include <atomic>
 #include <filesystem>
 
+#include "absl/strings/strip.h"
+#include "common/file_util.h"
 #include "gtest/gtest.h"
 #include "tests/agent/test_util.h"
 #include "tests/testing/status_matchers.h"
@@ -170,6 +172,81 @@ struct FakeClock {
     return [this] { return t; };
   }
 };
+
+std::string AckedFile(const std::string& dir) {
+  auto v = ReadFile(dir + "/acked");
+  return v.ok() ? std::string(absl::StripAsciiWhitespace(*v)) : "";
+}
+
+// The acked file is saved at most once per ack_persist_interval, and always
+// before a segment is freed: a crash between saves (simulated by copying the
+// directory while the spool is open) resumes from an older mark, holding
+// every event after it, with the same next seq: nothing lost, and the
+// collector's stored_up_to (authoritative) skips what it already has.
+TEST(SpoolTest, AckMarkIsSavedLazilyButBeforeAnySegmentIsFreed) {
+  FakeClock clock;
+  SpoolOptions o;
+  o.dir = TempDir();
+  o.segment_bytes = 256;
+  o.sync = false;
+  o.now = clock.Fn();
+  auto spool = Spool::Open(o);
+  ASSERT_THAT(spool, IsOk());
+  for (int i = 0; i < 20; ++i) {
+    auto batch = Events(3);
+    ASSERT_THAT((*spool)->Append(&batch), IsOk());
+  }
+  const uint64_t segments = (*spool)->stats().segments;
+  ASSERT_GT(segments, 3u);
+  // The first ack that frees nothing: saved (nothing saved for a second).
+  ASSERT_THAT((*spool)->Ack(1), IsOk());
+  EXPECT_EQ(AckedFile(o.dir), "1");
+  // Acks within the same segment and the same second: memory only.
+  ASSERT_THAT((*spool)->Ack(2), IsOk());
+  EXPECT_EQ((*spool)->acked(), 2u);
+  EXPECT_EQ(AckedFile(o.dir), "1");
+  EXPECT_EQ((*spool)->stats().segments, segments);
+  // "kill -9" now: the copy resumes at the saved mark with everything after.
+  const std::string crash = TempDir() + "/copy";
+  std::filesystem::copy(o.dir, crash);
+  {
+    SpoolOptions c = o;
+    c.dir = crash;
+    auto reopened = Spool::Open(c);
+    ASSERT_THAT(reopened, IsOk());
+    EXPECT_EQ((*reopened)->acked(), 1u);
+    EXPECT_EQ((*reopened)->last_seq(), 60u);
+    auto all = (*reopened)->ReadAfter(0, 100, 1 << 20);
+    ASSERT_THAT(all, IsOk());
+    ASSERT_EQ(all->size(), 59u);
+    EXPECT_EQ(all->front().seq(), 2u);
+    EXPECT_SEQ_CONTIGUOUS(*all);
+  }
+  // A second later: saved with the next ack.
+  clock.t += std::chrono::milliseconds(1000);
+  ASSERT_THAT((*spool)->Ack(3), IsOk());
+  EXPECT_EQ(AckedFile(o.dir), "3");
+  // An ack that frees a segment saves first, whatever the time.
+  ASSERT_THAT((*spool)->Ack(30), IsOk());
+  EXPECT_EQ(AckedFile(o.dir), "30");
+  EXPECT_LT((*spool)->stats().segments, segments);
+  // Freeing every segment (the last one too) saves: next seq survives.
+  ASSERT_THAT((*spool)->Ack(60), IsOk());
+  EXPECT_EQ(AckedFile(o.dir), "60");
+  EXPECT_EQ((*spool)->stats().segments, 0u);
+  // Sync (shutdown) saves a pending mark.
+  auto more = Events(2);
+  ASSERT_THAT((*spool)->Append(&more), IsOk());
+  ASSERT_THAT((*spool)->Ack(61), IsOk());
+  EXPECT_EQ(AckedFile(o.dir), "60");
+  ASSERT_THAT((*spool)->Sync(), IsOk());
+  EXPECT_EQ(AckedFile(o.dir), "61");
+  spool->reset();
+  auto again = Spool::Open(o);
+  ASSERT_THAT(again, IsOk());
+  EXPECT_EQ((*again)->acked(), 61u);
+  EXPECT_EQ((*again)->last_seq(), 62u);
+}
 
 TEST(SpoolTest, SegmentsAreSizedToTheBoundAndTheBoundHolds) {
   SpoolOptions o;
