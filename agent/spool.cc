@@ -148,6 +148,10 @@ absl::Status Spool::Recover() {
   if (auto acked = ReadFile(options_.dir + "/acked"); acked.ok()) {
     uint64_t v = 0;
     if (absl::SimpleAtoi(absl::StripAsciiWhitespace(*acked), &v)) acked_ = v;
+  } else {
+    // Made now, while there is room, so a later save on a full disk can
+    // overwrite it in place (PersistAckedLocked).
+    RETURN_IF_ERROR(WriteFileAtomic(options_.dir + "/acked", "0\n"));
   }
   acked_saved_ = acked_;
   if (auto lost = ReadFile(options_.dir + "/lost"); lost.ok()) {
@@ -579,8 +583,8 @@ absl::Status Spool::Ack(uint64_t up_to) {
   acked_ = up_to;
   while (!lost_.empty() && lost_.front().to <= acked_) lost_.erase(lost_.begin());
   if (!lost_.empty()) lost_.front().from = std::max(lost_.front().from, acked_ + 1);
-  const bool frees = !segments_.empty() && segments_.front().last_seq != 0 &&
-                     segments_.front().last_seq <= acked_;
+  const bool frees =
+      !segments_.empty() && segments_.front().last_seq != 0 && segments_.front().last_seq <= acked_;
   if (!save_now && !frees && options_.now() - acked_saved_at_ < options_.ack_persist_interval) {
     return absl::OkStatus();  // saved later: nothing depends on the file yet
   }
@@ -599,7 +603,21 @@ absl::Status Spool::Ack(uint64_t up_to) {
 
 absl::Status Spool::PersistAckedLocked() {
   if (acked_saved_ == acked_) return absl::OkStatus();
-  RETURN_IF_ERROR(WriteFileAtomic(options_.dir + "/acked", absl::StrCat(acked_, "\n")));
+  const std::string path = options_.dir + "/acked";
+  const std::string text = absl::StrCat(acked_, "\n");
+  absl::Status st = WriteFileAtomic(path, text);
+  if (!st.ok()) {
+    // A full disk has no room for the temporary file, and the mark is what
+    // lets the segments go that would make room: overwrite the existing file
+    // in place (its block is already allocated). Acks only grow, so the new
+    // text is never shorter than the old and no stale tail can remain.
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return st;
+    bool ok = ::pwrite(fd, text.data(), text.size(), 0) == static_cast<ssize_t>(text.size()) &&
+              ::fdatasync(fd) == 0;
+    ::close(fd);
+    if (!ok) return st;
+  }
   acked_saved_ = acked_;
   acked_saved_at_ = options_.now();
   return absl::OkStatus();
