@@ -6,6 +6,7 @@
 #include <fnmatch.h>
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <string>
 #include <utility>
@@ -141,9 +142,13 @@ const std::string* FirstMatch(const std::vector<Glob>& globs, const std::string&
 
 }  // namespace
 
+namespace {
+std::atomic<uint64_t> g_index_generation{0};
+}  // namespace
+
 class ModuleIndex {
  public:
-  explicit ModuleIndex(const Policy& p) {
+  explicit ModuleIndex(const Policy& p) : generation_(++g_index_generation) {
     for (const ModulePattern& m : p.runtime) runtime_.Add(m);
     for (const ModulePattern& m : p.first_party) first_party_.Add(m);
     // Binding order is kept: the first binding whose glob matches wins.
@@ -161,8 +166,11 @@ class ModuleIndex {
   const std::string* SdkOfProcess(const std::string& exe) const {
     return FirstMatch(processes_, exe);
   }
+  // Unique per index ever built: tells a memo which index its answers are from.
+  uint64_t generation() const { return generation_; }
 
  private:
+  const uint64_t generation_;
   PatternSet runtime_;
   PatternSet first_party_;
   std::vector<Glob> modules_;
@@ -200,29 +208,70 @@ std::string Policy::SdkForModule(const std::string& module_path, const std::stri
   return "";
 }
 
+namespace {
+
+// What the bindings say of one module path.
+struct ModuleClass {
+  bool runtime = false;
+  bool first_party = false;
+  const std::string* sdk = nullptr;  // owned by the index
+};
+
+ModuleClass Classify(const ModuleIndex& idx, const std::string& path) {
+  ModuleClass c;
+  const size_t base = BaseOffset(path);
+  c.runtime = idx.runtime().Matches(path, base);
+  if (!c.runtime) {
+    c.sdk = idx.SdkOfModule(path);
+    c.first_party = idx.first_party().Matches(path, base);
+  }
+  return c;
+}
+
+// Chains repeat almost entirely (the same few libraries on every stack), so
+// each thread remembers its answers per path for the index it last used.
+// Bounded: cleared when it grows past kMaxEntries.
+const ModuleClass& ClassifyMemo(const ModuleIndex& idx, const std::string& path) {
+  constexpr size_t kMaxEntries = 4096;
+  struct Memo {
+    uint64_t generation = 0;
+    absl::flat_hash_map<std::string, ModuleClass> classes;
+  };
+  thread_local Memo memo;
+  if (memo.generation != idx.generation() || memo.classes.size() >= kMaxEntries) {
+    memo.classes.clear();
+    memo.generation = idx.generation();
+  }
+  auto it = memo.classes.find(path);
+  if (it == memo.classes.end()) it = memo.classes.emplace(path, Classify(idx, path)).first;
+  return it->second;
+}
+
+}  // namespace
+
 Responsible ResolveResponsible(const Policy& policy, const std::vector<std::string>& call_chain,
                                const std::string& exe) {
   std::unique_ptr<ModuleIndex> scratch;
   const ModuleIndex& idx = IndexOf(policy, &scratch);
+  // A one-call index (a hand-built policy) is not worth remembering.
+  const bool memo = scratch == nullptr;
   const std::string* candidate = nullptr;  // innermost module that is not runtime
-  size_t candidate_base = 0;
+  bool candidate_first_party = false;
   for (const std::string& m : call_chain) {
     if (m.empty()) continue;
-    const size_t base = BaseOffset(m);
-    if (idx.runtime().Matches(m, base)) continue;
-    if (const std::string* sdk = idx.SdkOfModule(m)) {
-      return {Responsible::Role::kSdk, m, *sdk};
-    }
+    const ModuleClass c = memo ? ClassifyMemo(idx, m) : Classify(idx, m);
+    if (c.runtime) continue;
+    if (c.sdk != nullptr) return {Responsible::Role::kSdk, m, *c.sdk};
     if (candidate == nullptr) {
       candidate = &m;
-      candidate_base = base;
+      candidate_first_party = c.first_party;
     }
   }
   // A `processes` binding makes the whole process that SDK, except for code
   // the first_party list claims for the app.
   const std::string* process_sdk = idx.SdkOfProcess(exe);
   if (candidate != nullptr) {
-    if (idx.first_party().Matches(*candidate, candidate_base)) {
+    if (candidate_first_party) {
       return {Responsible::Role::kFirstParty, *candidate, ""};
     }
     if (process_sdk != nullptr) return {Responsible::Role::kSdk, *candidate, *process_sdk};
