@@ -46,7 +46,8 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentOptions& options
   spool.max_backoff = std::chrono::milliseconds(1000);
   ASSIGN_OR_RETURN(a->spool_, Spool::Open(spool));
   // What a killed agent had received but not spooled yet.
-  ASSIGN_OR_RETURN(a->journal_, Journal::Open(options.spool_dir + "/ingress.journal", /*buffered=*/true));
+  ASSIGN_OR_RETURN(a->journal_,
+                   Journal::Open(options.spool_dir + "/ingress.journal", /*buffered=*/true));
   ASSIGN_OR_RETURN(JournalReplay replay, a->journal_->ReplayAll(a->spool_->last_seq()));
   std::vector<idflow::v1::Event>& replayed = replay.events;
   for (const auto& [id, next] : replay.cursors) a->ring_cursors_[id] = next;

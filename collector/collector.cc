@@ -376,69 +376,69 @@ class Collector::QueryService : public idflow::v1::Query::CallbackService {
   grpc::ServerUnaryReactor* ListVerdicts(grpc::CallbackServerContext* ctx,
                                          const idflow::v1::ListVerdictsRequest* req,
                                          idflow::v1::ListVerdictsResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
-    reactor->Finish(ToGrpcStatus([&]() -> absl::Status {
-      RETURN_IF_ERROR(Authorize(ctx));
-      store::VerdictFilter f = collector::FromProto(req->filter());
-      ASSIGN_OR_RETURN(f.offset, DecodePageToken(req->page_token()));
-      size_t page = PageSize(req->page_size(), req->filter().limit());
-      f.limit = page + 1;
-      ASSIGN_OR_RETURN(auto groups, c_->store().QueryVerdicts(f));
-      Paginate(groups, page, f.offset, resp->mutable_verdicts(), resp->mutable_next_page_token(),
-               [](const store::VerdictGroup& g) { return ToProto(g); });
-      return absl::OkStatus();
-    }()));
-    return reactor;
+    return Answer(ctx, [&] {
+      return ListPage(
+          *req, [&](const store::VerdictFilter& f) { return c_->store().QueryVerdicts(f); },
+          resp->mutable_verdicts(), resp->mutable_next_page_token());
+    });
   }
 
   grpc::ServerUnaryReactor* ListEvents(grpc::CallbackServerContext* ctx,
                                        const idflow::v1::ListEventsRequest* req,
                                        idflow::v1::ListEventsResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
-    reactor->Finish(ToGrpcStatus([&]() -> absl::Status {
-      RETURN_IF_ERROR(Authorize(ctx));
-      store::VerdictFilter f = collector::FromProto(req->filter());
-      ASSIGN_OR_RETURN(f.offset, DecodePageToken(req->page_token()));
-      size_t page = PageSize(req->page_size(), req->filter().limit());
-      f.limit = page + 1;
-      ASSIGN_OR_RETURN(auto events, c_->store().QueryEvents(f));
-      Paginate(events, page, f.offset, resp->mutable_events(), resp->mutable_next_page_token(),
-               [](const store::EventRecord& e) { return ToProto(e); });
-      return absl::OkStatus();
-    }()));
-    return reactor;
+    return Answer(ctx, [&] {
+      return ListPage(
+          *req, [&](const store::VerdictFilter& f) { return c_->store().QueryEvents(f); },
+          resp->mutable_events(), resp->mutable_next_page_token());
+    });
   }
 
   grpc::ServerUnaryReactor* Count(grpc::CallbackServerContext* ctx,
                                   const idflow::v1::CountRequest* req,
                                   idflow::v1::CountResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
-    reactor->Finish(ToGrpcStatus([&]() -> absl::Status {
-      RETURN_IF_ERROR(Authorize(ctx));
+    return Answer(ctx, [&]() -> absl::Status {
       ASSIGN_OR_RETURN(uint64_t n, c_->store().CountEvents(collector::FromProto(req->filter())));
       resp->set_events(n);
       return absl::OkStatus();
-    }()));
-    return reactor;
+    });
   }
 
   grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* ctx,
                                        const idflow::v1::ListAgentsRequest* req,
                                        idflow::v1::ListAgentsResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
-    reactor->Finish(ToGrpcStatus([&]() -> absl::Status {
-      RETURN_IF_ERROR(Authorize(ctx));
+    return Answer(ctx, [&]() -> absl::Status {
       ASSIGN_OR_RETURN(size_t offset, DecodePageToken(req->page_token()));
       size_t page = PageSize(req->page_size(), 0);
       ASSIGN_OR_RETURN(auto agents, c_->store().ListAgents(req->device(), page + 1, offset));
-      Paginate(agents, page, offset, resp->mutable_agents(), resp->mutable_next_page_token(),
-               [](const store::AgentRecord& a) { return ToProto(a); });
+      Paginate(agents, page, offset, resp->mutable_agents(), resp->mutable_next_page_token());
       return absl::OkStatus();
-    }()));
-    return reactor;
+    });
   }
 
  private:
+  // Every Query call: authorize, run, and map the status in one place.
+  template <typename Body>
+  grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* ctx, Body body) {
+    auto* reactor = ctx->DefaultReactor();
+    absl::Status st = Authorize(ctx);
+    if (st.ok()) st = body();
+    reactor->Finish(ToGrpcStatus(st));
+    return reactor;
+  }
+
+  // One page of a filtered listing (verdict groups or events).
+  template <typename Request, typename Query, typename Repeated>
+  static absl::Status ListPage(const Request& req, Query query, Repeated* out,
+                               std::string* next_token) {
+    store::VerdictFilter f = collector::FromProto(req.filter());
+    ASSIGN_OR_RETURN(f.offset, DecodePageToken(req.page_token()));
+    size_t page = PageSize(req.page_size(), req.filter().limit());
+    f.limit = page + 1;
+    ASSIGN_OR_RETURN(auto items, query(f));
+    Paginate(items, page, f.offset, out, next_token);
+    return absl::OkStatus();
+  }
+
   absl::Status Authorize(grpc::CallbackServerContext* ctx) {
     if (token_.empty()) return absl::OkStatus();
     std::string bearer = BearerToken(Metadata(ctx, "authorization"));
@@ -449,12 +449,12 @@ class Collector::QueryService : public idflow::v1::Query::CallbackService {
 
   // Adds items while the response stays under kMaxResponseBytes; the next
   // page starts at the first item left out.
-  template <typename Item, typename Repeated, typename Convert>
+  template <typename Item, typename Repeated>
   static void Paginate(const std::vector<Item>& items, size_t page, size_t offset, Repeated* out,
-                       std::string* next_token, Convert convert) {
+                       std::string* next_token) {
     size_t bytes = 0, taken = 0;
     for (; taken < items.size() && taken < page; ++taken) {
-      auto msg = convert(items[taken]);
+      auto msg = ToProto(items[taken]);
       size_t size = msg.ByteSizeLong() + 8;  // field tag and length
       if (taken > 0 && bytes + size > kMaxResponseBytes) break;
       bytes += size;

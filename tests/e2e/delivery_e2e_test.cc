@@ -158,9 +158,9 @@ TEST_F(DeliveryE2e, AgentKilledTwiceMidStreamWithCollectorDown) {
   ExpectAccounted(100000);
   Release();
   EXPECT_EQ(sender_->Wait(), 0);
-  EXPECT_TRUE(absl::StrContains(stack_.agent->Stderr(), "journal: recovered") ||
-              absl::StrContains(Slurp(stack_.dir + "/agent.err"), "journal"))
-      << stack_.agent->Stderr();
+  // Whether the last agent found journaled events depends on where the kill
+  // landed relative to a flush; the accounting above is what must hold (it
+  // fails without the journal replay: 99,552 + 0 != 100,000).
 }
 
 // (d) kill -9 of the collector mid-ingest: the store holds every event once.
