@@ -102,12 +102,12 @@ struct AgentRecord {
   std::string firmware;
   std::string agent_version;
   int64_t last_seen_unix_ms = 0;
-  uint64_t stored_up_to = 0;   // every seq <= this is an event or a declared gap
+  uint64_t stored_up_to = 0;  // every seq <= this is an event or a declared gap
   // Tap events the stored rows stand for (each row weighs its aggregated
   // count): with the drops, the accounting identity
   // events_stored + drops.Total() == events the agent's taps produced.
   uint64_t events_stored = 0;
-  uint64_t gap_events = 0;     // seqs declared lost on the wire
+  uint64_t gap_events = 0;  // seqs declared lost on the wire
   DropCounts drops;
 };
 
