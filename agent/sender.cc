@@ -109,7 +109,7 @@ void Sender::OnWriteDone(bool ok) {
   {
     std::lock_guard lock(mu_);
     write_in_flight_ = false;
-    if (!ok) broken_ = true;
+    if (!ok) broken_ = write_failed_ = true;
   }
   cv_.notify_all();
 }
@@ -144,6 +144,7 @@ void Sender::OnReadFailed() {
   {
     std::lock_guard lock(mu_);
     broken_ = true;
+    reads_done_ = true;
   }
   cv_.notify_all();
 }
@@ -242,6 +243,8 @@ Sender::Outcome Sender::RunStream(const std::string& address) {
     std::lock_guard lock(mu_);
     stream_done_ = false;
     broken_ = false;
+    reads_done_ = false;
+    write_failed_ = false;
     hello_acked_ = false;
     has_reject_ = false;
     write_in_flight_ = true;
@@ -346,6 +349,12 @@ Sender::Outcome Sender::RunStream(const std::string& address) {
     }
   }
   stats_.connected = false;
+  // A failed write means the collector is ending the call; what it sent
+  // before (a Reject ahead of its error status) must still be read, or the
+  // refused range would be sent again instead of set aside.
+  if (write_failed_ && !stopping_) {
+    cv_.wait_for(lock, options_.drain_timeout, [this] { return stopping_ || reads_done_; });
+  }
   lock.unlock();
   stream->Cancel();
   lock.lock();

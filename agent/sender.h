@@ -48,6 +48,9 @@ struct SenderOptions {
   std::chrono::milliseconds min_backoff{100};
   std::chrono::milliseconds max_backoff{30000};
   std::chrono::milliseconds hello_timeout{10000};
+  // After a failed write, how long the collector's last messages (a Reject
+  // before its error status) may take to arrive before the call is cancelled.
+  std::chrono::milliseconds drain_timeout{2000};
   // After a non-retryable status (e.g. PERMISSION_DENIED): retry this late.
   std::chrono::milliseconds fatal_backoff{300000};
   std::chrono::milliseconds drops_interval{10000};
@@ -124,6 +127,8 @@ class Sender {
   grpc::Status last_status_;
   bool write_in_flight_ = false;
   bool broken_ = false;
+  bool reads_done_ = false;
+  bool write_failed_ = false;
   bool hello_acked_ = false;
   uint64_t sent_up_to_ = 0;
   uint64_t latest_spooled_ = 0;
