@@ -42,6 +42,11 @@ absl::StatusOr<CookiePolicy> ImportCookieText(const std::string& text,
                                               const CookieImportOptions& options,
                                               std::vector<std::string>* warnings = nullptr);
 
+// Findings about one loaded cookie policy for `policy lint` and `import`
+// ("FILE:LINE: message"), e.g. a cookie name listed twice with different
+// lifetimes.
+std::vector<std::string> LintCookiePolicy(const CookiePolicy& policy);
+
 // The checked-in format of policies/cookies/*.yaml.
 std::string CookiePolicyToYaml(const CookiePolicy& policy);
 

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "collector/policy/cookies.h"
 #include "collector/policy/importer.h"
 #include "collector/policy/policy.h"
 
@@ -34,6 +35,9 @@ std::vector<std::string> LintPolicy(const Policy& policy) {
       used_types.insert(e.data_types.begin(), e.data_types.end());
       used_scenarios.insert(e.scenarios.begin(), e.scenarios.end());
     }
+  }
+  for (const CookiePolicy& c : policy.cookie_policies) {
+    for (std::string& f : LintCookiePolicy(c)) out.push_back(std::move(f));
   }
   for (const AppPolicy& a : policy.app_policies) {
     for (const AppFeature& f : a.features)

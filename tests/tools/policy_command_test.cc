@@ -1,91 +1,19 @@
-// `idflowctl policy …` as a subprocess: exit codes, output, files written.
-#include <unistd.h>
-
-#include <sys/wait.h>
-
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
+// `idflowctl policy import|lint` as a subprocess: exit codes, output, files written.
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/tools/ctl_runner.h"
 
 namespace idflow::tools {
 namespace {
 
-namespace fs = std::filesystem;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
 using ::testing::StartsWith;
-
-const std::string kSource = IDFLOW_SOURCE_DIR;
-// Seed 002 as checked in with the fuzz corpus (same bytes as ../shared/seeds).
-const std::string kSeed002 = kSource + "/tests/fuzz/corpus/fuzz_statement_importer/seed002.txt";
-const std::string kPolicies = kSource + "/policies";
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void Spit(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-}
-
-std::string Quote(const std::string& s) {
-  return absl::StrCat("'", absl::StrReplaceAll(s, {{"'", "'\\''"}}), "'");
-}
-
-struct Result {
-  int exit = -1;
-  std::string out;
-  std::string err;
-};
-
-// Runs idflowctl with `args` from `cwd`, capturing stdout and stderr in files.
-Result Ctl(const std::vector<std::string>& args, const std::string& cwd = kSource) {
-  // Per process: ctest runs the tests of this binary in parallel processes.
-  const std::string dir = absl::StrCat(::testing::TempDir(), "/policy_command_test-", ::getpid());
-  fs::create_directories(dir);
-  const std::string out = dir + "/idflowctl.out";
-  const std::string err = dir + "/idflowctl.err";
-  std::string cmd = absl::StrCat("cd ", Quote(cwd), " && ", Quote(IDFLOWCTL_PATH));
-  for (const std::string& a : args) absl::StrAppend(&cmd, " ", Quote(a));
-  absl::StrAppend(&cmd, " >", Quote(out), " 2>", Quote(err));
-  const int status = std::system(cmd.c_str());
-  Result r;
-  r.exit = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = Slurp(out);
-  r.err = Slurp(err);
-  return r;
-}
-
-std::string TempPath(const std::string& name) {
-  const std::string dir = absl::StrCat(::testing::TempDir(), "/policy_command_test-", ::getpid());
-  fs::create_directories(dir);
-  return dir + "/" + name;
-}
-
-// A scratch dir holding seeds/002_46d1b234ed020678.txt, so that the import
-// cites it as seeds/<name> like the checked-in statement does.
-std::string SeedDir() {
-  const std::string dir = TempPath("seedroot");
-  fs::create_directories(dir + "/seeds");
-  const std::string seed = Slurp(kSeed002);
-  EXPECT_FALSE(seed.empty()) << "missing test data " << kSeed002;
-  Spit(dir + "/seeds/002_46d1b234ed020678.txt", seed);
-  return dir;
-}
 
 // ---- import ----------------------------------------------------------------
 
@@ -242,114 +170,6 @@ TEST(PolicyLintTest, MissingDirIsExit2) {
   Result r = Ctl({"policy", "lint", "/nonexistent-dir"});
   EXPECT_EQ(r.exit, 2);
   EXPECT_THAT(r.err, HasSubstr("ontology.yaml:1:1: error: cannot read ontology"));
-}
-
-// ---- diff ------------------------------------------------------------------
-
-TEST(PolicyDiffTest, IdenticalIsExit0) {
-  const std::string f = kPolicies + "/statements/interconnectivity-v20250508.yaml";
-  Result r = Ctl({"policy", "diff", f, f});
-  EXPECT_EQ(r.exit, 0) << r.err;
-  EXPECT_THAT(r.out, IsEmpty());
-  EXPECT_EQ(Ctl({"policy", "diff", "policies", "policies"}).exit, 0);
-}
-
-TEST(PolicyDiffTest, ShowsDataTypesPerSdkAndEntries) {
-  const std::string f = kPolicies + "/statements/interconnectivity-v20250508.yaml";
-  std::string st = Slurp(f);
-  st = absl::StrReplaceAll(
-      st, {{"version: v20250508", "version: v20250601"},
-           {"data_types: [device_name, device_type]", "data_types: [device_name, mac_address]"},
-           {"  - id: search-services\n", "  - id: search-services-v2\n"}});
-  const std::string g = TempPath("v20250601.yaml");
-  Spit(g, st);
-  Result r = Ctl({"policy", "diff", f, g});
-  EXPECT_EQ(r.exit, 1) << r.err;
-  EXPECT_THAT(r.out, HasSubstr("~ statement interconnectivity-data-sharing: version v20250508 -> "
-                               "v20250601\n"));
-  EXPECT_THAT(r.out, HasSubstr("SDK Lebo SDK:\n  + data type mac_address\n  - data type "
-                               "device_type\n  ~ entry lebo-sdk: data_types [device_name, "
-                               "device_type] -> [device_name, mac_address]\n"));
-  EXPECT_THAT(r.out, HasSubstr("SDK search services:\n  + entry search-services-v2\n  - entry "
-                               "search-services\n"));
-  EXPECT_THAT(r.out, Not(HasSubstr("SDK IDM SDK")));
-}
-
-TEST(PolicyDiffTest, BadInputIsExit2) {
-  const std::string g = TempPath("broken.yaml");
-  Spit(g, "schema: idflow.policy/v1\nkind: statement\nid: x\nversion: [\n");
-  Result r = Ctl({"policy", "diff", "policies", g});
-  EXPECT_EQ(r.exit, 2);
-  EXPECT_THAT(r.err, HasSubstr(g + ":"));
-  EXPECT_EQ(Ctl({"policy", "diff", "policies"}).exit, 2);
-}
-
-// ---- explain ---------------------------------------------------------------
-
-TEST(PolicyExplainTest, LeboMacAddressIsOmittedNamingLebocast) {
-  // Default --policies: <dir of idflowctl>/../../policies, else ./policies.
-  Result r = Ctl({"policy", "explain", "--sdk", "Lebo SDK", "--data", "mac_address"}, "/");
-  EXPECT_EQ(r.exit, 0) << r.err;
-  EXPECT_THAT(r.out, HasSubstr("verdict:     omitted\n"));
-  EXPECT_THAT(r.out, HasSubstr("statement:   interconnectivity-data-sharing v20250508\n"));
-  EXPECT_THAT(r.out, HasSubstr("entry:       lebo-sdk (\"Lebocast\""));
-  EXPECT_THAT(r.out, HasSubstr("explanation: Lebo SDK sent mac_address, but entry lebo-sdk"));
-}
-
-TEST(PolicyExplainTest, ContextFlagsReachJudge) {
-  Result r = Ctl({"policy", "explain", "--policies", kPolicies, "--sdk", "OneTrack SDK", "--data",
-                  "oaid", "--consent", "user_experience_program=false", "--format", "json"});
-  EXPECT_EQ(r.exit, 0) << r.err;
-  EXPECT_THAT(r.out, AllOf(HasSubstr("\"verdict\":\"no_consent\""),
-                           HasSubstr("\"entry\":\"onetrack-sdk\"")));
-  r = Ctl({"policy", "explain", "--sdk", "IDM SDK", "--data", "mac_address", "--host", "idm.mi.com",
-           "--scenario", "device_discovery"});
-  EXPECT_THAT(r.out, HasSubstr("verdict:     clear\n"));
-  r = Ctl({"policy", "explain", "--sdk", "IDM SDK", "--data", "mac_address", "--host",
-           "evil.example.com"});
-  EXPECT_THAT(r.out, HasSubstr("verdict:     wrong_recipient\n"));
-  r = Ctl({"policy", "explain", "--module", "/opt/app/lib/liblebo_sdk.so", "--data", "device_name",
-           "--scenario", "casting", "--action", "acquire"});
-  EXPECT_THAT(r.out, HasSubstr("verdict:     clear\n"));
-}
-
-TEST(PolicyExplainTest, ModuleChainIsResolvedByTheBindings) {
-  // The MAC read through libstdc++ by the demo host itself: an observation.
-  Result r =
-      Ctl({"policy", "explain", "--module", "/usr/lib/x86_64-linux-gnu/libstdc++.so.6", "--module",
-           "/opt/idflow/bin/idflow-demo-host", "--exe", "/opt/idflow/bin/idflow-demo-host",
-           "--data", "mac_address", "--action", "acquire"});
-  EXPECT_EQ(r.exit, 0) << r.err;
-  EXPECT_THAT(r.out, HasSubstr("verdict:     local_acquisition\nfinding:     observation\n"));
-  EXPECT_THAT(r.out, HasSubstr("module /opt/idflow/bin/idflow-demo-host\n"));
-  // The mystery SDK behind libc sending the OAID: a violation.
-  r = Ctl({"policy", "explain", "--module", "/lib/libc.so.6", "--module",
-           "/opt/idflow/lib/libmystery_sdk.so", "--data", "oaid", "--host", "collect.adnet.example",
-           "--format", "json"});
-  EXPECT_EQ(r.exit, 0) << r.err;
-  EXPECT_THAT(r.out, AllOf(HasSubstr("\"verdict\":\"undeclared_party\""),
-                           HasSubstr("\"finding\":\"violation\""),
-                           HasSubstr("\"module\":\"/opt/idflow/lib/libmystery_sdk.so\"")));
-  // Lebo behind zlib: Lebo, never the runtime library.
-  r = Ctl({"policy", "explain", "--module", "/lib/libz.so.1", "--module",
-           "/opt/idflow/lib/liblebo_sdk.so", "--data", "mac_address", "--format", "json"});
-  EXPECT_THAT(r.out,
-              AllOf(HasSubstr("\"sdk\":\"Lebo SDK\""), HasSubstr("\"verdict\":\"omitted\"")));
-  // Passing a URL to another process of the same browser.
-  r = Ctl({"policy", "explain", "--exe", "/usr/lib/chromium/chromium", "--peer-exe",
-           "/usr/lib/chromium/chromium", "--channel", "unix", "--data", "oaid"});
-  EXPECT_THAT(r.out, HasSubstr("verdict:     same_app_ipc\n"));
-}
-
-TEST(PolicyExplainTest, UsageErrors) {
-  EXPECT_EQ(Ctl({"policy", "explain", "--sdk", "Lebo SDK"}).exit, 2);
-  EXPECT_EQ(Ctl({"policy", "explain", "--data", "mac_address"}).exit, 2);
-  Result r = Ctl({"policy", "explain", "--sdk", "X", "--data", "y", "--consent", "ux"});
-  EXPECT_EQ(r.exit, 2);
-  EXPECT_THAT(r.err, HasSubstr("--consent takes KEY=true|false"));
-  r = Ctl({"policy", "explain", "--sdk", "X", "--data", "y", "--policies", "/nonexistent"});
-  EXPECT_EQ(r.exit, 2);
-  EXPECT_THAT(r.err, HasSubstr("/nonexistent/ontology.yaml:1:1: error:"));
 }
 
 }  // namespace
