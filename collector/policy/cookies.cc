@@ -179,6 +179,14 @@ struct Fields {
   std::string name, purpose, duration, source;
 };
 
+// How a table was published decides which empty cells stand for "as above".
+//  - kCells (pipe and HTML tables): every row writes its own purpose and
+//    lifetime; only the source (provider) is written once and left empty below
+//    (seed 000). An empty purpose or duration cell is empty.
+//  - kWords (whitespace tables, seed 001): the table is a flattened web table
+//    whose merged purpose and source cells appear only on their first row.
+enum class Layout { kCells, kWords };
+
 class TableReader {
  public:
   TableReader(std::string source, CookiePolicy* out, std::vector<std::string>* warnings)
@@ -194,7 +202,7 @@ class TableReader {
   }
 
   // A header row: returns whether it names a cookie and a duration column.
-  bool Header(const std::vector<std::string>& cells) {
+  bool Header(const std::vector<std::string>& cells, Layout layout) {
     std::vector<Col> cols;
     bool name = false, duration = false;
     for (const std::string& c : cells) {
@@ -204,6 +212,7 @@ class TableReader {
     }
     if (!name || !duration) return false;
     cols_ = cols;
+    layout_ = layout;
     carry_ = Fields{};
     return true;
   }
@@ -305,10 +314,10 @@ class TableReader {
       Warn(line, 1, absl::StrCat("'", f.name, "' is not a cookie name; row skipped"));
       return;
     }
-    // Cells the table leaves empty carry down from the row above.
-    if (f.purpose.empty()) f.purpose = carry_.purpose;
-    if (f.duration.empty()) f.duration = carry_.duration;
+    // Cells the layout leaves empty for "as above" carry down from the row
+    // above; the source in every layout, the purpose only in whitespace tables.
     if (f.source.empty()) f.source = carry_.source;
+    if (layout_ == Layout::kWords && f.purpose.empty()) f.purpose = carry_.purpose;
     carry_ = f;
     CookieRow row;
     row.name = f.name;
@@ -332,6 +341,7 @@ class TableReader {
   CookiePolicy* out_;
   std::vector<std::string>* warnings_;
   std::vector<Col> cols_;
+  Layout layout_ = Layout::kCells;
   Fields carry_;
   std::string category_;
 };
@@ -441,7 +451,7 @@ void ReadHtml(const std::string& text, TableReader* r) {
     }
     const int line = line_of(tr);
     if (header || !r->InTable()) {
-      if (!r->Header(cells) && !r->InTable()) {
+      if (!r->Header(cells, Layout::kCells) && !r->InTable()) {
         r->Warn(line, 1, "table row without a recognised cookie header; skipped");
       }
     } else if (!cells.empty()) {
@@ -477,21 +487,21 @@ void ReadText(const std::string& text, TableReader* r) {
         std::vector<std::string> trimmed;
         for (const auto& c : cells) trimmed.push_back(Trim(c));
         while (!trimmed.empty() && trimmed.back().empty()) trimmed.pop_back();
-        if (r->Header(trimmed)) continue;
+        if (r->Header(trimmed, Layout::kCells)) continue;
         r->CellRow(cells, line_no);
         continue;
       }
       std::vector<std::string> trimmed;
       for (const auto& c : cells) trimmed.push_back(Trim(c));
       while (!trimmed.empty() && trimmed.back().empty()) trimmed.pop_back();
-      if (r->Header(trimmed)) {
+      if (r->Header(trimmed, Layout::kCells)) {
         mode = Mode::kPipe;
       }
       continue;
     }
     // "Cookie Purpose Duration Source": a whitespace header.
     std::vector<std::string> words = Tokens(line);
-    if (words.size() >= 2 && words.size() <= 6 && r->Header(words)) {
+    if (words.size() >= 2 && words.size() <= 6 && r->Header(words, Layout::kWords)) {
       mode = Mode::kWords;
       continue;
     }
@@ -568,6 +578,45 @@ std::string Lifetime(bool session, int64_t seconds) {
   return absl::StrCat(seconds, " s");
 }
 
+// A row naming the same cookie as an earlier row with another lifetime.
+struct DuplicateRow {
+  const CookieRow* first;
+  const CookieRow* again;
+};
+
+bool SameLifetime(const CookieRow& a, const CookieRow& b) {
+  return a.session == b.session && a.max_age_seconds == b.max_age_seconds;
+}
+
+// Every row whose name an earlier row of `p` lists with a different lifetime,
+// paired with the first such earlier row, in row order.
+std::vector<DuplicateRow> DuplicateLifetimes(const CookiePolicy& p) {
+  std::vector<DuplicateRow> out;
+  std::map<std::string, std::vector<const CookieRow*>> seen;
+  for (const CookieRow& r : p.cookies) {
+    std::vector<const CookieRow*>& earlier = seen[r.name];
+    for (const CookieRow* e : earlier) {
+      if (!SameLifetime(*e, r)) {
+        out.push_back({e, &r});
+        break;
+      }
+    }
+    earlier.push_back(&r);
+  }
+  return out;
+}
+
+std::string Quoted(const CookieRow& r) {
+  return r.duration.empty() ? std::string("no lifetime") : absl::StrCat("'", r.duration, "'");
+}
+
+// "cookie X is listed again with lifetime '4 Hours' (line 33: '4 Day'); ...".
+std::string DuplicateMessage(const DuplicateRow& d, int first_line) {
+  return absl::StrCat("cookie ", d.again->name, " is listed again with lifetime ", Quoted(*d.again),
+                      " (line ", first_line, ": ", Quoted(*d.first),
+                      "); verdicts allow the longest declared lifetime");
+}
+
 }  // namespace
 
 Duration ParseDuration(const std::string& text) {
@@ -633,6 +682,12 @@ absl::StatusOr<CookiePolicy> ImportCookieText(const std::string& text,
   for (CookieRow& r : p.cookies) {
     const std::vector<std::string> words = Tokens(Lower(r.source));
     r.first_party = owner_words.empty() || words.empty() || words[0] == owner_words[0];
+  }
+  if (warnings != nullptr) {
+    for (const DuplicateRow& d : DuplicateLifetimes(p)) {
+      warnings->push_back(absl::StrCat(source_name, ":", d.again->source_line,
+                                       ":1: ", DuplicateMessage(d, d.first->source_line)));
+    }
   }
   return p;
 }
@@ -717,7 +772,9 @@ CookieVerdict JudgeCookie(const Policy& policy, const CookieObservation& cookie)
                 absl::StrCat("Cookie ", cookie.name, " ", where, scope, " is third-party, but ",
                              ref, " says the site uses first-party cookies only."));
   }
-  // A name listed in several tables is allowed its longest declared lifetime.
+  // A name listed in several rows is judged against the row with the longest
+  // declared lifetime (no lifetime = longest, session = shortest; ties: the
+  // first), so a cookie within any declared lifetime is never lifetime_exceeded.
   const CookieRow* row = nullptr;
   auto longer = [](const CookieRow& a, const CookieRow& b) {
     auto key = [](const CookieRow& r) {
@@ -765,6 +822,13 @@ CookieVerdict JudgeCookie(const Policy& policy, const CookieObservation& cookie)
                            ") is as declared by ", row_ref, "."));
 }
 
-std::vector<std::string> LintCookiePolicy(const CookiePolicy&) { return {}; }
+std::vector<std::string> LintCookiePolicy(const CookiePolicy& policy) {
+  std::vector<std::string> out;
+  for (const DuplicateRow& d : DuplicateLifetimes(policy)) {
+    out.push_back(
+        absl::StrCat(policy.file, ":", d.again->line, ": ", DuplicateMessage(d, d.first->line)));
+  }
+  return out;
+}
 
 }  // namespace idflow::policy

@@ -32,19 +32,20 @@ struct CookieImportOptions {
   std::string owner;
 };
 
-// Reads every cookie table in `text`: pipe tables (Markdown or not, empty
-// cells carry down, rows whose cells are shifted left re-anchored on the
-// duration), whitespace tables "Cookie Purpose Duration Source" (purpose and
-// source carry down) and HTML <table>s. Errors are "SOURCE:LINE:COLUMN: msg";
-// `warnings` gets rows it could not fully read (e.g. no lifetime).
+// Reads every cookie table in `text`: pipe tables (Markdown or not, an empty
+// source cell carries down, rows whose cells are shifted left re-anchored on
+// the duration), whitespace tables "Cookie Purpose Duration Source" (purpose
+// and source carry down) and HTML <table>s (source carries down). Errors are
+// "SOURCE:LINE:COLUMN: msg"; `warnings` gets rows it could not fully read
+// (e.g. no lifetime) and names listed again with another lifetime.
 absl::StatusOr<CookiePolicy> ImportCookieText(const std::string& text,
                                               const std::string& source_name,
                                               const CookieImportOptions& options,
                                               std::vector<std::string>* warnings = nullptr);
 
-// Findings about one loaded cookie policy for `policy lint` and `import`
-// ("FILE:LINE: message"), e.g. a cookie name listed twice with different
-// lifetimes.
+// Findings about one loaded cookie policy for `policy lint` ("FILE:LINE:
+// message", FILE and LINE of the YAML row): a cookie name listed again with a
+// different lifetime, at the later row.
 std::vector<std::string> LintCookiePolicy(const CookiePolicy& policy);
 
 // The checked-in format of policies/cookies/*.yaml.

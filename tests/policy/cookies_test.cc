@@ -1,11 +1,13 @@
 // Cookie importer (seed layouts and real tables), YAML round trip, loader, verdicts.
 #include "collector/policy/cookies.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "collector/policy/policy.h"
 #include "gmock/gmock.h"
@@ -50,6 +52,7 @@ struct Want {
   const char* duration;
   int64_t seconds;  // 0 = session
   const char* source;
+  bool purpose = true;  // the row has a purpose (its own, or carried down where the layout does)
 };
 
 void ExpectRows(const CookiePolicy& p, const std::vector<Want>& want) {
@@ -63,7 +66,7 @@ void ExpectRows(const CookiePolicy& p, const std::vector<Want>& want) {
     EXPECT_EQ(r.max_age_seconds, want[i].seconds);
     EXPECT_EQ(r.session, want[i].seconds == 0);
     EXPECT_EQ(r.source, want[i].source);
-    EXPECT_FALSE(r.purpose.empty());  // carried down where the table leaves it empty
+    EXPECT_EQ(!r.purpose.empty(), want[i].purpose) << r.purpose;
     EXPECT_TRUE(r.first_party);
   }
 }
@@ -88,7 +91,11 @@ TEST(CookieImportTest, Seed000PipeTablesEveryRow) {
   std::vector<std::string> warnings;
   auto p = ImportCookieText(text, "seeds/000_c81f9a0d41524cab.txt", CommunityOptions(), &warnings);
   ASSERT_THAT(p, IsOk());
-  EXPECT_THAT(warnings, IsEmpty());
+  // The one name listed twice with different lifetimes, at the second row.
+  EXPECT_THAT(warnings, ::testing::ElementsAre(
+                            "seeds/000_c81f9a0d41524cab.txt:45:1: cookie MS2Y_409f_ulastactivity "
+                            "is listed again with lifetime '4 Hours' (line 33: '4 Day'); verdicts "
+                            "allow the longest declared lifetime"));
   EXPECT_FALSE(p->first_party_only);
   const int64_t kMonth = 30 * kD, kYear = 365 * kD;
   ExpectRows(*p, {
@@ -119,15 +126,17 @@ TEST(CookieImportTest, Seed000PipeTablesEveryRow) {
                      {"MS2Y_409f_smile", "essential", "1 Year", kYear, "Xiaomi"},
                      {"Discuz_isblind", "essential", "Session", 0, "Xiaomi"},
                      {"MS2Y_409f_ulastactivity", "analytics", "4 Hours", 4 * kH, "Xiaomi"},
-                     // Shifted rows: "msttime1 | 1 Day | ||" has no purpose cell.
-                     {"msttime1", "analytics", "1 Day", kD, "Xiaomi"},
-                     {"xm_vistor", "analytics", "Session", 0, "Xiaomi Analytic"},
-                     {"mstz", "analytics", "Session", 0, "Xiaomi Analytic"},
-                     {"msttime", "analytics", "1 Day", kD, "Xiaomi Analytic"},
-                     {"oc_download_win", "analytics", "1 Day", kD, "Xiaomi Analytic"},
+                     // Shifted rows: "msttime1 | 1 Day | ||" has no purpose cell, and a
+                     // pipe table carries down only the source: the purpose stays empty.
+                     {"msttime1", "analytics", "1 Day", kD, "Xiaomi", false},
+                     {"xm_vistor", "analytics", "Session", 0, "Xiaomi Analytic", false},
+                     {"mstz", "analytics", "Session", 0, "Xiaomi Analytic", false},
+                     {"msttime", "analytics", "1 Day", kD, "Xiaomi Analytic", false},
+                     {"oc_download_win", "analytics", "1 Day", kD, "Xiaomi Analytic", false},
                  });
-  // Carry-down: the second row's empty source and a shifted row's purpose.
-  EXPECT_EQ(p->cookies[27].purpose, p->cookies[26].purpose);
+  // Carry-down: the second row's empty source; never another row's purpose.
+  EXPECT_EQ(p->cookies[1].source, "Xiaomi");
+  EXPECT_EQ(p->cookies[27].purpose, "");
   EXPECT_EQ(p->cookies[0].source_line, 16);
 }
 
@@ -271,11 +280,86 @@ TEST(CookieImportTest, NoTableIsAnErrorWithPosition) {
   EXPECT_THAT(std::string(p.status().message()), StartsWith("x.txt:4:1: no cookie table"));
   // A header without rows is no table either; truncated tables keep what is there.
   EXPECT_FALSE(ImportCookieText("Cookie | Purpose | Duration\n---|---|---\n", "y", {}).ok());
-  auto t =
-      ImportCookieText("Cookie | Purpose | Duration\n---|---|---\na | b | 1 Day\nc | d |", "t", {});
+  std::vector<std::string> warnings;
+  auto t = ImportCookieText("Cookie | Purpose | Duration\n---|---|---\na | b | 1 Day\nc | d |", "t",
+                            {}, &warnings);
   ASSERT_THAT(t, IsOk());
   EXPECT_THAT(t->cookies, SizeIs(2));
-  EXPECT_EQ(t->cookies[1].max_age_seconds, kD);  // empty duration cell carried down
+  // A pipe table's empty duration cell is no lifetime, not the row above's.
+  EXPECT_EQ(t->cookies[1].max_age_seconds, -1);
+  EXPECT_THAT(warnings, ::testing::ElementsAre(HasSubstr("t:4:1: cookie c: lifetime ''")));
+}
+
+TEST(CookieImportTest, CarryDownPerLayout) {
+  // Pipe tables: only the source carries down.
+  auto pipe = ImportCookieText(
+      "Cookie | Purpose | Duration | Source\n---|---|---|---\na | Login | 1 Day | Acme\n"
+      "b | | 2 Days | \n",
+      "p.md", {});
+  ASSERT_THAT(pipe, IsOk());
+  ASSERT_THAT(pipe->cookies, SizeIs(2));
+  EXPECT_EQ(pipe->cookies[1].purpose, "");
+  EXPECT_EQ(pipe->cookies[1].source, "Acme");
+  EXPECT_EQ(pipe->cookies[1].max_age_seconds, 2 * kD);
+  // HTML tables likewise.
+  auto html = ImportCookieText(
+      "<table><tr><th>Name</th><th>Purpose</th><th>Expires</th><th>Provider</th></tr>"
+      "<tr><td>a</td><td>Login</td><td>1 day</td><td>Acme</td></tr>"
+      "<tr><td>b</td><td></td><td>2 days</td><td></td></tr></table>",
+      "h.html", {});
+  ASSERT_THAT(html, IsOk());
+  ASSERT_THAT(html->cookies, SizeIs(2));
+  EXPECT_EQ(html->cookies[1].purpose, "");
+  EXPECT_EQ(html->cookies[1].source, "Acme");
+  // Whitespace tables (flattened merged cells): purpose and source carry down.
+  auto words = ImportCookieText(
+      "Cookie Purpose Duration Source\na Login check. Session Acme\n"
+      "b 3 years\n",
+      "w.txt", {});
+  ASSERT_THAT(words, IsOk());
+  ASSERT_THAT(words->cookies, SizeIs(2));
+  EXPECT_EQ(words->cookies[1].purpose, "Login check.");
+  EXPECT_EQ(words->cookies[1].source, "Acme");
+}
+
+TEST(CookieImportTest, DuplicateNamesWithDifferentLifetimesWarn) {
+  std::vector<std::string> warnings;
+  auto p = ImportCookieText(
+      "Cookie | Purpose | Duration\n---|---|---\nsid | x | 1 Day\nsid | y | 1 Day\n"
+      "sid | z | Session\nuid | u | 2 Hours\nuid | v | 3 Hours\n",
+      "d.md", {}, &warnings);
+  ASSERT_THAT(p, IsOk());
+  // Same lifetime twice is no finding; each differing row is reported once, at its own line.
+  EXPECT_THAT(warnings, ::testing::ElementsAre(
+                            "d.md:5:1: cookie sid is listed again with lifetime 'Session' (line 3: "
+                            "'1 Day'); verdicts allow the longest declared lifetime",
+                            "d.md:7:1: cookie uid is listed again with lifetime '3 Hours' (line 6: "
+                            "'2 Hours'); verdicts allow the longest declared lifetime"));
+}
+
+TEST(CookieLintTest, DuplicateNamesCiteTheYamlLineOfTheSecondRow) {
+  auto p = LoadPolicyDir(kSource + "/policies");
+  ASSERT_THAT(p, IsOk());
+  std::vector<std::string> findings;
+  for (const CookiePolicy& c : p->cookie_policies) {
+    for (std::string& f : LintCookiePolicy(c)) findings.push_back(std::move(f));
+  }
+  const std::string yaml = Slurp(kSource + "/policies/cookies/xiaomi-community.yaml");
+  // The second MS2Y_409f_ulastactivity row's "- name:" line in the YAML.
+  const size_t first = yaml.find("name: \"MS2Y_409f_ulastactivity\"");
+  const size_t second = yaml.find("name: \"MS2Y_409f_ulastactivity\"", first + 1);
+  ASSERT_NE(second, std::string::npos);
+  const int line = 1 + static_cast<int>(std::count(yaml.begin(), yaml.begin() + second, '\n'));
+  const int first_line = 1 + static_cast<int>(std::count(yaml.begin(), yaml.begin() + first, '\n'));
+  ASSERT_THAT(findings, SizeIs(1));
+  EXPECT_THAT(findings[0],
+              ::testing::EndsWith(absl::StrCat(
+                  "policies/cookies/xiaomi-community.yaml:", line,
+                  ": cookie MS2Y_409f_ulastactivity is listed again with lifetime "
+                  "'4 Hours' (line ",
+                  first_line, ": '4 Day'); verdicts allow the longest declared lifetime")));
+  // LintPolicy passes them on.
+  EXPECT_THAT(LintPolicy(*p), ::testing::Contains(findings[0]));
 }
 
 // ---- loader -----------------------------------------------------------------
@@ -416,6 +500,61 @@ TEST(JudgeCookieTest, SentCookiesHaveNoLifetimeToCheck) {
   o = Obs("account.xiaomi.com", "nope", -1);
   o.direction = CookieDirection::kSentByClient;
   EXPECT_EQ(JudgeCookie(RealPolicy(), o).category, Category::kUndeclaredCookie);
+}
+
+}  // namespace
+}  // namespace idflow::policy
+
+namespace idflow::policy {
+namespace {
+
+// A name listed several times is judged against its longest declared lifetime,
+// wherever that row stands: a cookie within any declared lifetime is never
+// lifetime_exceeded.
+TEST(JudgeCookieTest, DuplicatedNameUsesTheLongestDeclaredLifetime) {
+  // Seed 000: essential 4 Day (line 33), analytics 4 Hours (line 45).
+  CookieVerdict within = JudgeCookie(RealPolicy(), Obs("c.mi.com", "MS2Y_409f_ulastactivity", kD));
+  EXPECT_EQ(within.category, Category::kClear);
+  EXPECT_EQ(within.source_line, 33);
+  CookieVerdict beyond =
+      JudgeCookie(RealPolicy(), Obs("c.mi.com", "MS2Y_409f_ulastactivity", 5 * kD));
+  EXPECT_EQ(beyond.category, Category::kLifetimeExceeded);
+  EXPECT_EQ(beyond.source_line, 33);
+  EXPECT_THAT(beyond.explanation,
+              HasSubstr("row MS2Y_409f_ulastactivity (essential, 4 Day, line 33)"));
+
+  auto row = [](std::string duration, int64_t seconds, int line) {
+    CookieRow r;
+    r.name = "sid";
+    r.category = "essential";
+    r.duration = std::move(duration);
+    r.session = seconds == 0;
+    r.max_age_seconds = seconds;
+    r.source_line = line;
+    return r;
+  };
+  Policy policy;
+  CookiePolicy cp;
+  cp.id = "p";
+  cp.version = "v1";
+  cp.sites = {"a.example"};
+  // The longer row last, a session row first: order does not matter.
+  cp.cookies = {row("Session", 0, 1), row("1 Hour", kH, 2), row("1 Day", kD, 3)};
+  policy.cookie_policies = {cp};
+  CookieVerdict v = JudgeCookie(policy, Obs("a.example", "sid", 12 * kH));
+  EXPECT_EQ(v.category, Category::kClear) << v.explanation;
+  EXPECT_EQ(v.source_line, 3);
+  EXPECT_EQ(JudgeCookie(policy, Obs("a.example", "sid", 2 * kD)).category,
+            Category::kLifetimeExceeded);
+  // Equal lifetimes: the first such row is named.
+  policy.cookie_policies[0].cookies = {row("1 Day", kD, 1), row("24 hours", kD, 2)};
+  EXPECT_EQ(JudgeCookie(policy, Obs("a.example", "sid", kH)).source_line, 1);
+  // A row naming no lifetime is never lifetime-checked, so it is the longest.
+  policy.cookie_policies[0].cookies = {row("1 Hour", kH, 1), row("Until logout", -1, 2)};
+  policy.cookie_policies[0].cookies[1].session = false;
+  CookieVerdict unknown = JudgeCookie(policy, Obs("a.example", "sid", 100 * kD));
+  EXPECT_EQ(unknown.category, Category::kClear);
+  EXPECT_EQ(unknown.source_line, 2);
 }
 
 }  // namespace
