@@ -3,11 +3,8 @@
 #include <cstdint>
 
 namespace idflow {
-namespace {
 
-// Length of the valid UTF-8 sequence at s[i], or 0 (RFC 3629: no overlongs,
-// no surrogates, nothing past U+10FFFF).
-size_t SequenceLength(std::string_view s, size_t i) {
+size_t Utf8SequenceLength(std::string_view s, size_t i) {
   const auto b = [&](size_t k) { return static_cast<uint8_t>(s[k]); };
   uint8_t c = b(i);
   if (c < 0x80) return 1;
@@ -34,11 +31,22 @@ size_t SequenceLength(std::string_view s, size_t i) {
   return n;
 }
 
-}  // namespace
+char32_t DecodeUtf8(std::string_view s, size_t i, size_t* len) {
+  const size_t n = Utf8SequenceLength(s, i);
+  if (n == 0) {
+    *len = 1;
+    return 0xFFFD;
+  }
+  const auto b0 = static_cast<uint8_t>(s[i]);
+  char32_t cp = n == 1 ? b0 : b0 & (0x7F >> n);
+  for (size_t k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<uint8_t>(s[i + k]) & 0x3F);
+  *len = n;
+  return cp;
+}
 
 bool IsValidUtf8(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
-    size_t n = SequenceLength(s, i);
+    size_t n = Utf8SequenceLength(s, i);
     if (n == 0) return false;
     i += n;
   }
@@ -50,7 +58,7 @@ std::string ToValidUtf8(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size();) {
-    size_t n = SequenceLength(s, i);
+    size_t n = Utf8SequenceLength(s, i);
     if (n == 0) {
       uint8_t c = static_cast<uint8_t>(s[i++]);
       out.append({'\\', 'x', kHex[c >> 4], kHex[c & 0xf]});

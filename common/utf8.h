@@ -11,6 +11,14 @@ namespace idflow {
 
 bool IsValidUtf8(std::string_view s);
 
+// Length of the valid UTF-8 sequence at s[i], or 0 (RFC 3629: no overlongs,
+// no surrogates, nothing past U+10FFFF).
+size_t Utf8SequenceLength(std::string_view s, size_t i);
+
+// The code point at s[i] and its length in `*len`; an invalid sequence
+// decodes as U+FFFD of length 1.
+char32_t DecodeUtf8(std::string_view s, size_t i, size_t* len);
+
 // Valid sequences are kept; every byte of an invalid one becomes "\xNN"
 // (and a literal backslash stays as is). Idempotent on valid input.
 std::string ToValidUtf8(std::string_view s);

@@ -6,7 +6,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libboost-dev libyaml-cpp-dev libsqlite3-dev sqlite3 libvectorscan-dev
-  libssl-dev zlib1g-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libssl-dev zlib1g-dev nlohmann-json3-dev libxml2-dev libicu-dev libgtest-dev libgmock-dev libbenchmark-dev
   curl wget python3 openssl strace clang libclang-rt-14-dev chromium
 )
 missing=()

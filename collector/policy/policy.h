@@ -83,6 +83,9 @@ struct Entry {
   std::string sdk;           // e.g. "IDM SDK"
   std::vector<std::string> shared_data;  // as published, one item per element
   std::vector<std::string> data_types;   // ontology ids the items map to
+  // Clauses of shared_data that map to no data type, verbatim: kept so that
+  // nothing published is lost, reported by import and lint, never judged.
+  std::vector<std::string> unmapped;
   std::string purpose;
   std::string usage_scenario;                 // as published
   std::vector<std::string> scenarios;         // ontology scenario ids
@@ -97,6 +100,10 @@ struct Statement {
   std::string version;  // e.g. "v20250508"
   std::string title;
   std::string source;  // where the text was published / imported from
+  // Third parties the ontology did not know when this was imported: merged
+  // into the policy's ontology at load (no domains: recipient checks cannot
+  // name their hosts until ontology.yaml lists them).
+  std::vector<Entity> entities;
   std::vector<Entry> entries;
   std::string file;  // YAML file it was loaded from
 };

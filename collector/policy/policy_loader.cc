@@ -309,8 +309,9 @@ absl::Status LoadStatement(const PolicyFile& f, Policy* p) {
   Reader r(f.name);
   ASSIGN_OR_RETURN(YAML::Node root, r.Parse(f.text));
   RETURN_IF_ERROR(r.CheckHeader(root, "statement"));
-  RETURN_IF_ERROR(r.CheckMap(root, "statement",
-                             {"schema", "kind", "id", "version", "title", "source", "entries"}));
+  RETURN_IF_ERROR(
+      r.CheckMap(root, "statement",
+                 {"schema", "kind", "id", "version", "title", "source", "entities", "entries"}));
   Statement s;
   s.file = f.name;
   RETURN_IF_ERROR(r.Id(root, &s.id));
@@ -323,12 +324,33 @@ absl::Status LoadStatement(const PolicyFile& f, Policy* p) {
                                               " is already loaded from ", other.file));
     }
   }
+  // Parties the ontology did not know at import: merged into the policy's
+  // ontology before the entries that name them are resolved.
+  auto read_entities = [&](const YAML::Node& n) -> absl::Status {
+    RETURN_IF_ERROR(r.CheckMap(n, "entity", {"id", "name", "aliases"}));
+    Entity e;
+    RETURN_IF_ERROR(r.Id(n, &e.id));
+    RETURN_IF_ERROR(r.String(n, "name", true, &e.name));
+    RETURN_IF_ERROR(r.List(n, "aliases", false, &e.aliases));
+    if (const Entity* known = p->ontology.FindEntity(e.id)) {
+      if (known->name != e.name) {
+        return r.Error(
+            n["id"], absl::StrCat("entity '", e.id, "' is already defined as '", known->name, "'"));
+      }
+    } else {
+      p->ontology.entities.push_back(e);
+    }
+    s.entities.push_back(std::move(e));
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(r.Each(root, "entities", read_entities));
   IdSet entry_ids("entry id");
   auto read_entries = [&](const YAML::Node& n) -> absl::Status {
-    RETURN_IF_ERROR(r.CheckMap(n, "entry",
-                               {"id", "title", "third_party", "entity", "sharing_type", "sdk",
-                                "shared_data", "data_types", "purpose", "usage_scenario",
-                                "scenarios", "sharing_methods", "requires_consent", "rules_link"}));
+    RETURN_IF_ERROR(
+        r.CheckMap(n, "entry",
+                   {"id", "title", "third_party", "entity", "sharing_type", "sdk", "shared_data",
+                    "data_types", "purpose", "usage_scenario", "unmapped", "scenarios",
+                    "sharing_methods", "requires_consent", "rules_link"}));
     Entry e;
     e.line = n.Mark().line + 1;
     RETURN_IF_ERROR(r.Id(n, &e.id));
@@ -339,6 +361,7 @@ absl::Status LoadStatement(const PolicyFile& f, Policy* p) {
     RETURN_IF_ERROR(r.String(n, "sharing_type", false, &e.sharing_type));
     RETURN_IF_ERROR(r.String(n, "sdk", true, &e.sdk));
     RETURN_IF_ERROR(r.List(n, "shared_data", false, &e.shared_data));
+    RETURN_IF_ERROR(r.List(n, "unmapped", false, &e.unmapped));
     RETURN_IF_ERROR(r.String(n, "purpose", false, &e.purpose));
     RETURN_IF_ERROR(r.String(n, "usage_scenario", false, &e.usage_scenario));
     RETURN_IF_ERROR(r.String(n, "rules_link", false, &e.rules_link));

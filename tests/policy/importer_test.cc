@@ -141,16 +141,19 @@ TEST(ImporterTest, ChineseLabelsFullWidthColonsAndBrackets) {
   ASSERT_THAT(st, IsOk());
   EXPECT_EQ(st->version, "v2");
   EXPECT_EQ(st->title, "互联互通第三方信息共享清单");
-  EXPECT_EQ(st->id, "zh");  // a Chinese title has no ASCII slug: falls back to the file name
+  // Ids derive from the title (pinyin for Chinese), never from the file name.
+  EXPECT_EQ(st->id, "hu-lian-hu-tong-xin-xi-gong-xiang-qing-dan");
   ASSERT_EQ(st->entries.size(), 1u);
   const Entry& e = st->entries[0];
   EXPECT_EQ(e.title, "乐播投屏");
   EXPECT_EQ(e.entity, "lebo");
   EXPECT_EQ(e.sharing_type, "SDK");
   EXPECT_EQ(e.sdk, "乐播SDK（投屏版）");
-  EXPECT_EQ(e.id, "sdk");
+  EXPECT_EQ(e.id, "le-bo-sdk-tou-ping-ban");
   EXPECT_THAT(e.shared_data, ElementsAre("设备名称", "设备类型", "未知字段（含（嵌套）括号）"));
   EXPECT_THAT(e.data_types, ElementsAre("device_name", "device_type"));
+  // The clause no term covers is kept verbatim (once, not piece by piece).
+  EXPECT_THAT(e.unmapped, ElementsAre("未知字段（含（嵌套）括号）"));
   EXPECT_THAT(e.scenarios, ElementsAre("casting"));
   EXPECT_THAT(e.sharing_methods, ElementsAre("sdk_local_acquisition"));
   EXPECT_EQ(e.rules_link, "https://cdn.hpplay.com.cn/xm/privacy.html");
@@ -209,19 +212,16 @@ TEST_P(ImporterErrorTest, CitesLineAndColumn) {
 
 INSTANTIATE_TEST_SUITE_P(
     Bad, ImporterErrorTest,
-    ::testing::Values(
-        BadText{"NoVersion", "Title\n• Third party name: Xiaomi Inc.\n",
-                "in.txt:1:1:", "no 'Version:' line"},
-        BadText{"NoEntries", "Version: 1\nTitle\n", "in.txt:3:1:", "no entries"},
-        BadText{"BulletWithoutColon", "Version: 1\n\n  • Third party name Xiaomi\n",
-                "in.txt:3:5:", "not 'Label: value'"},
-        BadText{"UnknownThirdParty",
-                "Version: 1\n• Third party name:  Acme Ltd.\n• Sharing type: SDK (A)\n",
-                "in.txt:2:22:", "third party 'Acme Ltd.' is no entity"},
-        BadText{"NoSharingType", "Version: 1\nHeading\n• Third party name: Xiaomi Inc.\n",
-                "in.txt:3:3:", "no sharing type"},
-        BadText{"NoThirdParty", "Version: 1\n• Sharing type: SDK (A)\n",
-                "in.txt:2:3:", "no third party name"}),
+    ::testing::Values(BadText{"NoVersion", "Title\n• Third party name: Xiaomi Inc.\n",
+                              "in.txt:1:1:", "no version line ('Version:'"},
+                      BadText{"NoEntries", "Version: 1\nTitle\n", "in.txt:3:1:", "no entries"},
+                      BadText{"BulletWithoutColon", "Version: 1\n\n  • Third party name Xiaomi\n",
+                              "in.txt:3:5:", "not 'Label: value'"},
+                      BadText{"NoSharingType",
+                              "Version: 1\nHeading\n• Third party name: Xiaomi Inc.\n",
+                              "in.txt:3:3:", "no sharing type"},
+                      BadText{"NoThirdParty", "Version: 1\n• Sharing type: SDK (A)\n",
+                              "in.txt:2:3:", "no third party name"}),
     [](const ::testing::TestParamInfo<BadText>& p) { return p.param.name; });
 
 }  // namespace

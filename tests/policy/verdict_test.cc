@@ -173,9 +173,12 @@ INSTANTIATE_TEST_SUITE_P(
              Category::kClear, "tianqin-sdk-wps-media-insert", "Zhuhai Kingsoft"},
         Case{"TianqinWpsVaguePhoto", F("Tianqin SDK", "photo", "transmit", "www.wps.com"),
              Category::kVague, "tianqin-sdk-wps-media-insert", "broader term media"},
-        Case{"TianqinWpsWrongRecipient", F("Tianqin SDK", "media", "transmit", "privacy.mi.com"),
-             Category::kWrongRecipient, "tianqin-sdk-wps-media-insert",
-             "declares Zhuhai Kingsoft Office Software Co., Ltd. as the recipient"},
+        // Device discovery declares media ("content such as images and video")
+        // for Xiaomi: Lebo's host is the wrong recipient.
+        Case{"TianqinMediaWrongRecipient",
+             F("Tianqin SDK", "media", "transmit", "api.hpplay.com.cn"),
+             Category::kWrongRecipient, "tianqin-sdk-device-discovery",
+             "declares Xiaomi Inc. as the recipient"},
         // 12 xiaomi-account-sdk
         Case{"AccountClear",
              F("Xiaomi Account SDK", "account_id", "transmit", "account.xiaomi.com"),

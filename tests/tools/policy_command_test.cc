@@ -36,12 +36,12 @@ TEST(PolicyImportTest, AbsolutePathUnderSeedsCitesSeedsRelative) {
 
 TEST(PolicyImportTest, ErrorHasPositionExit2AndWritesNothing) {
   const std::string in = TempPath("bad.txt");
-  Spit(in, "Version: v1\n\xE2\x80\xA2 Third party name: Nobody Inc.\n");
+  Spit(in, "Version: v1\n\xE2\x80\xA2 Third party name: Nob\xFFody Inc.\n");
   const std::string out = TempPath("never.yaml");
   fs::remove(out);
   Result r = Ctl({"policy", "import", in, "-o", out});
   EXPECT_EQ(r.exit, 2);
-  EXPECT_THAT(r.err, StartsWith(in + ":2:21: error: third party 'Nobody Inc.'"));
+  EXPECT_THAT(r.err, StartsWith(in + ":2:24: error: invalid UTF-8"));
   EXPECT_THAT(r.out, IsEmpty());
   EXPECT_FALSE(fs::exists(out));
   EXPECT_FALSE(fs::exists(out + ".tmp"));
@@ -54,7 +54,8 @@ TEST(PolicyImportTest, ErrorAsJson) {
   EXPECT_EQ(r.exit, 2);
   EXPECT_EQ(r.err,
             absl::StrCat("{\"severity\":\"error\",\"file\":\"", in,
-                         "\",\"line\":1,\"column\":1,\"message\":\"no 'Version:' line\"}\n"));
+                         "\",\"line\":1,\"column\":1,\"message\":\"no version line ('Version:', "
+                         "'版本：', 'Last updated:', '更新日期：'); give one with --version\"}\n"));
 }
 
 TEST(PolicyImportTest, FailedImportLeavesExistingOutputUntouched) {
@@ -80,7 +81,8 @@ TEST(PolicyImportTest, WarningsGoToStderrWithPosition) {
   Result r = Ctl({"policy", "import", in});
   EXPECT_EQ(r.exit, 0) << r.err;
   EXPECT_THAT(r.err, HasSubstr(in + ":5:"));
-  EXPECT_THAT(r.err, HasSubstr("warning: shared data item 'shoe size' maps to no data type"));
+  EXPECT_THAT(r.err, HasSubstr("warning: shared-data clause 'shoe size' of Lebo SDK maps to no "
+                               "data type; kept as unmapped, not judged"));
   EXPECT_THAT(r.err, HasSubstr(in + ":6:3: warning: label 'Related permissions' ignored"));
   // Kept, never dropped.
   EXPECT_THAT(r.out, HasSubstr("\"shoe size\""));
