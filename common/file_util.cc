@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -41,7 +42,19 @@ absl::Status WriteAll(int fd, const std::string& content, const std::string& wha
 
 }  // namespace
 
-absl::Status WriteFileAtomic(const std::string& path, const std::string& content) {
+absl::Status WriteFileAtomic(const std::string& path_in, const std::string& content) {
+  std::string path = path_in;
+  // A symlink stays: the file it names is written (`/dev/stdout` is one).
+  struct stat lst;
+  if (::lstat(path.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) {
+    char* real = ::realpath(path.c_str(), nullptr);
+    if (real == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": symbolic link to nothing (", std::strerror(errno), ")"));
+    }
+    path = real;
+    std::free(real);
+  }
   // Never rename over something that is not a regular file: `-o /dev/null`
   // or `-o /dev/stdout` must write to the device, not replace it.
   struct stat st;
@@ -49,14 +62,20 @@ absl::Status WriteFileAtomic(const std::string& path, const std::string& content
     if (S_ISDIR(st.st_mode)) {
       return absl::InvalidArgumentError(absl::StrCat(path, ": is a directory"));
     }
-    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY);
+    if (S_ISSOCK(st.st_mode)) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": is a socket"));
+    }
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) return absl::InternalError(absl::StrCat(path, ": ", std::strerror(errno)));
+    // Blocking again for the write (a FIFO's reader may be slow).
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     absl::Status w = WriteAll(fd, content, path);
     ::close(fd);
     return w;
   }
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  // A fresh temporary (O_EXCL): never one someone planted beside the target.
+  std::string tmp = path + ".tmp.XXXXXX";
+  int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
   if (fd < 0) return absl::InternalError(absl::StrCat(tmp, ": ", std::strerror(errno)));
   if (absl::Status w = WriteAll(fd, content, tmp); !w.ok()) {
     ::close(fd);
@@ -64,9 +83,9 @@ absl::Status WriteFileAtomic(const std::string& path, const std::string& content
     return w;
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    ::unlink(tmp.c_str());
     return absl::InternalError(absl::StrCat(tmp, ": fsync: ", std::strerror(errno)));
   }
-  // A symlink is replaced by the file, never followed to its target.
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     int err = errno;
     ::unlink(tmp.c_str());

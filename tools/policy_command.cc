@@ -53,9 +53,13 @@ int PolicyImport(int argc, char** argv) {
   flags.Add("output", "", "write the YAML here (atomically) instead of stdout; also -o");
   flags.Add("format", "text", "text or json (errors and warnings on stderr)");
   flags.Add("policies", DefaultPoliciesDir(), "policy dir whose ontology.yaml maps the terms");
+  flags.Add("layout", "auto",
+            "statement layout: auto, labelled, markdown, html or text (auto: from the text)");
   flags.Add("id", "", "cookies: policy id (default: slug of the file name)");
-  flags.Add("version", "", "cookies: policy version (default: unversioned)");
-  flags.Add("title", "", "cookies: title (default: the document's cookie heading)");
+  flags.Add("version", "",
+            "version (statement: overrides the document's version line; cookies: default "
+            "unversioned)");
+  flags.Add("title", "", "title (default: the document's title or cookie heading)");
   flags.Add("site", "", "cookies: host the policy covers, host.tld or *.host.tld (repeatable)");
   flags.Add("owner", "", "cookies: whose cookies are first-party (default: first row's source)");
   std::vector<std::string> storage;
@@ -73,18 +77,42 @@ int PolicyImport(int argc, char** argv) {
     Report(std::cerr, format, "error", std::string(st.message()));
     return 2;
   };
+  // Bounded before reading: a mistaken multi-gigabyte input is refused, not loaded.
+  std::error_code ec;
+  if (fs::is_regular_file(file, ec) && fs::file_size(file, ec) > policy::kMaxImportBytes) {
+    return fail(absl::InvalidArgumentError(
+        absl::StrCat(file, ":1:1: the document is ", fs::file_size(file, ec),
+                     " bytes; the import limit is ", policy::kMaxImportBytes >> 20, " MiB")));
+  }
   auto text = ReadFile(file);
   if (!text.ok()) {
     return fail(absl::InvalidArgumentError(
         absl::StrCat(file, ":1:1: cannot read: ", text.status().message())));
   }
   const std::string source = SourceName(file);
+  if (absl::Status valid = policy::ValidateImportText(*text, source); !valid.ok()) {
+    return fail(valid);
+  }
   std::vector<std::string> warnings;
   std::string yaml;
   if (kind == "statement") {
     auto ontology = LoadOntologyOnly(flags.Get("policies"));
     if (!ontology.ok()) return fail(ontology.status());
-    auto st = policy::ImportStatementText(*text, source, ontology->ontology, &warnings);
+    policy::ImportOptions options;
+    auto layout = policy::ParseLayout(flags.Get("layout"));
+    if (!layout.ok()) return Usage(std::string(layout.status().message()));
+    options.layout = *layout;
+    options.version = flags.Get("version");
+    options.title = flags.Get("title");
+    // Ids the policy dir already uses: another document must not take one.
+    if (auto existing = policy::LoadPolicyDir(flags.Get("policies")); existing.ok()) {
+      for (const policy::Statement& s : existing->statements) options.taken_ids[s.id] = s.source;
+    } else {
+      warnings.push_back(
+          absl::StrCat(flags.Get("policies"),
+                       ": statement ids not checked for clashes: ", existing.status().message()));
+    }
+    auto st = policy::ImportStatementText(*text, source, ontology->ontology, options, &warnings);
     if (!st.ok()) return fail(st.status());
     yaml = policy::StatementToYaml(*st);
     // Never hand out a policy the loader would refuse.

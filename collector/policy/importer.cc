@@ -378,8 +378,9 @@ absl::Status ReadLabelledLines(const std::vector<TextLine>& lines, EntryBuilder*
       // "1." / "1)" / "（1）" numbering is a bullet too.
       size_t k = 0;
       while (k < s.size() && absl::ascii_isdigit(static_cast<unsigned char>(s[k]))) ++k;
+      // Numbered lines with a label are fields; without one, headings.
       if (k > 0 && k < s.size() && (s[k] == '.' || s[k] == ')') && k + 1 < s.size() &&
-          s[k + 1] == ' ') {
+          s[k + 1] == ' ' && FindColon(s).first != absl::string_view::npos) {
         s = Trim(s.substr(k + 1));
         bullet = true;
       }

@@ -1,4 +1,5 @@
 // Findings that do not stop loading but usually mean the policy is incomplete.
+#include <algorithm>
 #include <set>
 #include <string>
 #include <vector>
@@ -22,11 +23,18 @@ std::vector<std::string> LintPolicy(const Policy& policy) {
           e.shared_data.size() > 1) {
         out.push_back(where + "maps several shared-data items to at most one data type");
       }
-      // The importer keeps items it cannot map; they are never judged, so say so.
+      // Clauses no data type covers are kept (`unmapped`) and never judged:
+      // say so, and flag any the file does not list (lost to the verdicts).
+      for (const std::string& clause : e.unmapped) {
+        out.push_back(absl::StrCat(where, "shared-data clause '", clause,
+                                   "' maps to no data type (kept as unmapped, not judged)"));
+      }
       for (const std::string& item : e.shared_data) {
-        if (MapSharedDataItem(item, policy.ontology).empty()) {
-          out.push_back(absl::StrCat(where, "shared-data item '", item,
-                                     "' maps to no ontology data type (kept, not judged)"));
+        for (const std::string& clause : MapSharedData(item, policy.ontology).unmapped) {
+          if (std::find(e.unmapped.begin(), e.unmapped.end(), clause) != e.unmapped.end()) continue;
+          out.push_back(absl::StrCat(where, "shared-data clause '", clause,
+                                     "' maps to no data type and is not listed under unmapped: "
+                                     "lost to the verdicts"));
         }
       }
       if (e.scenarios.empty())

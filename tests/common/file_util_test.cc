@@ -6,6 +6,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -28,7 +29,30 @@ TEST(WriteFileAtomicTest, RegularFilesAreReplacedWhole) {
   auto text = ReadFile(dir + "/f");
   ASSERT_TRUE(text.ok());
   EXPECT_EQ(*text, "two");
-  EXPECT_NE(::access((dir + "/f.tmp").c_str(), F_OK), 0) << "no temporary left behind";
+  // Nothing but the file: no temporary left behind.
+  int entries = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) entries += !e.path().empty();
+  EXPECT_EQ(entries, 1);
+}
+
+TEST(WriteFileAtomicTest, ASymlinkStaysAndItsTargetIsReplaced) {
+  std::string dir = TempDir();
+  ASSERT_TRUE(WriteFileAtomic(dir + "/target", "old").ok());
+  ASSERT_EQ(::symlink((dir + "/target").c_str(), (dir + "/link").c_str()), 0);
+  ASSERT_TRUE(WriteFileAtomic(dir + "/link", "new").ok());
+  struct stat st;
+  ASSERT_EQ(::lstat((dir + "/link").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode)) << "the link was replaced by a file";
+  EXPECT_EQ(*ReadFile(dir + "/target"), "new");
+}
+
+TEST(WriteFileAtomicTest, ADanglingSymlinkIsAnErrorAndStays) {
+  std::string dir = TempDir();
+  ASSERT_EQ(::symlink((dir + "/nowhere/x").c_str(), (dir + "/dangling").c_str()), 0);
+  EXPECT_EQ(WriteFileAtomic(dir + "/dangling", "x").code(), absl::StatusCode::kInvalidArgument);
+  struct stat st;
+  ASSERT_EQ(::lstat((dir + "/dangling").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
 }
 
 TEST(WriteFileAtomicTest, DevNullStaysACharacterDevice) {

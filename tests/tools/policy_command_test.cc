@@ -1,4 +1,5 @@
 // `idflowctl policy import|lint` as a subprocess: exit codes, output, files written.
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,56 @@ TEST(PolicyImportTest, WarningsGoToStderrWithPosition) {
   EXPECT_THAT(r.out, HasSubstr("\"shoe size\""));
 }
 
+TEST(PolicyImportTest, AnotherDocumentNeverTakesAnExistingStatementId) {
+  const std::string in = TempPath("same-title.txt");
+  Spit(in,
+       "Version: v1\nInterconnectivity Third Party Data Sharing Statement\n\nCasting\n"
+       "\xE2\x80\xA2 Third party name: Xiaomi Inc.\n"
+       "\xE2\x80\xA2 Sharing type: SDK (Cast SDK)\n"
+       "\xE2\x80\xA2 Shared data: device name\n");
+  Result r = Ctl({"policy", "import", in, "--policies", kPolicies});
+  EXPECT_EQ(r.exit, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\nid: interconnectivity-data-sharing-2\n"));
+  EXPECT_THAT(r.err, HasSubstr("statement id 'interconnectivity-data-sharing' is taken by "
+                               "seeds/002_46d1b234ed020678.txt"));
+}
+
+TEST(PolicyImportTest, LayoutVersionAndTitleFlags) {
+  const std::string in = TempPath("list.md");
+  Spit(in,
+       "| SDK name | Company | Personal information collected |\n|---|---|---|\n"
+       "| Cast SDK | Xiaomi Inc. | device name, IP address |\n");
+  Result r = Ctl({"policy", "import", in, "--layout", "markdown", "--version", "2025-01", "--title",
+                  "Hub SDK list"});
+  EXPECT_EQ(r.exit, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\nid: hub-sdk-list\nversion: 2025-01\n"));
+  EXPECT_THAT(r.out, HasSubstr("data_types: [device_name, ip_address]"));
+  // Without a version line or --version: a positioned error.
+  r = Ctl({"policy", "import", in});
+  EXPECT_EQ(r.exit, 2);
+  EXPECT_THAT(r.err, HasSubstr("no version line"));
+  EXPECT_EQ(Ctl({"policy", "import", in, "--layout", "pdf"}).exit, 2);
+}
+
+TEST(PolicyImportTest, OversizedOrControlCharacterInputIsRefusedWithPosition) {
+  const std::string big = TempPath("big.txt");
+  {
+    std::ofstream out(big, std::ios::binary);
+    std::string line(1023, 'x');
+    line.push_back('\n');
+    for (int i = 0; i < 9 * 1024; ++i) out << line;
+  }
+  Result r = Ctl({"policy", "import", big});
+  EXPECT_EQ(r.exit, 2);
+  EXPECT_THAT(r.err, HasSubstr(big + ":1:1: error: the document is 9437184 bytes; the import "
+                                     "limit is 8 MiB"));
+  const std::string nul = TempPath("nul.txt");
+  Spit(nul, std::string("Version: 1\nTitle\x01 here\n", 24));
+  r = Ctl({"policy", "import", nul});
+  EXPECT_EQ(r.exit, 2);
+  EXPECT_THAT(r.err, HasSubstr(nul + ":2:6: error: control character 0x01"));
+}
+
 TEST(PolicyImportTest, UsageErrors) {
   EXPECT_EQ(Ctl({"policy", "import"}).exit, 2);
   EXPECT_EQ(Ctl({"policy", "import", "a", "b"}).exit, 2);
@@ -140,8 +191,10 @@ TEST(PolicyLintTest, WarningsPrintedExit0UnlessWerror) {
   Spit(dir + "/statements/interconnectivity-v20250508.yaml", st);
   Result r = Ctl({"policy", "lint", dir});
   EXPECT_EQ(r.exit, 0) << r.err;
+  // Added by hand, not listed under unmapped: lint says it is lost.
   EXPECT_THAT(r.out, HasSubstr("interconnectivity-v20250508.yaml:73: warning: entry lebo-sdk: "
-                               "shared-data item 'shoe size' maps to no ontology data type"));
+                               "shared-data clause 'shoe size' maps to no data type and is not "
+                               "listed under unmapped: lost to the verdicts"));
   EXPECT_EQ(Ctl({"policy", "lint", dir, "--werror"}).exit, 1);
   r = Ctl({"policy", "lint", dir, "--format", "json"});
   EXPECT_THAT(r.out, HasSubstr("{\"severity\":\"warning\",\"file\":\""));
