@@ -19,7 +19,7 @@ namespace idflow::policy {
 // Documents larger than this are refused: published statements and SDK lists
 // are tens of kilobytes; the bound keeps a mistaken input from taking the
 // importer's memory (docs/POLICY.md §4).
-inline constexpr size_t kMaxImportBytes = 8u << 20;
+inline constexpr size_t kMaxImportBytes = 32u << 20;
 
 enum class Layout {
   kAuto,           // decided from the text (HTML tags, pipe tables, aligned columns, labels)
