@@ -181,8 +181,14 @@ const absl::flat_hash_map<std::string, Field>& Labels() {
 }
 
 std::optional<Field> LabelField(absl::string_view label) {
+  // Emphasis and brackets around a label ("**Purpose**:", "【使用目的】") are markup.
   std::string key = NormalizeForMatch(label);
-  while (!key.empty() && (key.back() == ':' || key.back() == '*')) key.pop_back();
+  auto markup = [](char c) { return c == ':' || c == '*' || c == '_' || c == '(' || c == ')'; };
+  while (!key.empty() && markup(key.back())) key.pop_back();
+  size_t lead = 0;
+  while (lead < key.size() && markup(key[lead])) ++lead;
+  key.erase(0, lead);
+  while (!key.empty() && key.back() == ' ') key.pop_back();
   auto it = Labels().find(key);
   if (it == Labels().end()) return std::nullopt;
   return it->second;

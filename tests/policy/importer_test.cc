@@ -193,6 +193,19 @@ TEST(ImporterTest, HeadingsAbsentAndLabelSynonyms) {
   EXPECT_THAT(st->entries[1].data_types, ElementsAre("p2p_address"));
 }
 
+TEST(ImporterTest, MarkdownEmphasisAndBracketsAroundLabelsAreMarkup) {
+  auto st = ImportStatementText(
+      "# Bold Labels Statement\nVersion: 1\n\n- **Third party name**: Xiaomi Inc.\n"
+      "- **Sharing type**: SDK (IDM SDK)\n- **Shared data**: device ID, MAC address\n"
+      "- 【使用场景】：投屏时\n",
+      "bold.md", RealPolicy().ontology);
+  ASSERT_THAT(st, IsOk());
+  ASSERT_EQ(st->entries.size(), 1u);
+  EXPECT_EQ(st->title, "Bold Labels Statement");
+  EXPECT_THAT(st->entries[0].data_types, ElementsAre("device_id", "mac_address"));
+  EXPECT_THAT(st->entries[0].scenarios, ElementsAre("casting"));
+}
+
 struct BadText {
   std::string name;
   std::string text;
