@@ -52,6 +52,17 @@ std::string MarkdownTable(int64_t n) {
   return text;
 }
 
+// One two-column "Field | Value" table per SDK: many small tables.
+std::string LabelTables(int64_t n) {
+  std::string text = "# Bench label tables\n\nVersion: v1\n\n";
+  for (int64_t i = 0; i < n; ++i) {
+    absl::StrAppend(&text, "| Field | Value |\n|---|---|\n| Third party name | Xiaomi Inc. |\n",
+                    "| Sharing type | SDK (IDM SDK) |\n",
+                    "| Shared data | device ID (OAID), IP address, MAC 地址 |\n\n");
+  }
+  return text;
+}
+
 template <std::string (*Make)(int64_t)>
 void BM_Import(benchmark::State& state) {
   const std::string text = Make(state.range(0));
@@ -76,6 +87,12 @@ BENCHMARK(BM_Import<Labelled>)
     ->Complexity(benchmark::oN);
 BENCHMARK(BM_Import<MarkdownTable>)
     ->Name("BM_ImportMarkdownTable")
+    ->RangeMultiplier(10)
+    ->Range(1000, 100000)
+    ->Unit(benchmark::kMillisecond)
+    ->Complexity(benchmark::oN);
+BENCHMARK(BM_Import<LabelTables>)
+    ->Name("BM_ImportMarkdownLabelTables")
     ->RangeMultiplier(10)
     ->Range(1000, 100000)
     ->Unit(benchmark::kMillisecond)

@@ -469,11 +469,14 @@ std::vector<DocTable> ReadHtmlTables(absl::string_view html, std::vector<TextLin
 
 std::vector<TextLine> LinesOutside(absl::string_view text, const std::vector<DocTable>& tables) {
   std::vector<TextLine> out;
+  // Table spans in line order, walked once: linear in lines + tables.
+  std::vector<std::pair<int, int>> spans;
+  for (const DocTable& t : tables) spans.push_back({t.pos.line, t.last_line});
+  std::sort(spans.begin(), spans.end());
+  size_t next = 0;
   for (const Line& l : SplitLines(text)) {
-    bool inside = false;
-    for (const DocTable& t : tables)
-      inside = inside || (l.number >= t.pos.line && l.number <= t.last_line);
-    if (inside) continue;
+    while (next < spans.size() && spans[next].second < l.number) ++next;
+    if (next < spans.size() && l.number >= spans[next].first) continue;
     absl::string_view trimmed = TrimText(l.text);
     if (trimmed.empty()) continue;
     int level = 0;
