@@ -1,30 +1,16 @@
 // `idflowctl policy diff OLD NEW`.
-#include <unistd.h>
-
-#include <climits>
-#include <cstdlib>
 #include <filesystem>
 #include <iostream>
-#include <map>
 #include <string>
-#include <string_view>
-#include <vector>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
-#include "collector/policy/cookies.h"
 #include "collector/policy/diff.h"
-#include "collector/policy/importer.h"
 #include "collector/policy/policy.h"
 #include "common/file_util.h"
 #include "common/flags.h"
-#include "common/json.h"
-#include "common/verdict_categories.h"
 #include "tools/commands.h"
 #include "tools/policy_common.h"
 
@@ -34,15 +20,19 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// OLD/NEW: a policy dir (all its statements) or one statement YAML file,
-// loaded against the ontology of --policies.
-absl::StatusOr<std::vector<policy::Statement>> LoadStatements(const std::string& path,
-                                                              const std::string& policies) {
+// OLD/NEW: a policy dir, or one statement YAML file loaded against the
+// ontology of --policies (a policy holding that ontology and statement only).
+struct Side {
+  policy::Policy policy;
+  bool statement_file = false;
+};
+
+absl::StatusOr<Side> LoadSide(const std::string& path, const std::string& policies) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
     auto p = policy::LoadPolicyDir(path);
     if (!p.ok()) return p.status();
-    return p->statements;
+    return Side{*std::move(p), false};
   }
   auto text = ReadFile(path);
   if (!text.ok()) {
@@ -53,7 +43,18 @@ absl::StatusOr<std::vector<policy::Statement>> LoadStatements(const std::string&
   if (!onto.ok()) return onto.status();
   auto p = policy::LoadPolicyFromStrings(onto->file, {{path, *text}}, {});
   if (!p.ok()) return p.status();
-  return p->statements;
+  return Side{*std::move(p), true};
+}
+
+// Compared with a statement file, a dir counts for its ontology and
+// statements only: the file holds no bindings, cookies or app policies.
+void KeepOntologyAndStatements(policy::Policy* p) {
+  p->bindings.clear();
+  p->runtime.clear();
+  p->first_party.clear();
+  p->cookie_policies.clear();
+  p->app_policies.clear();
+  policy::IndexModules(p);
 }
 
 }  // namespace
@@ -61,22 +62,27 @@ absl::StatusOr<std::vector<policy::Statement>> LoadStatements(const std::string&
 int PolicyDiff(int argc, char** argv) {
   FlagSet flags;
   flags.Add("policies", DefaultPoliciesDir(), "dir whose ontology.yaml loads statement files");
+  flags.Add("format", "text", "text or json");
   if (auto st = flags.Parse(argc, argv, 3, /*allow_positional=*/true); !st.ok()) {
     return Usage(std::string(st.message()));
   }
+  const std::string format = flags.Get("format");
+  if (format != "text" && format != "json") return Usage("--format must be text or json");
   if (flags.Positional().size() != 2) return Usage("diff takes OLD and NEW");
-  auto a = LoadStatements(flags.Positional()[0], flags.Get("policies"));
-  if (!a.ok()) {
-    Report(std::cerr, "text", "error", std::string(a.status().message()));
-    return 2;
+  Side sides[2];
+  for (int i = 0; i < 2; ++i) {
+    auto s = LoadSide(flags.Positional()[i], flags.Get("policies"));
+    if (!s.ok()) {
+      Report(std::cerr, format, "error", std::string(s.status().message()));
+      return 2;
+    }
+    sides[i] = *std::move(s);
   }
-  auto b = LoadStatements(flags.Positional()[1], flags.Get("policies"));
-  if (!b.ok()) {
-    Report(std::cerr, "text", "error", std::string(b.status().message()));
-    return 2;
+  if (sides[0].statement_file != sides[1].statement_file) {
+    KeepOntologyAndStatements(&sides[sides[0].statement_file ? 1 : 0].policy);
   }
-  const policy::PolicyDiff d = policy::DiffStatements(*a, *b);
-  std::cout << policy::FormatDiff(d);
+  const policy::PolicyDiff d = policy::DiffPolicies(sides[0].policy, sides[1].policy);
+  std::cout << (format == "json" ? policy::DiffToJson(d) : policy::FormatDiff(d));
   return d.empty() ? 0 : 1;
 }
 
