@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,10 +18,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "collector/policy/cookies.h"
 #include "collector/policy/diff.h"
 #include "collector/policy/importer.h"
 #include "collector/policy/policy.h"
+#include "collector/policy/text_normalize.h"
 #include "common/file_util.h"
 #include "common/flags.h"
 #include "common/json.h"
@@ -32,9 +35,72 @@ namespace idflow::tools {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// "unknown --scenario 'x' (known scenarios are a, b)".
+absl::Status Unknown(absl::string_view flag, absl::string_view value, absl::string_view what,
+                     const std::vector<std::string>& known) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown ", flag, " '", value, "' (known ", what, " are ",
+                   known.empty() ? std::string("none") : absl::StrJoin(known, ", "), ")"));
+}
+
+// Every SDK name the statements and app policies declare, once each (as first
+// spelled), in load order.
+std::vector<std::string> KnownSdks(const policy::Policy& p) {
+  std::vector<std::string> out;
+  auto add = [&](const std::string& name) {
+    for (const std::string& o : out) {
+      if (policy::SameFolded(o, name)) return;
+    }
+    out.push_back(name);
+  };
+  for (const policy::Statement& s : p.statements) {
+    for (const policy::Entry& e : s.entries) add(e.sdk);
+  }
+  for (const policy::AppPolicy& a : p.app_policies) {
+    for (const std::string& sdk : a.sdks) add(sdk);
+  }
+  return out;
+}
+
+// Scenario ids, consent keys and the data type must be the ontology's, and
+// --sdk a declared SDK (compared after FoldForMatch): a typo would otherwise
+// be judged as an unknown context and answer a question nobody asked.
+absl::Status CheckInputs(const policy::Policy& p, const policy::Flow& f,
+                         const std::optional<std::string>& sdk) {
+  const policy::Ontology& o = p.ontology;
+  if (o.FindDataType(f.data_type) == nullptr) {
+    std::vector<std::string> known;
+    for (const policy::DataType& d : o.data_types) known.push_back(d.id);
+    return Unknown("--data", f.data_type, "data types", known);
+  }
+  for (const std::string& sc : f.scenarios) {
+    if (!o.HasScenario(sc)) return Unknown("--scenario", sc, "scenarios", o.scenarios);
+  }
+  for (const auto& [key, value] : f.consents) {
+    if (!o.HasConsent(key)) {
+      std::vector<std::string> known;
+      for (const policy::Consent& c : o.consents) known.push_back(c.id);
+      return Unknown("--consent", key, "consent keys", known);
+    }
+  }
+  if (sdk.has_value()) {
+    const std::vector<std::string> known = KnownSdks(p);
+    bool found = false;
+    for (const std::string& k : known) found = found || policy::SameFolded(k, *sdk);
+    if (!found) return Unknown("--sdk", *sdk, "SDKs", known);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 int PolicyExplain(int argc, char** argv) {
   FlagSet flags;
-  flags.Add("sdk", "", "SDK held responsible, as named in the statements (or give --module)");
+  flags.Add("sdk", "",
+            "SDK held responsible, as named in the statements, case and width aside (or give "
+            "--module)");
   flags.Add("module", "",
             "module on the call chain, innermost first (repeatable); the bindings decide who is "
             "responsible");
@@ -86,13 +152,19 @@ int PolicyExplain(int argc, char** argv) {
     Report(std::cerr, format, "error", std::string(p.status().message()));
     return 2;
   }
+  const std::optional<std::string> sdk =
+      flags.IsSet("sdk") ? std::optional<std::string>(flags.Get("sdk")) : std::nullopt;
+  if (auto st = CheckInputs(*p, f, sdk); !st.ok()) {
+    Report(std::cerr, format, "error", std::string(st.message()));
+    return 2;
+  }
   // --sdk answers "what if this SDK did it"; --module lets the bindings decide.
   policy::Verdict v;
   if (flags.IsSet("sdk")) {
     policy::Responsible r;
     r.role = policy::Responsible::Role::kSdk;
     r.module = f.call_chain.empty() ? "" : f.call_chain.front();
-    r.sdk = flags.Get("sdk");
+    r.sdk = *sdk;
     v = policy::JudgeResolved(*p, r, f);
   } else {
     v = policy::Judge(*p, f);

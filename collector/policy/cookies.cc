@@ -20,6 +20,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "collector/policy/importer.h"
+#include "collector/policy/text_normalize.h"
 
 namespace idflow::policy {
 namespace {
@@ -729,7 +730,7 @@ bool WithinSites(const CookiePolicy& cp, const std::string& domain) {
 CookieVerdict Done(CookieVerdict v, Category c, std::string explanation) {
   v.category = c;
   v.finding = FindingOf(c);
-  v.explanation = std::move(explanation);
+  v.explanation = AsSentence(explanation);
   return v;
 }
 

@@ -19,8 +19,13 @@ namespace idflow::policy {
 // "ｉｄｍ　ＳＤＫ " and "IDM  sdk" both fold to "idm sdk".
 std::string FoldForMatch(std::string_view text);
 
-// FoldForMatch(a) == FoldForMatch(b).
+// FoldForMatch(a) == FoldForMatch(b), without allocating (it runs per event).
 bool SameFolded(std::string_view a, std::string_view b);
+
+// `text` as one sentence: surrounding whitespace dropped, a leading ASCII
+// lowercase letter capitalised, and exactly one terminal period (a name
+// ending in a period, "Xiaomi Inc.", does not get a second one).
+std::string AsSentence(std::string_view text);
 
 }  // namespace idflow::policy
 

@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "collector/policy/policy.h"
+#include "collector/policy/text_normalize.h"
 
 namespace idflow::policy {
 
@@ -68,6 +69,20 @@ std::string DataName(const Flow& f, const Ontology& o) {
   return f.data_type;
 }
 
+// An SDK name opening a sentence: "IDM SDK", or "The search services" when
+// the name starts with a lowercase letter or a symbol.
+std::string SdkSubject(const std::string& sdk) {
+  if (sdk.empty()) return "An unnamed SDK";
+  const auto first = static_cast<unsigned char>(sdk.front());
+  if (absl::ascii_isupper(first) || absl::ascii_isdigit(first) || first >= 0x80) return sdk;
+  return absl::StrCat("The ", sdk);
+}
+
+// "IDM SDK sent mac_address".
+std::string Subject(const std::string& sdk, const Flow& f, const Ontology& o) {
+  return absl::StrCat(SdkSubject(sdk), " ", Verb(f), " ", DataName(f, o));
+}
+
 std::string EntryRef(const Statement& s, const Entry& e) {
   return absl::StrCat("entry ", e.id, " of statement ", s.id, " ", s.version);
 }
@@ -94,8 +109,7 @@ struct Candidate {
 // winning entry alone, since building sentences dominates the cost.
 Candidate JudgeEntry(const Ontology& o, const Statement& s, const Entry& e, const std::string& sdk,
                      const Flow& f, bool explain) {
-  const std::string subject =
-      explain ? absl::StrCat(sdk, " ", Verb(f), " ", DataName(f, o)) : std::string();
+  const std::string subject = explain ? Subject(sdk, f, o) : std::string();
   const std::string ref = explain ? EntryRef(s, e) : std::string();
   auto done = [&](Category c, const auto& text) -> Candidate {
     return {c, &s, &e, explain ? text() : std::string()};
@@ -199,7 +213,7 @@ Candidate JudgeEntry(const Ontology& o, const Statement& s, const Entry& e, cons
 const AppPolicy* AppFor(const Policy& p, const std::string& sdk) {
   for (const AppPolicy& a : p.app_policies) {
     for (const std::string& s : a.sdks) {
-      if (s == sdk) return &a;
+      if (SameFolded(s, sdk)) return &a;
     }
   }
   return nullptr;
@@ -229,7 +243,7 @@ Verdict JudgeApp(const Ontology& o, const AppPolicy& app, const std::string& sdk
   Verdict v;
   v.statement = app.id;
   v.version = app.version;
-  const std::string subject = absl::StrCat(sdk, " ", Verb(f), " ", DataName(f, o));
+  const std::string subject = Subject(sdk, f, o);
   const std::string ref = absl::StrCat("app policy ", app.id, " ", app.version);
   const AppFeature* exact = nullptr;
   const AppFeature* vague = nullptr;
@@ -316,19 +330,29 @@ Verdict JudgeUndeclared(const Policy& policy, const Responsible& r, const Flow& 
   // was shared, so it is shown, not failed.
   if (flow.action == "acquire" && r.role != Responsible::Role::kSdk) {
     v.category = Category::kLocalAcquisition;
+    const bool first_party = r.role == Responsible::Role::kFirstParty;
     v.explanation = absl::StrCat(
-        r.role == Responsible::Role::kFirstParty ? "First-party module " : "Unbound module ",
-        r.module, " read ", data, " without sending it, which no statement governs.");
+        r.module.empty()
+            ? (first_party ? "An unnamed first-party module" : "An unnamed unbound module")
+            : absl::StrCat(first_party ? "First-party module " : "Unbound module ", r.module),
+        " read ", data, " without sending it, which no statement governs.");
     return v;
   }
   v.category = Category::kUndeclaredParty;
   const std::string names = JudgedAgainst(policy, &v);
   if (r.role == Responsible::Role::kSdk) {
-    v.explanation = absl::StrCat("SDK ", r.sdk, " (module ", r.module, ") is named in none of ",
-                                 names, ", so its ", data, " flow is undeclared.");
+    // "Mystery SDK (module …)", "SDK libmystery (module …)": the word SDK once.
+    const std::string folded = FoldForMatch(r.sdk);
+    const bool says_sdk = folded == "sdk" || absl::EndsWith(folded, " sdk");
+    const std::string who = r.sdk.empty() ? std::string("An unnamed SDK")
+                            : says_sdk    ? SdkSubject(r.sdk)
+                                          : absl::StrCat("SDK ", r.sdk);
+    v.explanation =
+        absl::StrCat(who, r.module.empty() ? "" : absl::StrCat(" (module ", r.module, ")"),
+                     " is named in none of ", names, ", so its ", data, " flow is undeclared.");
   } else {
     v.explanation = absl::StrCat(
-        "Module ", r.module,
+        r.module.empty() ? std::string("An unnamed module") : absl::StrCat("Module ", r.module),
         r.role == Responsible::Role::kFirstParty ? " (the app's own code)" : "",
         " maps to no SDK declared in ", names, ", so its ", data, " flow is undeclared.");
   }
@@ -343,7 +367,7 @@ Verdict JudgeSdk(const Policy& policy, const std::string& sdk, const Flow& flow)
   size_t n_candidates = 0;
   for (const Statement& s : policy.statements) {
     for (const Entry& e : s.entries) {
-      if (e.sdk != sdk) continue;
+      if (!SameFolded(e.sdk, sdk)) continue;
       ++n_candidates;
       Candidate c = JudgeEntry(policy.ontology, s, e, sdk, flow, false);
       if (!best_candidate || Rank(c.category) < Rank(best_candidate->category)) best_candidate = c;
@@ -360,10 +384,10 @@ Verdict JudgeSdk(const Policy& policy, const std::string& sdk, const Flow& flow)
       v.statement = app->id;
       v.version = app->version;
       v.entry = cp->id;
-      v.explanation = absl::StrCat(sdk, " ", Verb(flow), " ", DataName(flow, policy.ontology),
-                                   " while consent ", cp->consent, " was false, but purpose ",
-                                   cp->id, " (section ", cp->section, ") of app policy ", app->id,
-                                   " ", app->version, " allows it only with that consent.");
+      v.explanation = absl::StrCat(Subject(sdk, flow, policy.ontology), " while consent ",
+                                   cp->consent, " was false, but purpose ", cp->id, " (section ",
+                                   cp->section, ") of app policy ", app->id, " ", app->version,
+                                   " allows it only with that consent.");
       return v;
     }
   }
@@ -377,24 +401,31 @@ Verdict JudgeSdk(const Policy& policy, const std::string& sdk, const Flow& flow)
     std::vector<std::string> ids;
     for (const Statement& s : policy.statements) {
       for (const Entry& e : s.entries) {
-        if (e.sdk == sdk) ids.push_back(e.id);
+        if (SameFolded(e.sdk, sdk)) ids.push_back(e.id);
       }
     }
-    v.explanation = absl::StrCat(sdk, " ", Verb(flow), " ", DataName(flow, policy.ontology),
-                                 ", but none of its entries (", absl::StrJoin(ids, ", "),
-                                 ") in the declared statements declares it.");
+    v.explanation =
+        absl::StrCat(Subject(sdk, flow, policy.ontology), ", but none of its entries (",
+                     absl::StrJoin(ids, ", "), ") in the declared statements declares it.");
   }
   return v;
 }
 
-bool Declares(const Policy& policy, const std::string& sdk) {
-  if (sdk.empty()) return false;
+// The SDK name as the statements (else an app policy) spell it, matched
+// after FoldForMatch ("ｉｄｍ sdk" is "IDM SDK"); nullptr when none names it.
+const std::string* DeclaredName(const Policy& policy, const std::string& sdk) {
+  if (sdk.empty()) return nullptr;
   for (const Statement& s : policy.statements) {
     for (const Entry& e : s.entries) {
-      if (e.sdk == sdk) return true;
+      if (SameFolded(e.sdk, sdk)) return &e.sdk;
     }
   }
-  return AppFor(policy, sdk) != nullptr;
+  for (const AppPolicy& a : policy.app_policies) {
+    for (const std::string& s : a.sdks) {
+      if (SameFolded(s, sdk)) return &s;
+    }
+  }
+  return nullptr;
 }
 
 }  // namespace
@@ -403,25 +434,33 @@ Verdict JudgeResolved(const Policy& policy, const Responsible& r, const Flow& fl
   Verdict v;
   if (IsSameAppIpc(flow)) {
     v.category = Category::kSameAppIpc;
-    v.explanation = absl::StrCat(DataName(flow, policy.ontology), " passed over a ", flow.channel,
-                                 " channel to another process of the same executable ", flow.exe,
-                                 ", so it stayed within the app.");
+    v.explanation = absl::StrCat(
+        flow.data_type.empty() ? std::string("An unnamed data item")
+                               : absl::StrCat("The ", DataName(flow, policy.ontology)),
+        " passed over a ", flow.channel, " channel to another process of the same executable ",
+        flow.exe, ", so it stayed within the app.");
   } else if (r.role == Responsible::Role::kNone) {
     v.category = Category::kUnattributable;
     v.explanation = absl::StrCat(
         "No module outside the runtime libraries is on the call chain (",
         flow.call_chain.empty() ? std::string("empty, e.g. during fork")
                                 : absl::StrCat(flow.call_chain.size(), " runtime module(s)"),
-        ") and process ", flow.exe.empty() ? std::string("(unknown)") : flow.exe,
-        " maps to no SDK, so the ", DataName(flow, policy.ontology), " flow is unattributable.");
-  } else if (r.role == Responsible::Role::kSdk && Declares(policy, r.sdk)) {
-    v = JudgeSdk(policy, r.sdk, flow);
+        ") and ",
+        flow.exe.empty() ? std::string("the process is unknown")
+                         : absl::StrCat("process ", flow.exe, " maps to no SDK"),
+        ", so the ", DataName(flow, policy.ontology), " flow is unattributable.");
+  } else if (const std::string* declared =
+                 r.role == Responsible::Role::kSdk ? DeclaredName(policy, r.sdk) : nullptr) {
+    // Judged, and named, as the declarations spell the SDK.
+    v = JudgeSdk(policy, *declared, flow);
+    v.sdk = *declared;
   } else {
     v = JudgeUndeclared(policy, r, flow);
   }
+  v.explanation = AsSentence(v.explanation);
   v.finding = FindingOf(v.category);
   v.module = r.module;
-  v.sdk = r.sdk;
+  if (v.sdk.empty()) v.sdk = r.sdk;
   return v;
 }
 

@@ -25,6 +25,26 @@ TEST(FoldForMatchTest, KeepsOtherText) {
 TEST(FoldForMatchTest, SameFolded) {
   EXPECT_TRUE(SameFolded("ｉｄｍ sdk", "IDM  SDK"));
   EXPECT_FALSE(SameFolded("IDM SDK", "IDMSDK"));
+  EXPECT_TRUE(SameFolded(" \u3000", ""));
+  EXPECT_FALSE(SameFolded("IDM SDK", "IDM SDK2"));
+  EXPECT_FALSE(SameFolded("IDM SDK x", "IDM SDK"));
+  // Agrees with FoldForMatch on every pair of a few tricky inputs.
+  const char* inputs[] = {
+      "",   " ",    "a",        "A ",           " a", "a b",  "a  b",       "ａ\u3000ｂ", "Ａｂ",
+      "ab", "a\tb", "\xEF\xBC", "\xEF\xBC\x81", "!",  "a b ", "ｉｄｍ sdk", "IDM SDK"};
+  for (const char* x : inputs) {
+    for (const char* y : inputs) {
+      EXPECT_EQ(SameFolded(x, y), FoldForMatch(x) == FoldForMatch(y)) << x << " | " << y;
+    }
+  }
+}
+
+TEST(AsSentenceTest, OneCapitalStartAndOnePeriod) {
+  EXPECT_EQ(AsSentence("sent to Xiaomi Inc."), "Sent to Xiaomi Inc.");
+  EXPECT_EQ(AsSentence("kept with Xiaomi Inc.."), "Kept with Xiaomi Inc.");
+  EXPECT_EQ(AsSentence("  No period "), "No period.");
+  EXPECT_EQ(AsSentence("Done."), "Done.");
+  EXPECT_EQ(AsSentence("小米."), "小米.");
 }
 
 }  // namespace

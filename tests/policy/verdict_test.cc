@@ -176,9 +176,8 @@ INSTANTIATE_TEST_SUITE_P(
         // Device discovery declares media ("content such as images and video")
         // for Xiaomi: Lebo's host is the wrong recipient.
         Case{"TianqinMediaWrongRecipient",
-             F("Tianqin SDK", "media", "transmit", "api.hpplay.com.cn"),
-             Category::kWrongRecipient, "tianqin-sdk-device-discovery",
-             "declares Xiaomi Inc. as the recipient"},
+             F("Tianqin SDK", "media", "transmit", "api.hpplay.com.cn"), Category::kWrongRecipient,
+             "tianqin-sdk-device-discovery", "declares Xiaomi Inc. as the recipient"},
         // 12 xiaomi-account-sdk
         Case{"AccountClear",
              F("Xiaomi Account SDK", "account_id", "transmit", "account.xiaomi.com"),
@@ -206,11 +205,11 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"NoSdk", F("", "mac_address"), Category::kUndeclaredParty, "",
              "Module /opt/demo/lib/libsdk.so maps to no SDK declared in"},
         Case{"SdkInNoStatement", F("Mystery SDK", "mac_address"), Category::kUndeclaredParty, "",
-             "SDK Mystery SDK (module /opt/demo/lib/libsdk.so) is named in none of"},
+             "Mystery SDK (module /opt/demo/lib/libsdk.so) is named in none of"},
         Case{"EmptyDataType", F("Lebo SDK", ""), Category::kOmitted, "lebo-sdk",
              "an unnamed data item"},
-        Case{"UnknownDataType", F("Lebo SDK", "imei"), Category::kOmitted, "lebo-sdk",
-             "imei (not a data type in the ontology)"},
+        Case{"UnknownDataType", F("Lebo SDK", "shoe_size"), Category::kOmitted, "lebo-sdk",
+             "shoe_size (not a data type in the ontology)"},
         Case{"UnixSocketNoRecipientCheck",
              [] {
                SdkFlow f = F("Lebo SDK", "device_name", "transmit", "/usr/bin/peer");
@@ -329,6 +328,53 @@ TEST_F(PrecedenceTest, IpLiteralIsNotWrongRecipient) {
     EXPECT_EQ(v.category, Category::kClear) << host << ": " << v.explanation;
     EXPECT_THAT(v.explanation, HasSubstr("unverified")) << host;
   }
+}
+
+}  // namespace
+}  // namespace idflow::policy
+
+namespace idflow::policy {
+namespace {
+
+// SDK names match after FoldForMatch (case, full-width letters, spaces), and
+// the verdict names the SDK as the declarations spell it.
+TEST(SdkNameFoldingTest, JudgeResolvedMatchesFoldedNames) {
+  for (const std::string name :
+       {"IDM SDK", "idm sdk", "ｉｄｍ sdk", "ＩＤＭ\u3000ＳＤＫ", " IDM  SDK "}) {
+    SCOPED_TRACE(name);
+    Verdict v = JudgeAs(RealPolicy(),
+                        F(name, "mac_address", "transmit", "idm.mi.com", {"device_discovery"}));
+    EXPECT_EQ(v.category, Category::kClear) << v.explanation;
+    EXPECT_EQ(v.entry, "idm-sdk");
+    EXPECT_EQ(v.sdk, "IDM SDK");
+    EXPECT_THAT(v.explanation, ::testing::StartsWith("IDM SDK sent mac_address"));
+  }
+  // App policies too.
+  Verdict app = JudgeAs(RealPolicy(), F("ｍｉｊｉａ mini PROGRAM", "device_name"));
+  EXPECT_EQ(app.statement, "mijia-mini-program");
+  EXPECT_EQ(app.sdk, "Mijia Mini Program");
+  // Folding is not fuzzy matching.
+  EXPECT_EQ(JudgeAs(RealPolicy(), F("IDMSDK", "mac_address")).category, Category::kUndeclaredParty);
+}
+
+TEST(SdkNameFoldingTest, BindingsMatchStatementsSpelledDifferently) {
+  // The bindings say "Lebo SDK"; statements spelling it "ｌｅｂｏ sdk" declare it.
+  Policy p = RealPolicy();
+  for (Statement& s : p.statements) {
+    for (Entry& e : s.entries) {
+      if (e.sdk == "Lebo SDK") e.sdk = "ｌｅｂｏ sdk";
+    }
+  }
+  Flow f;
+  f.call_chain = {"/opt/idflow/lib/liblebo_sdk.so"};
+  f.data_type = "device_name";
+  f.action = "transmit";
+  f.channel = "tcp";
+  f.scenarios = {"casting"};
+  Verdict v = Judge(p, f);
+  EXPECT_EQ(v.category, Category::kClear) << v.explanation;
+  EXPECT_EQ(v.entry, "lebo-sdk");
+  EXPECT_EQ(v.sdk, "ｌｅｂｏ sdk");
 }
 
 }  // namespace

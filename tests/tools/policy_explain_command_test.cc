@@ -83,5 +83,52 @@ TEST(PolicyExplainTest, UsageErrors) {
   EXPECT_THAT(r.err, HasSubstr("/nonexistent/ontology.yaml:1:1: error:"));
 }
 
+TEST(PolicyExplainTest, UnknownIdsAreErrorsListingTheKnownOnes) {
+  const std::vector<std::string> base = {"policy", "explain", "--policies", kPolicies};
+  auto run = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Ctl(args);
+  };
+  Result r = run({"--sdk", "IDM SDK", "--data", "mac_address", "--scenario", "device_discovry"});
+  EXPECT_EQ(r.exit, 2);
+  EXPECT_THAT(r.out, IsEmpty());
+  EXPECT_THAT(r.err, AllOf(HasSubstr("unknown --scenario 'device_discovry' (known scenarios are "),
+                           HasSubstr("device_discovery"), HasSubstr("casting")));
+  r = run({"--sdk", "OneTrack SDK", "--data", "oaid", "--consent", "ux_program=false"});
+  EXPECT_EQ(r.exit, 2);
+  EXPECT_THAT(r.err, AllOf(HasSubstr("unknown --consent 'ux_program' (known consent keys are "),
+                           HasSubstr("user_experience_program"), HasSubstr("privacy_policy")));
+  r = run({"--sdk", "Lebo SDK", "--data", "shoe_size"});
+  EXPECT_EQ(r.exit, 2);
+  EXPECT_THAT(r.err, AllOf(HasSubstr("unknown --data 'shoe_size' (known data types are "),
+                           HasSubstr("mac_address"), HasSubstr("oaid")));
+  r = run({"--sdk", "Mystery SDK", "--data", "oaid"});
+  EXPECT_EQ(r.exit, 2);
+  EXPECT_THAT(r.err, AllOf(HasSubstr("unknown --sdk 'Mystery SDK' (known SDKs are "),
+                           HasSubstr("IDM SDK"), HasSubstr("Lebo SDK"),
+                           HasSubstr("Mijia Mini Program"), HasSubstr("search services")));
+  // JSON errors are one object per line.
+  r = run({"--sdk", "Lebo SDK", "--data", "shoe_size", "--format", "json"});
+  EXPECT_EQ(r.exit, 2);
+  EXPECT_THAT(r.err, StartsWith("{\"severity\":\"error\""));
+  // Known ones still answer, and --module needs no --sdk check.
+  EXPECT_EQ(run({"--module", "/opt/idflow/lib/libmystery_sdk.so", "--data", "oaid"}).exit, 0);
+}
+
+TEST(PolicyExplainTest, SdkNamesMatchWhateverTheCaseAndWidth) {
+  for (const std::string name :
+       {"IDM SDK", "idm sdk", "ｉｄｍ sdk", "ＩＤＭ\u3000ＳＤＫ", "  Idm   Sdk "}) {
+    SCOPED_TRACE(name);
+    Result r = Ctl({"policy", "explain", "--policies", kPolicies, "--sdk", name, "--data",
+                    "mac_address", "--host", "idm.mi.com", "--scenario", "device_discovery"});
+    EXPECT_EQ(r.exit, 0) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("verdict:     clear\n"));
+    // Named as the statement spells it.
+    EXPECT_THAT(r.out, HasSubstr("responsible: IDM SDK, module (none)\n"));
+    EXPECT_THAT(r.out, HasSubstr("explanation: IDM SDK sent mac_address to idm.mi.com"));
+  }
+}
+
 }  // namespace
 }  // namespace idflow::tools
