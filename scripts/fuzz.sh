@@ -8,8 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH="${1:-60}"
 BUILD=build-fuzz
-TARGETS=(fuzz_statement_importer fuzz_cookie_importer fuzz_policy_loader fuzz_tap_message
-         fuzz_identity)
+TARGETS=(fuzz_statement_importer fuzz_statement_labelled fuzz_statement_markdown
+         fuzz_statement_html fuzz_statement_text fuzz_cookie_importer fuzz_policy_loader
+         fuzz_tap_message fuzz_identity)
 
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIDFLOW_BUILD_BENCH=OFF \
   -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang \
