@@ -39,7 +39,7 @@ const char kPolicyUsage[] =
     "                               [--id ID] [--version V] [--title T] [--site HOST]...\n"
     "                               [--owner NAME]   (cookies)\n"
     "       idflowctl policy lint DIR [--format text|json] [--werror]\n"
-    "       idflowctl policy diff OLD NEW [--policies DIR]\n"
+    "       idflowctl policy diff OLD NEW [--policies DIR] [--format text|json]\n"
     "       idflowctl policy explain --sdk NAME|--module PATH... --data TYPE [--policies DIR]\n"
     "                               [--exe PATH] [--peer-exe PATH] [--scenario S]...\n"
     "                               [--consent KEY=true|false]... [--host H] [--ip IP]\n"
