@@ -186,6 +186,13 @@ int CollectMatch(unsigned int id, unsigned long long from, unsigned long long to
 
 bool IsHex(char c) { return absl::ascii_isxdigit(static_cast<unsigned char>(c)); }
 
+// "\xNN" for byte `c`.
+void AppendHexEscape(char c, std::string* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const auto u = static_cast<unsigned char>(c);
+  out->append({'\\', 'x', kHex[u >> 4], kHex[u & 0xf]});
+}
+
 // Masks runs of >= 8 hex digits, allowing single ':'/'-' between digits.
 // Snippets travel in proto3 string fields, which must be valid UTF-8: a
 // binary byte (a gzip header, a TLS record) would make the event
@@ -196,8 +203,7 @@ void AppendPrintable(char c, std::string* out) {
     out->push_back(c);
     return;
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  out->append({'\\', 'x', kHex[u >> 4], kHex[u & 0xf]});
+  AppendHexEscape(c, out);
 }
 
 void AppendMaskedHex(std::string_view s, std::string* out) {
@@ -227,6 +233,14 @@ void AppendMaskedHex(std::string_view s, std::string* out) {
   }
 }
 
+// `bytes` as a Vectorscan expression matching exactly those bytes.
+std::string EscapeLiteral(const std::string& bytes) {
+  std::string out;
+  out.reserve(bytes.size() * 4);
+  for (char c : bytes) AppendHexEscape(c, &out);
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<PatternDb> PatternDb::Build(const Identity& identity,
@@ -238,10 +252,8 @@ absl::StatusOr<PatternDb> PatternDb::Build(const Identity& identity,
     if (IsPlaceholder(ident.kind, ident.value)) return;
     std::string digest = KeyedDigest(identity.digest_key, CanonicalValue(ident.kind, ident.value));
     for (Form& f : EncodedForms(ident)) {
-      // Vectorscan's literal API takes a leading NUL for an empty string: such
-      // byte forms (a MAC ending in 00, reversed) are left out.
       if (f.bytes.size() < kMinFormBytes || f.bytes.size() > kTapMaxPatternBytes ||
-          f.bytes[0] == '\0' || !seen.insert(f.bytes).second) {
+          !seen.insert(f.bytes).second) {
         continue;
       }
       db.infos_.push_back(PatternInfo{ident.kind, ident.instance, f.encoding, digest});
@@ -261,11 +273,30 @@ absl::StatusOr<PatternDb> PatternDb::Build(const Identity& identity,
     exprs.push_back(bytes[i].data());
     ids.push_back(static_cast<unsigned int>(i));
   }
+  // Vectorscan's literal API reads a leading NUL as an empty string and
+  // refuses it, so a set holding such a byte form (a MAC starting with 00,
+  // or ending with 00 reversed) is compiled as expressions, every byte
+  // escaped: the same literals, matched the same way.
+  std::vector<std::string> escaped;
+  const bool leading_nul =
+      std::any_of(bytes.begin(), bytes.end(), [](const std::string& b) { return b[0] == '\0'; });
+  if (leading_nul) {
+    escaped.reserve(bytes.size());  // exprs points into it
+    for (size_t i = 0; i < bytes.size(); ++i) {
+      escaped.push_back(EscapeLiteral(bytes[i]));
+      exprs[i] = escaped.back().c_str();
+    }
+  }
   hs_compile_error_t* compile_error = nullptr;
   hs_database_t* compiled = nullptr;
-  if (hs_compile_lit_multi(exprs.data(), flags.data(), ids.data(), db.lengths_.data(),
-                           static_cast<unsigned int>(exprs.size()), HS_MODE_BLOCK, nullptr,
-                           &compiled, &compile_error) != HS_SUCCESS) {
+  const hs_error_t compiled_ok =
+      leading_nul ? hs_compile_multi(exprs.data(), flags.data(), ids.data(),
+                                     static_cast<unsigned int>(exprs.size()), HS_MODE_BLOCK,
+                                     nullptr, &compiled, &compile_error)
+                  : hs_compile_lit_multi(exprs.data(), flags.data(), ids.data(), db.lengths_.data(),
+                                         static_cast<unsigned int>(exprs.size()), HS_MODE_BLOCK,
+                                         nullptr, &compiled, &compile_error);
+  if (compiled_ok != HS_SUCCESS) {
     std::string msg = compile_error != nullptr && compile_error->message != nullptr
                           ? compile_error->message
                           : "unknown error";

@@ -11,6 +11,8 @@ BUILD=build-fuzz
 TARGETS=(fuzz_statement_importer fuzz_statement_labelled fuzz_statement_markdown
          fuzz_statement_html fuzz_statement_text fuzz_cookie_importer fuzz_policy_loader
          fuzz_tap_message fuzz_identity)
+# The tap's sniffers (agent/tap/sniff/).
+TARGETS+=(fuzz_tap_http1 fuzz_tap_set_cookie fuzz_tap_http_date fuzz_tap_client_hello)
 
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIDFLOW_BUILD_BENCH=OFF \
   -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang \

@@ -51,7 +51,10 @@
 #include <atomic>
 
 #include "agent/tap/call_chain.h"
-#include "agent/tap/http_parse.h"
+#include "agent/tap/fd/stream_slots.h"
+#include "agent/tap/sniff/http1.h"
+#include "agent/tap/sniff/set_cookie.h"
+#include "agent/tap/sniff/tls_client_hello.h"
 
 #define IDFLOW_EXPORT extern "C" __attribute__((visibility("default")))
 #define IDFLOW_TLS __attribute__((tls_model("initial-exec"))) thread_local
@@ -562,61 +565,28 @@ uint16_t LookupName(uint8_t family, const uint8_t* addr, char* out) {
 // exhausted the call is scanned on its own (block mode) and counted.
 
 constexpr size_t kCarryMax = agent::kTapMaxPatternBytes - 1;
-constexpr int kCarrySlots = 256;
-// All tables are constinit: a dynamic initializer could run after our
-// constructor (and after hooks) and wipe them.
-struct CarrySlot {
-  std::atomic<int> owner{0};      // stream key + 1, or 0 when free
-  std::atomic<bool> busy{false};  // try-lock: a concurrent writer skips the carry
+struct SendCarry {
   uint16_t len = 0;
   char bytes[kCarryMax] = {};
+  void Reset() { len = 0; }
 };
-constinit CarrySlot g_carry[kCarrySlots];
-constinit std::atomic<uint16_t> g_fd_carry[kFdTableSize][2];  // slot + 1, 0 = none
-constinit bool g_carry_ready = false;
+using CarrySlot = tap::StreamSlots<SendCarry, 256, kFdTableSize>::Slot;
+constinit tap::StreamSlots<SendCarry, 256, kFdTableSize> g_carry;
 
-void InitCarry() { g_carry_ready = true; }
+// Response carry: a response's header block split across reads (Set-Cookie
+// lines), tap/sniff/http1.h. Claimed when a read begins a response whose
+// header block does not end in it; released when the block ends.
+struct ResponseCarry {
+  tap::ResponseLines lines;
+  char line[tap::kResponseLineMax] = {};
+  void Reset() { lines = tap::ResponseLines{}; }
+};
+constinit tap::StreamSlots<ResponseCarry, 64, kFdTableSize> g_responses;
 
 void ReleaseCarry(int fd) {
-  if (!g_carry_ready) return;
-  for (int tls = 0; tls < 2; ++tls) {
-    uint16_t slot = g_fd_carry[fd][tls].exchange(0, std::memory_order_acq_rel);
-    if (slot != 0) g_carry[slot - 1].owner.store(0, std::memory_order_release);
-  }
+  g_carry.ReleaseFd(fd);
+  g_responses.ReleaseFd(fd);
 }
-
-// Locks the stream's slot (claiming one if needed); nullptr = no carry.
-CarrySlot* LockCarry(int fd, int tls) {
-  if (!g_carry_ready || fd < 0 || fd >= kFdTableSize) return nullptr;
-  int key = fd * 2 + tls + 1;
-  uint16_t slot = g_fd_carry[fd][tls].load(std::memory_order_acquire);
-  if (slot == 0) {
-    for (int i = 0; i < kCarrySlots && slot == 0; ++i) {
-      int idx = (fd + i) % kCarrySlots;
-      int expected = 0;
-      if (g_carry[idx].owner.compare_exchange_strong(expected, key, std::memory_order_acq_rel)) {
-        g_carry[idx].len = 0;
-        uint16_t none = 0;
-        if (g_fd_carry[fd][tls].compare_exchange_strong(none, static_cast<uint16_t>(idx + 1))) {
-          slot = static_cast<uint16_t>(idx + 1);
-        } else {  // another thread claimed one for this stream first
-          g_carry[idx].owner.store(0, std::memory_order_release);
-          slot = none;
-        }
-      }
-    }
-    if (slot == 0) return nullptr;
-  }
-  CarrySlot* s = &g_carry[slot - 1];
-  if (s->busy.exchange(true, std::memory_order_acquire)) return nullptr;
-  if (s->owner.load(std::memory_order_acquire) != key) {
-    s->busy.store(false, std::memory_order_release);
-    return nullptr;
-  }
-  return s;
-}
-
-void UnlockCarry(CarrySlot* s) { s->busy.store(false, std::memory_order_release); }
 
 // ---------------------------------------------------------------------------
 // Per-thread state: re-entrancy guard, scratch, gather buffer.
@@ -1437,29 +1407,57 @@ void ReportRequestCookies(const Call& c, const char* data, size_t n, TapWireEven
   }
 }
 
-// Set-Cookie headers of an HTTP response read in one call.
-void OnIncoming(const Call& c, const char* data, size_t n) {
-  if (!tap::IsHttpResponse(data, n)) return;
-  const tap::HttpHeaders headers = tap::ParseHeaderBlock(data, n);
+// Set-Cookie headers of an HTTP response, one header line at a time
+// (tap/sniff/http1.h FeedResponseLines).
+struct IncomingCookies {
+  const Call* call;
+  int64_t now_s;
+  int sent;
+  bool common_ready;
   TapWireEvent ev;
-  bool common_ready = false;
-  size_t from = 0;
-  const int64_t now_s = NowMs(CLOCK_REALTIME) / 1000;
+};
+
+void OnResponseLine(void* ctx, const char* line, size_t line_len) {
+  auto* in = static_cast<IncomingCookies*>(ctx);
   const char* v = nullptr;
   size_t len = 0;
-  for (int sent = 0; sent < kMaxCookiesPerCall &&
-                     tap::FindHeader(headers, from, "set-cookie", &v, &len, &from);) {
-    tap::SetCookie sc;
-    if (!tap::ParseSetCookie(v, len, now_s, &sc)) continue;
-    uint8_t flags = sc.has_max_age ? agent::kTapCookieHasMaxAge : agent::kTapCookieSession;
-    if (!common_ready) {
-      FillCommon(c, nullptr, 0, &ev);
-      common_ready = true;
-    }
-    SendCookie(ev, agent::kTapCookieIn, sc.name, sc.name_len, flags, sc.max_age, sc.domain,
-               sc.domain_len);
-    ++sent;
+  if (in->sent >= kMaxCookiesPerCall ||
+      !tap::HeaderLineValue(line, line_len, "set-cookie", &v, &len)) {
+    return;
   }
+  tap::SetCookie sc;
+  if (!tap::ParseSetCookie(v, len, in->now_s, &sc)) return;
+  uint8_t flags = sc.has_max_age ? agent::kTapCookieHasMaxAge : agent::kTapCookieSession;
+  if (!in->common_ready) {
+    FillCommon(*in->call, nullptr, 0, &in->ev);
+    in->common_ready = true;
+  }
+  SendCookie(in->ev, agent::kTapCookieIn, sc.name, sc.name_len, flags, sc.max_age, sc.domain,
+             sc.domain_len);
+  ++in->sent;
+}
+
+// One read of a stream that begins an HTTP response or continues one whose
+// header block did not end in an earlier read (the stream's response carry).
+// Without a carry (pool exhausted, fd unknown) the read is parsed alone.
+void OnIncoming(const Call& c, const char* data, size_t n) {
+  IncomingCookies in;
+  in.call = &c;
+  in.now_s = NowMs(CLOCK_REALTIME) / 1000;
+  in.sent = 0;
+  in.common_ready = false;
+  const int tls = c.tls_channel != 0 ? 1 : 0;
+  auto* slot = g_responses.Lock(c.fd, tls, /*claim=*/tap::IsHttpResponse(data, n));
+  if (slot == nullptr) {
+    tap::ResponseLines alone;
+    tap::FeedResponseLines(&alone, nullptr, data, n, OnResponseLine, &in);
+    return;
+  }
+  ResponseCarry& r = slot->payload;
+  if (tap::IsHttpResponse(data, n)) r.Reset();  // a new response on the stream
+  bool more = tap::FeedResponseLines(&r.lines, r.line, data, n, OnResponseLine, &in);
+  g_responses.Unlock(slot);
+  if (!more) g_responses.Release(c.fd, tls);
 }
 
 // Scans what a hooked call actually sent (n contiguous bytes) and reports.
@@ -1476,11 +1474,12 @@ void ScanOutgoing(const Call& c, const char* data, size_t n) {
   g_bytes_scanned.fetch_add(n, std::memory_order_relaxed);
 
   bool stream = c.kind == kFdTcp || c.kind == kFdUnixStream;
-  CarrySlot* carry = nullptr;
+  CarrySlot* slot = nullptr;
   if (stream) {
-    carry = LockCarry(c.fd, c.tls_channel != 0 ? 1 : 0);
-    if (carry == nullptr) g_stream_fallbacks.fetch_add(1, std::memory_order_relaxed);
+    slot = g_carry.Lock(c.fd, c.tls_channel != 0 ? 1 : 0, /*claim=*/true);
+    if (slot == nullptr) g_stream_fallbacks.fetch_add(1, std::memory_order_relaxed);
   }
+  SendCarry* carry = slot != nullptr ? &slot->payload : nullptr;
   char joint[2 * kCarryMax];
   size_t joint_len = 0;
   JointMatches jm;
@@ -1517,7 +1516,7 @@ void ScanOutgoing(const Call& c, const char* data, size_t n) {
       memcpy(carry->bytes + keep_old, data, n);
       carry->len = static_cast<uint16_t>(keep_old + n);
     }
-    UnlockCarry(carry);
+    g_carry.Unlock(slot);
   }
 
   bool http_request = (c.tls_channel != 0 || c.kind == kFdTcp) && tap::IsHttpRequest(data, n);
@@ -1696,7 +1695,6 @@ void Init() {
                          agent::kTapRingMinSlots, agent::kTapRingMaxSlots);
   while ((slots & (slots - 1)) != 0) slots &= slots - 1;  // round down to a power of two
   g_ring_slots = static_cast<uint32_t>(slots);
-  InitCarry();
 
   ssize_t n = readlink("/proc/self/exe", g_exe, sizeof(g_exe) - 1);
   g_exe[n > 0 ? n : 0] = '\0';
@@ -1807,9 +1805,14 @@ void OutgoingIov(int fd, const iovec* iov, size_t iovcnt, size_t sent, const soc
   ScanIov(c, iov, iovcnt, sent);
 }
 
-// Receive side: only TCP (and TLS plaintext) responses are parsed.
+// Receive side: only TCP (and TLS plaintext) responses are parsed: reads
+// that begin one, and those of a stream whose response header block is not
+// finished yet.
 void Incoming(int fd, const void* buf, size_t n, uint8_t tls_channel, void* caller) {
-  if (n < 12 || !idflow::tap::IsHttpResponse(static_cast<const char*>(buf), n)) return;
+  if (!idflow::tap::IsHttpResponse(static_cast<const char*>(buf), n) &&
+      !g_responses.Has(fd, tls_channel != 0 ? 1 : 0)) {
+    return;
+  }
   uint8_t kind = Classify(fd);
   if (tls_channel == 0 && kind != kFdTcp) return;
   if (fd == g_agent_fd.load(std::memory_order_relaxed)) return;
@@ -1926,7 +1929,7 @@ IDFLOW_EXPORT ssize_t recv(int fd, void* buf, size_t len, int flags) {
   void* caller = IDFLOW_CALLER;
   ssize_t r = RealRecv(fd, buf, len, flags);
   t_last_sock = fd;
-  if (r >= 12 && Ready()) Observe([&] { Incoming(fd, buf, r, 0, caller); });
+  if (r > 0 && Ready()) Observe([&] { Incoming(fd, buf, r, 0, caller); });
   return r;
 }
 
@@ -1935,14 +1938,14 @@ IDFLOW_EXPORT ssize_t recvfrom(int fd, void* buf, size_t len, int flags, sockadd
   void* caller = IDFLOW_CALLER;
   ssize_t r = RealRecvfrom(fd, buf, len, flags, addr, addr_len);
   t_last_sock = fd;
-  if (r >= 12 && Ready()) Observe([&] { Incoming(fd, buf, r, 0, caller); });
+  if (r > 0 && Ready()) Observe([&] { Incoming(fd, buf, r, 0, caller); });
   return r;
 }
 
 IDFLOW_EXPORT ssize_t recvmsg(int fd, msghdr* msg, int flags) {
   void* caller = IDFLOW_CALLER;
   ssize_t r = RealRecvmsg(fd, msg, flags);
-  if (r >= 12 && Ready() && msg->msg_iovlen > 0) {
+  if (r > 0 && Ready() && msg->msg_iovlen > 0) {
     size_t n = msg->msg_iov[0].iov_len < static_cast<size_t>(r) ? msg->msg_iov[0].iov_len : r;
     Observe([&] { Incoming(fd, msg->msg_iov[0].iov_base, n, 0, caller); });
   }
@@ -1953,7 +1956,7 @@ IDFLOW_EXPORT ssize_t read(int fd, void* buf, size_t len) {
   void* caller = IDFLOW_CALLER;
   ssize_t r = RealRead(fd, buf, len);
   t_last_sock = fd;
-  if (r >= 12 && Ready()) Observe([&] { Incoming(fd, buf, r, 0, caller); });
+  if (r > 0 && Ready()) Observe([&] { Incoming(fd, buf, r, 0, caller); });
   return r;
 }
 
@@ -1962,7 +1965,7 @@ IDFLOW_EXPORT ssize_t __read_chk(int fd, void* buf, size_t len, size_t buflen) {
   void* caller = IDFLOW_CALLER;
   ReadChkFn f = Real(g_read_chk, "__read_chk");
   ssize_t r = f != nullptr ? f(fd, buf, len, buflen) : RealRead(fd, buf, len);
-  if (r >= 12 && Ready()) Observe([&] { Incoming(fd, buf, r, 0, caller); });
+  if (r > 0 && Ready()) Observe([&] { Incoming(fd, buf, r, 0, caller); });
   return r;
 }
 
@@ -1970,7 +1973,7 @@ IDFLOW_EXPORT ssize_t __recv_chk(int fd, void* buf, size_t len, size_t buflen, i
   void* caller = IDFLOW_CALLER;
   RecvChkFn f = Real(g_recv_chk, "__recv_chk");
   ssize_t r = f != nullptr ? f(fd, buf, len, buflen, flags) : RealRecv(fd, buf, len, flags);
-  if (r >= 12 && Ready()) Observe([&] { Incoming(fd, buf, r, 0, caller); });
+  if (r > 0 && Ready()) Observe([&] { Incoming(fd, buf, r, 0, caller); });
   return r;
 }
 
@@ -1980,7 +1983,7 @@ IDFLOW_EXPORT ssize_t __recvfrom_chk(int fd, void* buf, size_t len, size_t bufle
   RecvfromChkFn f = Real(g_recvfrom_chk, "__recvfrom_chk");
   ssize_t r = f != nullptr ? f(fd, buf, len, buflen, flags, addr, addr_len)
                            : RealRecvfrom(fd, buf, len, flags, addr, addr_len);
-  if (r >= 12 && Ready()) Observe([&] { Incoming(fd, buf, r, 0, caller); });
+  if (r > 0 && Ready()) Observe([&] { Incoming(fd, buf, r, 0, caller); });
   return r;
 }
 
@@ -2025,7 +2028,7 @@ IDFLOW_EXPORT int SSL_read(void* ssl, void* buf, int num) {
   Guard guard;
   t_last_sock = -1;
   int r = f(ssl, buf, num);
-  if (r >= 12 && guard.entered() && Ready()) {
+  if (r > 0 && guard.entered() && Ready()) {
     int saved_errno = errno;
     Incoming(SslFd(ssl), buf, static_cast<size_t>(r), idflow::agent::kTapChannelTlsOpenssl, caller);
     errno = saved_errno;
@@ -2040,7 +2043,7 @@ IDFLOW_EXPORT int SSL_read_ex(void* ssl, void* buf, size_t num, size_t* read_byt
   Guard guard;
   t_last_sock = -1;
   int r = f(ssl, buf, num, read_bytes);
-  if (r == 1 && read_bytes != nullptr && *read_bytes >= 12 && guard.entered() && Ready()) {
+  if (r == 1 && read_bytes != nullptr && *read_bytes > 0 && guard.entered() && Ready()) {
     int saved_errno = errno;
     Incoming(SslFd(ssl), buf, *read_bytes, idflow::agent::kTapChannelTlsOpenssl, caller);
     errno = saved_errno;
@@ -2071,7 +2074,7 @@ IDFLOW_EXPORT ssize_t gnutls_record_recv(void* session, void* buf, size_t n) {
   Guard guard;
   t_last_sock = -1;
   ssize_t r = f(session, buf, n);
-  if (r >= 12 && guard.entered() && Ready()) {
+  if (r > 0 && guard.entered() && Ready()) {
     int saved_errno = errno;
     Incoming(GnutlsFd(session), buf, static_cast<size_t>(r), idflow::agent::kTapChannelTlsGnutls,
              caller);

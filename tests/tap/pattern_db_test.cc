@@ -133,16 +133,19 @@ TEST(PatternDbTest, LookupRejectsUnknownIds) {
   EXPECT_EQ(db->Lookup(0xffffffffu), nullptr);
 }
 
-TEST(PatternDbTest, SerializedDatabaseDeserializesAndScans) {
-  auto db = PatternDb::Build(TestIdentity(), Discovered());
-  ASSERT_THAT(db, IsOk());
-  hs_database_t* copy = nullptr;
-  ASSERT_EQ(hs_deserialize_database(db->serialized().data(), db->serialized().size(), &copy),
-            HS_SUCCESS);
-  hs_scratch_t* scratch = nullptr;
-  ASSERT_EQ(hs_alloc_scratch(copy, &scratch), HS_SUCCESS);
-  std::string data = absl::StrCat("mac=", kMac);
+// (id, start) of every match in `data` of the serialized database, scanned
+// the way the tap does (deserialized copy, block mode).
+std::vector<std::pair<unsigned, unsigned long long>> ScanSerialized(const PatternDb& db,
+                                                                    const std::string& data) {
   std::vector<std::pair<unsigned, unsigned long long>> hits;
+  hs_database_t* copy = nullptr;
+  if (hs_deserialize_database(db.serialized().data(), db.serialized().size(), &copy) !=
+      HS_SUCCESS) {
+    ADD_FAILURE() << "serialized database does not deserialize";
+    return hits;
+  }
+  hs_scratch_t* scratch = nullptr;
+  EXPECT_EQ(hs_alloc_scratch(copy, &scratch), HS_SUCCESS);
   hs_scan(
       copy, data.data(), data.size(), 0, scratch,
       [](unsigned id, unsigned long long from, unsigned long long, unsigned, void* ctx) {
@@ -151,11 +154,19 @@ TEST(PatternDbTest, SerializedDatabaseDeserializesAndScans) {
         return 0;
       },
       &hits);
+  hs_free_scratch(scratch);
+  hs_free_database(copy);
+  return hits;
+}
+
+TEST(PatternDbTest, SerializedDatabaseDeserializesAndScans) {
+  auto db = PatternDb::Build(TestIdentity(), Discovered());
+  ASSERT_THAT(db, IsOk());
+  std::vector<std::pair<unsigned, unsigned long long>> hits =
+      ScanSerialized(*db, absl::StrCat("mac=", kMac));
   ASSERT_EQ(hits.size(), 1u);
   EXPECT_EQ(hits[0].second, 4u);  // start of match reported (SOM_LEFTMOST)
   EXPECT_EQ(db->Lookup(hits[0].first)->encoding, "raw");
-  hs_free_scratch(scratch);
-  hs_free_database(copy);
 }
 
 std::string Unpadded(const std::string& hex) {
@@ -214,6 +225,36 @@ TEST(PatternDbTest, ExtendedAddressEncodingsAreFound) {
   ASSERT_FALSE(hits.empty());
   EXPECT_EQ(db->Lookup(hits[0].id)->kind, "bluetooth_address");
   EXPECT_EQ(db->Lookup(hits[0].id)->encoding, "bytes_reversed");
+}
+
+// Issue 10: byte forms starting with a zero byte (a MAC starting with 00, or
+// ending with 00 read reversed) were left out of the database. They are
+// found now, by the agent's scan and by a tap scanning the serialized copy.
+TEST(PatternDbTest, ByteFormsWithALeadingZeroByteAreFound) {
+  Identity id;
+  id.digest_key = "k";
+  id.identifiers = {{"mac_address", "eth0", "00:1a:2b:3c:4d:5e", "identity_file"},
+                    {"bluetooth_address", "hci0", "aa:bb:cc:dd:ee:00", "identity_file"}};
+  auto db = PatternDb::Build(id);
+  ASSERT_THAT(db, IsOk());
+  const std::string bytes("\x00\x1a\x2b\x3c\x4d\x5e", 6);
+  const std::string bt_reversed("\x00\xee\xdd\xcc\xbb\xaa", 6);
+  const PatternInfo* info = FindOne(*db, bytes);
+  ASSERT_NE(info, nullptr);
+  EXPECT_EQ(info->encoding, "bytes");
+  info = FindOne(*db, bt_reversed);
+  ASSERT_NE(info, nullptr);
+  EXPECT_EQ(info->kind, "bluetooth_address");
+  EXPECT_EQ(info->encoding, "bytes_reversed");
+  // Textual forms still found, at the same offsets (SOM_LEFTMOST).
+  ASSERT_NE(FindOne(*db, "00:1a:2b:3c:4d:5e"), nullptr);
+  EXPECT_EQ(FindOne(*db, "00:1a:2b:3c:4d:5e")->encoding, "raw");
+
+  const std::vector<std::pair<unsigned, unsigned long long>> hits =
+      ScanSerialized(*db, "ab" + bytes + "cd");
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].second, 2u);
+  EXPECT_EQ(db->Lookup(hits[0].first)->encoding, "bytes");
 }
 
 // The benchmark scale: a typical device (3 network interfaces, Bluetooth,
