@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/policy/real_policy.h"
+#include "tests/policy/sample_flows.h"
 #include "tests/testing/status_matchers.h"
 
 namespace idflow::policy {
@@ -397,13 +398,7 @@ TEST(CookieLoaderTest, SchemaErrorsCiteLineAndColumn) {
 // A Set-Cookie from `host`; `domain` is its Domain attribute ("" = host-only).
 CookieObservation Obs(std::string host, std::string name, int64_t max_age,
                       std::string domain = "") {
-  CookieObservation o;
-  o.host = std::move(host);
-  o.domain = std::move(domain);
-  o.name = std::move(name);
-  o.session = max_age == 0;
-  o.max_age_seconds = max_age;
-  return o;
+  return SetCookie(std::move(host), std::move(name), max_age, std::move(domain));
 }
 
 TEST(JudgeCookieTest, Verdicts) {

@@ -16,6 +16,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/policy/real_policy.h"
+#include "tests/policy/sample_flows.h"
 
 namespace idflow::policy {
 namespace {
@@ -69,34 +70,9 @@ Verdict As(Responsible::Role role, std::string sdk, std::string module, const Fl
   return JudgeResolved(RealPolicy(), r, f);
 }
 
-Flow MakeFlow(std::string data_type, std::string action = "transmit", std::string host = "",
-              std::vector<std::string> scenarios = {}, std::map<std::string, bool> consents = {}) {
-  Flow f;
-  f.call_chain = {"/opt/demo/lib/libsdk.so"};
-  f.exe = "/opt/demo/bin/host";
-  f.data_type = std::move(data_type);
-  f.action = std::move(action);
-  f.channel = f.action == "transmit" ? "tcp" : "";
-  f.dest_host = std::move(host);
-  f.scenarios = std::move(scenarios);
-  f.consents = std::move(consents);
-  return f;
-}
-
-CookieObservation Cookie(std::string host, std::string name, int64_t max_age,
-                         std::string domain = "") {
-  CookieObservation o;
-  o.host = std::move(host);
-  o.domain = std::move(domain);
-  o.name = std::move(name);
-  o.session = max_age == 0;
-  o.max_age_seconds = max_age;
-  return o;
-}
-
 std::vector<Sample> Samples() {
   using Role = Responsible::Role;
-  constexpr char kLib[] = "/opt/demo/lib/libsdk.so";
+  const std::string kLib = kSampleModule;
   std::vector<Sample> out;
   auto flow = [&](std::string name, const Verdict& v) {
     out.push_back({std::move(name), v.category, v.explanation});
@@ -107,62 +83,65 @@ std::vector<Sample> Samples() {
   };
   // Statement entries.
   flow("clear", As(Role::kSdk, "IDM SDK", kLib,
-                   MakeFlow("mac_address", "transmit", "idm.mi.com", {"device_discovery"})));
+                   SampleFlow("mac_address", "transmit", "idm.mi.com", {"device_discovery"})));
   flow("clear-ip", As(Role::kSdk, "Device interconnectivity services SDK", kLib,
-                      MakeFlow("photo", "transmit", "10.0.0.7")));
-  flow("clear-no-destination", As(Role::kSdk, "Yunkong SDK", kLib,
-                                  MakeFlow("oaid", "transmit", "", {"interconnectivity_launch"})));
+                      SampleFlow("photo", "transmit", "10.0.0.7")));
+  flow("clear-no-destination",
+       As(Role::kSdk, "Yunkong SDK", kLib,
+          SampleFlow("oaid", "transmit", "", {"interconnectivity_launch"})));
   flow("clear-lowercase-sdk", As(Role::kSdk, "search services", kLib,
-                                 MakeFlow("search_keywords", "transmit", "search.mi.com")));
+                                 SampleFlow("search_keywords", "transmit", "search.mi.com")));
   flow("clear-folded-sdk",
-       As(Role::kSdk, "ｉｄｍ sdk", kLib, MakeFlow("mac_address", "transmit", "idm.mi.com")));
-  flow("vague", As(Role::kSdk, "Tianqin SDK", kLib, MakeFlow("oaid", "acquire")));
-  flow("omitted", As(Role::kSdk, "Lebo SDK", kLib, MakeFlow("mac_address")));
-  flow("omitted-several-entries", As(Role::kSdk, "Tianqin SDK", kLib, MakeFlow("search_keywords")));
-  flow("omitted-empty-type", As(Role::kSdk, "Lebo SDK", kLib, MakeFlow("")));
-  flow("omitted-unknown-type", As(Role::kSdk, "Lebo SDK", kLib, MakeFlow("shoe_size")));
-  flow("wrong-recipient-unknown",
-       As(Role::kSdk, "Tianqin SDK", kLib, MakeFlow("mac_address", "transmit", "tracker.example")));
+       As(Role::kSdk, "ｉｄｍ sdk", kLib, SampleFlow("mac_address", "transmit", "idm.mi.com")));
+  flow("vague", As(Role::kSdk, "Tianqin SDK", kLib, SampleFlow("oaid", "acquire")));
+  flow("omitted", As(Role::kSdk, "Lebo SDK", kLib, SampleFlow("mac_address")));
+  flow("omitted-several-entries",
+       As(Role::kSdk, "Tianqin SDK", kLib, SampleFlow("search_keywords")));
+  flow("omitted-empty-type", As(Role::kSdk, "Lebo SDK", kLib, SampleFlow("")));
+  flow("omitted-unknown-type", As(Role::kSdk, "Lebo SDK", kLib, SampleFlow("shoe_size")));
+  flow("wrong-recipient-unknown", As(Role::kSdk, "Tianqin SDK", kLib,
+                                     SampleFlow("mac_address", "transmit", "tracker.example")));
   flow("wrong-recipient-other-party",
-       As(Role::kSdk, "Lebo SDK", kLib, MakeFlow("device_type", "transmit", "data.mi.com")));
-  flow("out-of-scenario",
-       As(Role::kSdk, "IDM SDK", kLib, MakeFlow("bluetooth_address", "acquire", "", {"casting"})));
+       As(Role::kSdk, "Lebo SDK", kLib, SampleFlow("device_type", "transmit", "data.mi.com")));
+  flow("out-of-scenario", As(Role::kSdk, "IDM SDK", kLib,
+                             SampleFlow("bluetooth_address", "acquire", "", {"casting"})));
   flow("no-consent", As(Role::kSdk, "OneTrack SDK", kLib,
-                        MakeFlow("oaid", "transmit", "tracking.xiaomi.net", {},
-                                 {{"user_experience_program", false}})));
+                        SampleFlow("oaid", "transmit", "tracking.xiaomi.net", {},
+                                   {{"user_experience_program", false}})));
   flow("method-mismatch-lowercase-sdk",
-       As(Role::kSdk, "search services", kLib, MakeFlow("search_keywords", "acquire")));
+       As(Role::kSdk, "search services", kLib, SampleFlow("search_keywords", "acquire")));
   // The app policy (features instead of entries); its keeper is "Xiaomi Inc.".
   flow("app-clear", As(Role::kSdk, "Mijia Mini Program", kLib,
-                       MakeFlow("device_name", "transmit", "home.mi.com")));
-  flow("app-omitted", As(Role::kSdk, "Mijia Mini Program", kLib, MakeFlow("photo")));
+                       SampleFlow("device_name", "transmit", "home.mi.com")));
+  flow("app-omitted", As(Role::kSdk, "Mijia Mini Program", kLib, SampleFlow("photo")));
   flow("app-wrong-recipient", As(Role::kSdk, "Mijia Mini Program", kLib,
-                                 MakeFlow("device_name", "transmit", "tracker.example")));
+                                 SampleFlow("device_name", "transmit", "tracker.example")));
   flow("app-no-consent",
        As(Role::kSdk, "Mijia Mini Program", kLib,
-          MakeFlow("wechat_user_info", "transmit", "", {}, {{"wechat_user_info", false}})));
+          SampleFlow("wechat_user_info", "transmit", "", {}, {{"wechat_user_info", false}})));
   flow("app-purpose-no-consent",
        As(Role::kSdk, "Mijia Mini Program", kLib,
-          MakeFlow("usage_stats", "transmit", "", {}, {{"user_experience_program", false}})));
+          SampleFlow("usage_stats", "transmit", "", {}, {{"user_experience_program", false}})));
   // Nobody declares the module.
-  flow("undeclared-sdk-without-module", As(Role::kSdk, "Unknown SDK", "", MakeFlow("mac_address")));
-  flow("undeclared-sdk", As(Role::kSdk, "Mystery SDK", kLib, MakeFlow("mac_address")));
-  flow("undeclared-sdk-no-sdk-word", As(Role::kSdk, "libmystery", kLib, MakeFlow("oaid")));
-  flow("undeclared-unbound", As(Role::kUnbound, "", kLib, MakeFlow("mac_address")));
-  flow("undeclared-first-party", As(Role::kFirstParty, "", kLib, MakeFlow("mac_address")));
+  flow("undeclared-sdk-without-module",
+       As(Role::kSdk, "Unknown SDK", "", SampleFlow("mac_address")));
+  flow("undeclared-sdk", As(Role::kSdk, "Mystery SDK", kLib, SampleFlow("mac_address")));
+  flow("undeclared-sdk-no-sdk-word", As(Role::kSdk, "libmystery", kLib, SampleFlow("oaid")));
+  flow("undeclared-unbound", As(Role::kUnbound, "", kLib, SampleFlow("mac_address")));
+  flow("undeclared-first-party", As(Role::kFirstParty, "", kLib, SampleFlow("mac_address")));
   flow("local-acquisition-unbound",
-       As(Role::kUnbound, "", "/usr/bin/cat", MakeFlow("mac_address", "acquire")));
+       As(Role::kUnbound, "", "/usr/bin/cat", SampleFlow("mac_address", "acquire")));
   flow("local-acquisition-first-party",
-       As(Role::kFirstParty, "", kLib, MakeFlow("mac_address", "acquire")));
+       As(Role::kFirstParty, "", kLib, SampleFlow("mac_address", "acquire")));
   {
-    Flow f = MakeFlow("mac_address");
+    Flow f = SampleFlow("mac_address");
     f.call_chain.clear();
     flow("unattributable", As(Role::kNone, "", "", f));
     f.exe.clear();
     flow("unattributable-no-exe", As(Role::kNone, "", "", f));
   }
   {
-    Flow f = MakeFlow("mac_address");
+    Flow f = SampleFlow("mac_address");
     f.channel = "unix";
     f.peer_exe = f.exe;
     flow("same-app-ipc", As(Role::kUnbound, "", kLib, f));
@@ -170,15 +149,15 @@ std::vector<Sample> Samples() {
     flow("same-app-ipc-unnamed", As(Role::kUnbound, "", kLib, f));
   }
   // Cookies.
-  cookie("cookie-clear", Cookie("account.xiaomi.com", "passToken", 0));
-  cookie("undeclared-cookie", Cookie("account.xiaomi.com", "tracker_id", 0));
-  cookie("lifetime-exceeded", Cookie("account.xiaomi.com", "tick", 2 * 3600));
+  cookie("cookie-clear", SetCookie("account.xiaomi.com", "passToken", 0));
+  cookie("undeclared-cookie", SetCookie("account.xiaomi.com", "tracker_id", 0));
+  cookie("lifetime-exceeded", SetCookie("account.xiaomi.com", "tick", 2 * 3600));
   cookie("third-party-cookie-only-first-party",
-         Cookie("account.xiaomi.com", "_ga", 86400, ".xiaomi.com"));
-  cookie("third-party-cookie-row", Cookie("c.mi.com", "mstz", 0, "mi.com"));
-  cookie("no-cookie-policy", Cookie("www.example.com", "sid", 0));
+         SetCookie("account.xiaomi.com", "_ga", 86400, ".xiaomi.com"));
+  cookie("third-party-cookie-row", SetCookie("c.mi.com", "mstz", 0, "mi.com"));
+  cookie("no-cookie-policy", SetCookie("www.example.com", "sid", 0));
   {
-    CookieObservation sent = Cookie("account.xiaomi.com", "passToken", -1);
+    CookieObservation sent = SetCookie("account.xiaomi.com", "passToken", -1);
     sent.direction = CookieDirection::kSentByClient;
     cookie("cookie-sent", sent);
   }

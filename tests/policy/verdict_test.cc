@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/policy/real_policy.h"
+#include "tests/policy/sample_flows.h"
 #include "tests/testing/status_matchers.h"
 
 namespace idflow::policy {
@@ -26,7 +27,7 @@ struct SdkFlow {
   Flow flow;
 };
 
-constexpr char kModule[] = "/opt/demo/lib/libsdk.so";
+constexpr const char* kModule = kSampleModule;
 
 Verdict JudgeAs(const Policy& p, const SdkFlow& f) {
   Responsible r;
@@ -48,16 +49,8 @@ struct Case {
 SdkFlow F(std::string sdk, std::string data_type, std::string action = "transmit",
           std::string host = "", std::vector<std::string> scenarios = {},
           std::map<std::string, bool> consents = {}) {
-  Flow f;
-  f.call_chain = {kModule};
-  f.exe = "/opt/demo/bin/host";
-  f.data_type = std::move(data_type);
-  f.action = std::move(action);
-  f.channel = f.action == "transmit" ? "tcp" : "";
-  f.dest_host = std::move(host);
-  f.scenarios = std::move(scenarios);
-  f.consents = std::move(consents);
-  return {std::move(sdk), std::move(f)};
+  return {std::move(sdk), SampleFlow(std::move(data_type), std::move(action), std::move(host),
+                                     std::move(scenarios), std::move(consents))};
 }
 
 class RealVerdictTest : public ::testing::TestWithParam<Case> {};
