@@ -20,6 +20,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "collector/policy/policy.h"
+#include "collector/policy/text_normalize.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
 #include "yaml-cpp/yaml.h"
@@ -457,7 +458,7 @@ absl::Status LoadBindings(const PolicyFile& f, Policy* p) {
     }
     bool declared = false;
     for (const Statement& s : p->statements) {
-      for (const Entry& e : s.entries) declared = declared || e.sdk == b.sdk;
+      for (const Entry& e : s.entries) declared = declared || SameFolded(e.sdk, b.sdk);
     }
     if (!declared) {
       return r.Error(n["sdk"], absl::StrCat("SDK '", b.sdk, "' is named in no loaded statement"));
@@ -465,7 +466,7 @@ absl::Status LoadBindings(const PolicyFile& f, Policy* p) {
     // Two bindings of one SDK in different files would make the winner depend
     // on file order; one binding lists all its modules and processes.
     for (const Binding& other : p->bindings) {
-      if (other.sdk == b.sdk) {
+      if (SameFolded(other.sdk, b.sdk)) {
         return r.Error(n["sdk"], absl::StrCat("SDK '", b.sdk, "' is already bound at ", other.file,
                                               ":", other.line));
       }

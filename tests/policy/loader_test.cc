@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "collector/policy/policy.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -84,6 +85,34 @@ TEST(LoaderTest, LoadsMinimalPolicy) {
   EXPECT_FALSE(p->ontology.Subsumes("oaid", "device_id"));
   EXPECT_FALSE(p->ontology.Subsumes("device_id", "mac_address"));
   EXPECT_THAT(p->ontology.scenarios, ElementsAre("casting"));
+}
+
+TEST(LoaderTest, BindingSdkNamesMatchStatementsFolded) {
+  auto p = Load(kOntology, kStatement,
+                "schema: idflow.policy/v1\nkind: bindings\nbindings:\n  - sdk: \"foo  sdk\"\n"
+                "    modules: [\"*/libfoo.so\"]\n");
+  ASSERT_THAT(p, IsOk());
+  // A second binding spelled differently is still the same SDK: refused.
+  auto twice = Load(kOntology, kStatement,
+                    "schema: idflow.policy/v1\nkind: bindings\nbindings:\n  - sdk: Foo SDK\n"
+                    "    modules: [\"*/libfoo.so\"]\n  - sdk: \"ＦＯＯ SDK\"\n"
+                    "    modules: [\"*/libfoo2.so\"]\n");
+  EXPECT_THAT(twice.status().message(), ::testing::HasSubstr("is already bound at"));
+}
+
+TEST(LoaderTest, StatementEntitiesJoinTheOntologyAndCannotRedefineOne) {
+  const std::string st = absl::StrReplaceAll(
+      kStatement,
+      {{"id: s\n", "id: s\nentities:\n  - id: newco\n    name: \"New Co.\"\n"},
+       {"third_party: Acme Ltd.\n    entity: acme", "third_party: New Co.\n    entity: newco"}});
+  auto p = Load(kOntology, st);
+  ASSERT_THAT(p, IsOk());
+  ASSERT_NE(p->ontology.FindEntity("newco"), nullptr);
+  EXPECT_EQ(p->statements[0].entities.size(), 1u);
+  const std::string clash = absl::StrReplaceAll(
+      kStatement, {{"id: s\n", "id: s\nentities:\n  - id: acme\n    name: \"Other Name\"\n"}});
+  auto bad = Load(kOntology, clash);
+  EXPECT_THAT(bad.status().message(), ::testing::HasSubstr("is already defined as"));
 }
 
 struct BadCase {
