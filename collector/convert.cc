@@ -201,6 +201,7 @@ idflow::v1::Verdict ToProto(const store::VerdictGroup& g) {
   v.set_action(s.action);
   v.set_channel(s.channel);
   v.set_exe(s.exe);
+  v.set_snippet(s.snippet);
   v.set_finding(FindingToProto(s.finding));
   v.set_category(CategoryToProto(s.verdict));
   for (const auto& m : s.call_chain) v.add_call_chain(m.path);

@@ -8,9 +8,13 @@ PACKAGES=(
   libabsl-dev libboost-dev libyaml-cpp-dev libsqlite3-dev sqlite3 libvectorscan-dev
   libssl-dev zlib1g-dev nlohmann-json3-dev libxml2-dev libicu-dev libgtest-dev libgmock-dev libbenchmark-dev
   curl wget python3 openssl strace clang libclang-rt-14-dev chromium
+  libxml2-utils nodejs npm
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
+  # A nodejs that bundles npm (e.g. a nodesource build) conflicts with
+  # Debian's npm package: any working npm will do.
+  if [ "$p" = npm ] && command -v npm >/dev/null 2>&1; then continue; fi
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then

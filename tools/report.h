@@ -1,7 +1,9 @@
-// Verdict reports for people and pipelines: table, JSON lines, JUnit, SARIF.
+// Verdict reports for people and pipelines: table, JSON lines, JUnit, SARIF
+// 2.1.0 and a self-contained HTML page.
 #ifndef IDFLOW_TOOLS_REPORT_H_
 #define IDFLOW_TOOLS_REPORT_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -16,9 +18,33 @@ namespace idflow::tools {
 Finding FindingOfVerdict(const idflow::v1::Verdict& v);
 bool IsViolation(const idflow::v1::Verdict& v);
 
-// Formats: "table", "json" (one object per line), "junit", "sarif".
-absl::StatusOr<std::string> FormatVerdicts(const std::vector<idflow::v1::Verdict>& verdicts,
-                                           const std::string& format);
+// What `idflowctl qa` adds to a report: the test command, how it ended, and
+// the accounting that says every event it produced was judged or counted lost.
+struct RunSummary {
+  std::string run_id;
+  std::vector<std::string> command;
+  int exit_code = 0;      // the command's exit code; 128+N when killed by signal N
+  std::string exit_text;  // "exited 0", "killed by signal 9", "could not start: ..."
+  int64_t started_unix_ms = 0;
+  int64_t finished_unix_ms = 0;
+  uint64_t events_judged = 0;  // tap events stored and judged
+  uint64_t events_lost = 0;    // tap events counted lost on the way (every cause)
+};
+
+// "table, json, junit, sarif, html": for usage and error messages.
+inline constexpr char kReportFormats[] = "table, json, junit, sarif, html";
+bool IsReportFormat(const std::string& format);
+
+// Formats: "table", "json" (one object per line), "junit" (one test case per
+// statement entry exercised), "sarif" (2.1.0, one rule per category),
+// "html" (one page, inline CSS, no external assets). `run` (optional) adds
+// the test command and its accounting.
+absl::StatusOr<std::string> FormatReport(const std::vector<idflow::v1::Verdict>& verdicts,
+                                         const std::string& format, const RunSummary* run);
+inline absl::StatusOr<std::string> FormatVerdicts(const std::vector<idflow::v1::Verdict>& verdicts,
+                                                  const std::string& format) {
+  return FormatReport(verdicts, format, nullptr);
+}
 
 }  // namespace idflow::tools
 

@@ -14,19 +14,19 @@ int ViolationsCommand(int argc, char** argv) {
   flags.Add("device", "", "only this device");
   flags.Add("sdk", "", "only this SDK");
   flags.Add("verdict", "", "only this verdict (clear, omitted, ...)");
-  flags.Add("format", "table", "table | json | junit | sarif");
+  flags.Add("format", "table", "table | json | junit | sarif | html");
   flags.Add("limit", "100000", "at most this many verdict groups (all pages are followed)");
   flags.AddBool("all", "include observations and clear verdicts, not only violations");
   if (auto st = flags.Parse(argc, argv, 2); !st.ok()) {
     std::cerr << "idflowctl violations: " << st.message() << "\nusage: idflowctl violations "
               << "--collector HOST:PORT [--device ID] [--sdk NAME] [--all] "
-                 "[--format table|json|junit|sarif]\n";
+                 "[--format table|json|junit|sarif|html]\n";
     return 2;
   }
   const std::string format = flags.Get("format");
-  if (format != "table" && format != "json" && format != "junit" && format != "sarif") {
-    std::cerr << "idflowctl violations: unknown --format '" << format
-              << "' (table, json, junit, sarif)\n";
+  if (!IsReportFormat(format)) {
+    std::cerr << "idflowctl violations: unknown --format '" << format << "' (" << kReportFormats
+              << ")\n";
     return 2;
   }
   size_t limit = 0;
