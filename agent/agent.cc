@@ -1,6 +1,10 @@
 #include "agent/agent.h"
 
+#include <future>
+
 #include <grpcpp/security/credentials.h>
+
+#include <boost/asio/post.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
@@ -142,6 +146,17 @@ void Agent::Stop() {
     if (absl::Status st = drops_->Flush(); !st.ok()) LogError("drop counters: ", st.ToString());
   }
   io_.stop();
+}
+
+uint64_t Agent::FlushNow() {
+  if (stopped_) return spool_->last_seq();  // Stop() flushed already
+  std::promise<uint64_t> done;
+  std::future<uint64_t> seq = done.get_future();
+  boost::asio::post(io_, [this, &done] {
+    Flush();
+    done.set_value(spool_->last_seq());
+  });
+  return seq.get();
 }
 
 void Agent::ScheduleFlush() {

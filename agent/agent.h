@@ -88,6 +88,12 @@ class Agent {
   // the io thread (e.g. from a signal handler on io()) or after Run() returns.
   void Stop();
 
+  // Spools what is pending, on the io thread, and returns the spool's last
+  // seq: with no tap connection left (ingress_counters().active == 0), every
+  // event the taps handed over is at or below it. For in-process callers
+  // (idflowctl qa); call from another thread while Run() runs.
+  uint64_t FlushNow();
+
   boost::asio::io_context& io() { return io_; }
   const AgentCounters& counters() const { return counters_; }
   TapIngress::Counters ingress_counters() const;

@@ -9,6 +9,7 @@ int RunCommand(int argc, char** argv);         // idflowctl run ... -- CMD ARGS
 int ViolationsCommand(int argc, char** argv);  // idflowctl violations ...
 int AgentsCommand(int argc, char** argv);      // idflowctl agents ...
 int PolicyCommand(int argc, char** argv);      // idflowctl policy import|lint|diff|explain
+int QaCommand(int argc, char** argv);          // idflowctl qa ... -- TEST COMMAND
 
 }  // namespace idflow::tools
 

@@ -1,0 +1,40 @@
+// Running a program under the tap, shared by `idflowctl run` (which execs it)
+// and `idflowctl qa` (which forks, execs it and waits).
+#ifndef IDFLOW_TOOLS_TAP_LAUNCH_H_
+#define IDFLOW_TOOLS_TAP_LAUNCH_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/flags.h"
+
+namespace idflow::tools {
+
+struct TapLaunch {
+  std::string socket;                  // the agent's ingress socket
+  std::vector<std::string> scenarios;  // active usage scenarios
+  std::vector<std::string> consents;   // KEY=true|false
+  std::string tap;                     // path of libidflow-tap.so
+  std::vector<std::string> command;    // program and arguments
+};
+
+// --scenario, --consent (repeatable) and --tap.
+void AddTapFlags(FlagSet* flags);
+// The launch the flags describe for `socket` and the positional command.
+// InvalidArgument (ready to print) for a bad --consent, no command or an
+// unreadable tap.
+absl::StatusOr<TapLaunch> TapLaunchFromFlags(const FlagSet& flags, const std::string& socket);
+
+// Why nothing would be observed at `socket`; "" when an agent accepts there.
+std::string WhyUnobserved(const std::string& socket);
+
+// In the process about to become the program: sets LD_PRELOAD (the tap
+// first), IDFLOW_SOCKET, IDFLOW_SCENARIO, IDFLOW_CONSENT and execs it.
+// Returns only on failure, with the reason.
+absl::Status ExecUnderTap(const TapLaunch& launch);
+
+}  // namespace idflow::tools
+
+#endif  // IDFLOW_TOOLS_TAP_LAUNCH_H_
