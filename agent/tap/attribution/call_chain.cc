@@ -1,4 +1,4 @@
-#include "agent/tap/call_chain.h"
+#include "agent/tap/attribution/call_chain.h"
 
 namespace idflow::tap {
 

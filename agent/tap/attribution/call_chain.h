@@ -2,8 +2,8 @@
 // innermost first. A pure function over the walked return addresses and a
 // pc -> module lookup, so a unit test can drive it with fake modules; the tap
 // passes dladdr(). No allocation, no libstdc++ runtime.
-#ifndef IDFLOW_AGENT_TAP_CALL_CHAIN_H_
-#define IDFLOW_AGENT_TAP_CALL_CHAIN_H_
+#ifndef IDFLOW_AGENT_TAP_ATTRIBUTION_CALL_CHAIN_H_
+#define IDFLOW_AGENT_TAP_ATTRIBUTION_CALL_CHAIN_H_
 
 #include <stddef.h>
 #include <stdint.h>
@@ -28,4 +28,4 @@ size_t BuildCallChain(const uintptr_t* pcs, size_t n, ModuleLookup lookup, void*
 
 }  // namespace idflow::tap
 
-#endif  // IDFLOW_AGENT_TAP_CALL_CHAIN_H_
+#endif  // IDFLOW_AGENT_TAP_ATTRIBUTION_CALL_CHAIN_H_

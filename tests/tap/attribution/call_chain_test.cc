@@ -1,5 +1,5 @@
-// The tap's call chain builder (agent/tap/call_chain.h) with fake modules.
-#include "agent/tap/call_chain.h"
+// The tap's call chain builder (agent/tap/attribution/call_chain.h) with fake modules.
+#include "agent/tap/attribution/call_chain.h"
 
 #include <map>
 #include <string>
