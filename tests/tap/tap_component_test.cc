@@ -597,6 +597,25 @@ TEST_F(TapComponentTest, CookieNamesAndLifetimesBothWays) {
   }
 }
 
+// Issue 10: Set-Cookie was parsed only in the read where the response
+// started. Read 37 bytes at a time, every header line is cut across reads;
+// the same cookies come out, with their attributes.
+TEST_F(TapComponentTest, SetCookieAcrossSmallReads) {
+  HttpResponder server;
+  auto events = RunAndCollect(
+      {"http-small-reads", std::to_string(server.port()), "GET / HTTP/1.1\r\nHost: x\r\n\r\n"});
+  EXPECT_TRUE(events.empty());
+  std::lock_guard l(mu_);
+  std::map<std::string, TapCookie> by_name;
+  for (const auto& c : cookies_) by_name[c.name] = c;
+  ASSERT_EQ(by_name.size(), 3u);  // sid, pref, tmp; nothing from the body
+  EXPECT_FALSE(by_name["sid"].outgoing);
+  EXPECT_EQ(by_name["sid"].max_age_seconds, 3600);
+  EXPECT_EQ(by_name["sid"].domain, "c.example.test");
+  EXPECT_TRUE(by_name["pref"].has_max_age);
+  EXPECT_TRUE(by_name["tmp"].session);
+}
+
 TEST_F(TapComponentTest, ResolverAndSniNameTheDestination) {
   const std::string body = std::string("id=") + kMac;
   auto events = RunAndCollect({"resolve", std::to_string(sink_.tcp_port()), body});

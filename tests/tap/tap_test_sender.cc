@@ -3,7 +3,8 @@
 // MODE: send | sendto | sendmsg | write | writev (TCP to 127.0.0.1:PORT),
 //       udp (sendto on a UDP socket), fork (child and parent both send),
 //       sendmmsg (two UDP datagrams), split (two sends cutting PAYLOAD in
-//       half), http (send PAYLOAD, then read the response to EOF), resolve
+//       half), http (send PAYLOAD, then read the response to EOF),
+//       http-small-reads (the same, 37 bytes a read), resolve
 //       (getaddrinfo("localhost") then send), sni (a TLS ClientHello naming
 //       sni.example.test, then PAYLOAD on the same connection).
 //   tap_test_sender unix PATH PAYLOAD      unix stream socket at PATH
@@ -172,11 +173,13 @@ int Special(const std::string& mode, const std::string& arg, const std::string& 
     ok = SendAll(fd, payload.substr(0, half)) && SendAll(fd, payload.substr(half));
   } else if (mode == "sni") {
     ok = SendAll(fd, ClientHello("sni.example.test")) && SendAll(fd, payload);
-  } else if (mode == "http") {
+  } else if (mode == "http" || mode == "http-small-reads") {
     ok = SendAll(fd, payload);
     shutdown(fd, SHUT_WR);
     char buf[4096];
-    while (read(fd, buf, sizeof(buf)) > 0) {
+    // Small reads cut the response's header lines across reads.
+    const size_t chunk = mode == "http" ? sizeof(buf) : 37;
+    while (read(fd, buf, chunk) > 0) {
     }
   }
   close(fd);
@@ -250,7 +253,7 @@ int main(int argc, char** argv) {
   }
   std::string mode = argv[1];
   for (const char* special : {"unix", "sysfs", "fopen", "ioctl", "getifaddrs", "sendmmsg",
-                              "resolve", "split", "sni", "http"}) {
+                              "resolve", "split", "sni", "http", "http-small-reads"}) {
     if (mode == special) return Special(mode, argv[2], argv[3]);
   }
   int port = atoi(argv[2]);
