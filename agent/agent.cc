@@ -53,6 +53,18 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentOptions& options
   ASSIGN_OR_RETURN(a->journal_,
                    Journal::Open(options.spool_dir + "/ingress.journal", /*buffered=*/true));
   ASSIGN_OR_RETURN(JournalReplay replay, a->journal_->ReplayAll(a->spool_->last_seq()));
+  if (replay.torn_from != 0) {
+    // A kill cut the last spool append short: its prefix goes, the journal
+    // spools the whole flush again.
+    const uint64_t was = a->spool_->last_seq();
+    if (absl::Status st = a->spool_->DiscardTail(replay.torn_from); st.ok()) {
+      LogWarning("spool: seqs ", replay.torn_from, "..", was,
+                 " were a cut-short append; spooling that flush again from the journal");
+    } else {
+      LogError("spool: cannot drop the cut-short append (", st.ToString(),
+               "); its events may be stored twice");
+    }
+  }
   std::vector<idflow::v1::Event>& replayed = replay.events;
   for (const auto& [id, next] : replay.cursors) a->ring_cursors_[id] = next;
   if (!replayed.empty()) {
@@ -172,7 +184,8 @@ void Agent::Flush() {
   if (pending_.empty()) return;
   // The marker lets a replay tell whether this append reached the spool;
   // it goes out with the events journaled since the last commit.
-  (void)journal_->MarkFlush(spool_->last_seq() + pending_.size());
+  const uint64_t last = spool_->last_seq();
+  (void)journal_->MarkFlush(last + 1, last + pending_.size());
   CommitJournal();
   absl::Status st = spool_->Append(&pending_);
   // Spooled, or counted by the spool as disk drops: either way they are

@@ -9,6 +9,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "agent/record_io.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
@@ -96,9 +97,9 @@ absl::Status Journal::AppendCursor(uint64_t ring_id, uint64_t ring_next) {
   return Write(payload_);
 }
 
-absl::Status Journal::MarkFlush(uint64_t last_seq_after_flush) {
+absl::Status Journal::MarkFlush(uint64_t first_seq, uint64_t last_seq) {
   std::lock_guard lock(mu_);
-  return Write(absl::StrCat(std::string(1, kFlush), last_seq_after_flush));
+  return Write(absl::StrCat(std::string(1, kFlush), last_seq, ":", first_seq));
 }
 
 absl::Status Journal::Reset() {
@@ -142,9 +143,19 @@ absl::StatusOr<JournalReplay> Journal::ReplayAll(uint64_t spool_last_seq) const 
         it->second = std::max(it->second, next);
       }
     } else if (rec[0] == kFlush) {
-      uint64_t n = 0;
-      if (!absl::SimpleAtoi(rec.substr(1), &n)) return false;
-      if (spool_last_seq >= n) pending.clear();  // that flush reached the spool
+      // "N" (older journals) or "N:S".
+      std::vector<absl::string_view> f = absl::StrSplit(rec.substr(1), ':');
+      uint64_t n = 0, first = 0;
+      if (f.empty() || f.size() > 2 || !absl::SimpleAtoi(f[0], &n)) return false;
+      if (f.size() == 2 && !absl::SimpleAtoi(f[1], &first)) return false;
+      if (spool_last_seq >= n) {
+        pending.clear();  // that flush reached the spool
+        out.torn_from = 0;
+      } else if (first != 0 && spool_last_seq >= first) {
+        out.torn_from = first;  // it reached the spool in part
+      } else {
+        out.torn_from = 0;
+      }
     } else {
       return false;
     }

@@ -8,15 +8,18 @@
 //                             memory until Commit(), one write(2) for what a
 //                             drain pass read from a ring, before its slots
 //                             are freed (an event from the socket: at once)
-//   on flush, before spooling: journal.MarkFlush(spool.last_seq() + pending.size())
+//   on flush, before spooling: journal.MarkFlush(spool.last_seq() + 1,
+//                                                spool.last_seq() + pending.size())
 //   after Spool::Append fails (events counted as disk drops): journal.Reset()
 //   after Spool::Append succeeds: nothing (the marker says it), or Reset()
 //                             once the file passes a size (kept small)
 //   at start, before ingress: events = journal.Replay(spool.last_seq());
 //                             spool.Append(&events); journal.Reset()
-// A marker says "everything before me becomes seqs <= N". Replay drops the
+// A marker says "everything before me becomes seqs S..N". Replay drops the
 // records before a marker when the spool already reaches N (the crash came
-// after the append but before Reset), so nothing is spooled twice.
+// after the append but before Reset); when the spool ends inside S..N the
+// append was cut short, and the spool drops S.. before the replay
+// (JournalReplay::torn_from): nothing is spooled twice.
 //
 // Ring cursors: an event read from a tap's ring is journaled together with
 // the ring's position after it, in one record, so that an agent killed after
@@ -24,7 +27,7 @@
 // next agent resumes that ring at max(ring's own mark, journaled cursor).
 //
 // Records: record_io framing; payload = type byte and data: 'E' event,
-// 'F' flush marker with a decimal seq, 'R' ring cursor (u64 ring id, u64
+// 'F' flush marker "N" or "N:S" (last and first seq, decimal), 'R' ring cursor (u64 ring id, u64
 // next position, little-endian) followed by an event or by nothing.
 #ifndef IDFLOW_AGENT_JOURNAL_H_
 #define IDFLOW_AGENT_JOURNAL_H_
@@ -45,6 +48,10 @@ struct JournalReplay {
   std::vector<idflow::v1::Event> events;  // not yet in the spool, in arrival order
   // Highest journaled position per ring id.
   std::vector<std::pair<uint64_t, uint64_t>> cursors;
+  // Non-zero: the last flush reached the spool only in part (a kill -9 cut
+  // its write short); the spool must drop seqs >= torn_from before `events`
+  // (which hold that whole flush) are spooled again, or its prefix is twice.
+  uint64_t torn_from = 0;
 };
 
 class Journal {
@@ -60,7 +67,8 @@ class Journal {
   absl::Status Append(const idflow::v1::Event& event, uint64_t ring_id, uint64_t ring_next);
   // A cursor alone (kept across Reset() until the ring is attached again).
   absl::Status AppendCursor(uint64_t ring_id, uint64_t ring_next);
-  absl::Status MarkFlush(uint64_t last_seq_after_flush);
+  // The flush about to be appended becomes seqs first..last.
+  absl::Status MarkFlush(uint64_t first_seq, uint64_t last_seq);
   // Writes the records appended since the last Commit(), in one write(2).
   // On failure they are discarded (the file stays a valid prefix).
   absl::Status Commit();

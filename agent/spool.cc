@@ -637,6 +637,39 @@ SpoolStats Spool::stats() const {
   return s;
 }
 
+absl::Status Spool::DiscardTail(uint64_t from) {
+  std::lock_guard lock(mu_);
+  if (from == 0 || from >= next_seq_) return absl::OkStatus();
+  if (from <= acked_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("spool: seq ", from, " is acknowledged (up to ", acked_, ")"));
+  }
+  if (segments_.empty() || from < segments_.back().first_seq) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("spool: seqs from ", from, " are not all in the last segment"));
+  }
+  Segment& seg = segments_.back();
+  uint64_t cut = seg.bytes;
+  RETURN_IF_ERROR(ScanSegment(seg.path, [&](const idflow::v1::Event& ev, size_t start, size_t) {
+                    if (ev.seq() < from) return true;
+                    cut = start;
+                    return false;
+                  }).status());
+  if (::truncate(seg.path.c_str(), static_cast<off_t>(cut)) != 0) {
+    return Errno(absl::StrCat(seg.path, ": truncate"));
+  }
+  seg.bytes = cut;
+  seg.last_seq = from > seg.first_seq ? from - 1 : 0;
+  seg.index.erase(std::remove_if(seg.index.begin(), seg.index.end(),
+                                 [&](const auto& e) { return e.first >= from; }),
+                  seg.index.end());
+  next_seq_ = from;
+  lost_.erase(
+      std::remove_if(lost_.begin(), lost_.end(), [&](const SeqRange& r) { return r.from >= from; }),
+      lost_.end());
+  return absl::OkStatus();
+}
+
 uint64_t Spool::acked() const {
   std::lock_guard lock(mu_);
   return acked_;

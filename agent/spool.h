@@ -136,6 +136,11 @@ class Spool {
 
   // Sets [from, to] aside for good (clamped to unacked, spooled seqs): Read
   // returns it as a gap with `cause`. Persisted.
+  // Drops the records with seqs >= `from` from the tail of the last segment
+  // (an append a kill -9 cut short), so they can be appended again whole.
+  // FailedPrecondition when any of them was acknowledged or they span
+  // segments.
+  absl::Status DiscardTail(uint64_t from);
   absl::Status MarkLost(uint64_t from, uint64_t to, idflow::v1::DropCause cause);
 
   // fdatasync now if anything is unsynced, and save the ack mark (e.g. at

@@ -102,7 +102,7 @@ void BM_JournalAppend(benchmark::State& state) {
     }
     // A flush every 20 events (the agent's 20 ms window at 1k events/s).
     if (++n % 20 == 0) {
-      (void)(*j)->MarkFlush(static_cast<uint64_t>(n));
+      (void)(*j)->MarkFlush(static_cast<uint64_t>(n) - 19, static_cast<uint64_t>(n));
       (void)(*j)->Reset();
     }
   }

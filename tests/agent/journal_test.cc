@@ -47,7 +47,7 @@ TEST(JournalTest, FlushMarkerDecidesWhetherTheSpoolAlreadyHasTheEvents) {
   ASSERT_THAT(j, IsOk());
   ASSERT_THAT((*j)->Append(Ev(1)), IsOk());
   ASSERT_THAT((*j)->Append(Ev(2)), IsOk());
-  ASSERT_THAT((*j)->MarkFlush(12), IsOk());  // would be seqs 11..12
+  ASSERT_THAT((*j)->MarkFlush(11, 12), IsOk());  // would be seqs 11..12
   ASSERT_THAT((*j)->Append(Ev(3)), IsOk());
   auto reader = Journal::Open(path);
   ASSERT_THAT(reader, IsOk());
@@ -59,6 +59,25 @@ TEST(JournalTest, FlushMarkerDecidesWhetherTheSpoolAlreadyHasTheEvents) {
   auto before_append = (*reader)->Replay(10);
   ASSERT_THAT(before_append, IsOk());
   EXPECT_EQ(Ports(*before_append), (std::vector<int>{1, 2, 3}));
+}
+
+TEST(JournalTest, AnAppendCutShortIsReportedSoTheSpoolDropsItsPrefix) {
+  const std::string path = TempPath();
+  auto j = Journal::Open(path);
+  ASSERT_THAT(j, IsOk());
+  ASSERT_THAT((*j)->Append(Ev(1)), IsOk());
+  ASSERT_THAT((*j)->Append(Ev(2)), IsOk());
+  ASSERT_THAT((*j)->Append(Ev(3)), IsOk());
+  ASSERT_THAT((*j)->MarkFlush(11, 13), IsOk());
+  // The spool got 11 only: the flush is torn at 11, all three replay.
+  auto torn = (*j)->ReplayAll(11);
+  ASSERT_THAT(torn, IsOk());
+  EXPECT_EQ(torn->torn_from, 11u);
+  EXPECT_EQ(Ports(torn->events), (std::vector<int>{1, 2, 3}));
+  // Nothing of it, or all of it: nothing torn.
+  EXPECT_EQ((*j)->ReplayAll(10)->torn_from, 0u);
+  EXPECT_EQ((*j)->ReplayAll(13)->torn_from, 0u);
+  EXPECT_TRUE((*j)->ReplayAll(13)->events.empty());
 }
 
 TEST(JournalTest, ResetEmptiesAndTornTailIsIgnored) {

@@ -83,6 +83,35 @@ TEST(SpoolTest, SurvivesReopenWithAgentIdSequenceAndAck) {
   EXPECT_EQ(next[0].seq(), 5u);
 }
 
+TEST(SpoolTest, DiscardTailDropsACutShortAppendAcrossAReopen) {
+  SpoolOptions o;
+  o.dir = TempDir();
+  {
+    auto spool = Spool::Open(o);
+    ASSERT_THAT(spool, IsOk());
+    auto whole = Events(5);
+    ASSERT_THAT((*spool)->Append(&whole), IsOk());  // 1..5
+    auto part = Events(3);
+    ASSERT_THAT((*spool)->Append(&part), IsOk());  // 6..8: the prefix of a torn flush
+    ASSERT_THAT((*spool)->Ack(2), IsOk());
+  }
+  auto spool = Spool::Open(o);
+  ASSERT_THAT(spool, IsOk());
+  ASSERT_EQ((*spool)->last_seq(), 8u);
+  ASSERT_THAT((*spool)->DiscardTail(6), IsOk());
+  EXPECT_EQ((*spool)->last_seq(), 5u);
+  auto again = Events(4);
+  ASSERT_THAT((*spool)->Append(&again), IsOk());
+  EXPECT_EQ(again.front().seq(), 6u);
+  auto read = (*spool)->ReadAfter(2, 100, 1 << 20);
+  ASSERT_THAT(read, IsOk());
+  ASSERT_EQ(read->size(), 7u);  // 3..5 and the 4 appended again, nothing twice
+  EXPECT_SEQ_CONTIGUOUS(*read);
+  EXPECT_EQ(read->back().seq(), 9u);
+  // Acknowledged seqs are never dropped.
+  EXPECT_EQ((*spool)->DiscardTail(2).code(), absl::StatusCode::kFailedPrecondition);
+}
+
 TEST(SpoolTest, TruncatesTornTailOnOpen) {
   SpoolOptions o;
   o.dir = TempDir();
