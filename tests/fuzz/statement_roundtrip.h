@@ -45,7 +45,7 @@ inline void Same(const std::string& what, const std::string& a, const std::strin
   if (a != b) idflow::fuzz::Die(what + " changed through YAML: '" + a + "' -> '" + b + "'");
 }
 inline void Same(const std::string& what, const std::vector<std::string>& a,
-          const std::vector<std::string>& b) {
+                 const std::vector<std::string>& b) {
   if (a.size() != b.size()) idflow::fuzz::Die(what + ": item count changed through YAML");
   for (size_t i = 0; i < a.size(); ++i) Same(what, a[i], b[i]);
 }
