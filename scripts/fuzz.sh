@@ -23,14 +23,17 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
 failed=()
 for t in "${TARGETS[@]}"; do
-  seeds="tests/fuzz/corpus/$t"
+  seeds=()
+  [ -d "tests/fuzz/corpus/$t" ] && seeds+=("tests/fuzz/corpus/$t")
+  # The statement importers also start from the layouts corpus of the tests.
+  [[ $t == fuzz_statement_* ]] && seeds+=(tests/policy/testdata/layouts)
   work="$BUILD/fuzz-corpus/$t"       # grows while fuzzing; seeds stay untouched
   artifacts="$BUILD/fuzz-artifacts/$t/"
   mkdir -p "$work" "$artifacts"
   echo "== $t: ${SECONDS_EACH}s"
   if ! "$BUILD/bin/$t" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
       -max_len=65536 -print_final_stats=1 -artifact_prefix="$artifacts" \
-      "$work" "$seeds" >"$BUILD/fuzz-$t.log" 2>&1; then
+      "$work" "${seeds[@]}" >"$BUILD/fuzz-$t.log" 2>&1; then
     echo "!! $t failed; see $BUILD/fuzz-$t.log and $artifacts"
     tail -40 "$BUILD/fuzz-$t.log"
     failed+=("$t")
