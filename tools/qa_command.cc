@@ -53,12 +53,17 @@ RunSummary RunTestCommand(const TapLaunch& launch) {
   ignore.sa_handler = SIG_IGN;
   ::sigaction(SIGINT, &ignore, &old_int);
   ::sigaction(SIGTERM, &ignore, &old_term);
+  // Built before the fork: the child only restores signals and execs
+  // (async-signal-safe calls only; this process runs an agent and a
+  // collector on other threads).
+  const PreparedExec exec(launch);
+  static constexpr char kCannotRun[] = "idflowctl qa: cannot run the test command\n";
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::sigaction(SIGINT, &old_int, nullptr);
     ::sigaction(SIGTERM, &old_term, nullptr);
-    absl::Status st = ExecUnderTap(launch);
-    std::cerr << "idflowctl qa: " << st.message() << "\n";
+    exec.Exec();
+    (void)!::write(2, kCannotRun, sizeof(kCannotRun) - 1);
     ::_exit(127);
   }
   int status = 0;

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -79,19 +80,61 @@ std::string WhyUnobserved(const std::string& path) {
   return "no agent listens on " + path;
 }
 
-absl::Status ExecUnderTap(const TapLaunch& launch) {
+namespace {
+
+// The tap's environment on top of this process's.
+std::vector<std::string> TapEnvironment(const TapLaunch& launch) {
   std::string preload = launch.tap;
   if (const char* existing = std::getenv("LD_PRELOAD"); existing && *existing) {
     preload += std::string(":") + existing;
   }
-  ::setenv("LD_PRELOAD", preload.c_str(), 1);
-  ::setenv("IDFLOW_SOCKET", launch.socket.c_str(), 1);
-  ::setenv("IDFLOW_SCENARIO", absl::StrJoin(launch.scenarios, ",").c_str(), 1);
-  ::setenv("IDFLOW_CONSENT", absl::StrJoin(launch.consents, ",").c_str(), 1);
-  std::vector<char*> args;
-  for (const auto& a : launch.command) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  ::execvp(args[0], args.data());
+  const std::vector<std::pair<std::string, std::string>> set = {
+      {"LD_PRELOAD", preload},
+      {"IDFLOW_SOCKET", launch.socket},
+      {"IDFLOW_SCENARIO", absl::StrJoin(launch.scenarios, ",")},
+      {"IDFLOW_CONSENT", absl::StrJoin(launch.consents, ",")}};
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    absl::string_view kv = *e;
+    bool replaced = false;
+    for (const auto& [k, v] : set) replaced = replaced || absl::StartsWith(kv, k + "=");
+    if (!replaced) env.emplace_back(kv);
+  }
+  for (const auto& [k, v] : set) env.push_back(k + "=" + v);
+  return env;
+}
+
+// execvp's PATH search, done before the fork.
+std::string Resolve(const std::string& program) {
+  if (program.find('/') != std::string::npos) return program;
+  const char* path = std::getenv("PATH");
+  for (absl::string_view dir : absl::StrSplit(path ? path : "/usr/bin:/bin", ':')) {
+    std::string candidate = absl::StrCat(dir.empty() ? "." : dir, "/", program);
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return program;
+}
+
+}  // namespace
+
+PreparedExec::PreparedExec(const TapLaunch& launch)
+    : path_(launch.command.empty() ? std::string() : Resolve(launch.command[0])),
+      arg_storage_(launch.command),
+      env_storage_(TapEnvironment(launch)) {
+  for (std::string& a : arg_storage_) argv_.push_back(a.data());
+  argv_.push_back(nullptr);
+  for (std::string& e : env_storage_) envp_.push_back(e.data());
+  envp_.push_back(nullptr);
+}
+
+void PreparedExec::Exec() const {
+  if (path_.empty()) return;
+  ::execve(path_.c_str(), argv_.data(), envp_.data());
+}
+
+absl::Status ExecUnderTap(const TapLaunch& launch) {
+  PreparedExec exec(launch);
+  exec.Exec();
   return absl::NotFoundError(
       absl::StrCat("cannot run '", launch.command[0], "': ", std::strerror(errno)));
 }

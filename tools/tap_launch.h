@@ -35,6 +35,23 @@ std::string WhyUnobserved(const std::string& socket);
 // Returns only on failure, with the reason.
 absl::Status ExecUnderTap(const TapLaunch& launch);
 
+// Everything exec needs, built before a fork: the child of a multithreaded
+// process may only call async-signal-safe functions (a malloc there can
+// deadlock on a lock another thread held at the fork), so it calls Exec() and
+// nothing else.
+class PreparedExec {
+ public:
+  explicit PreparedExec(const TapLaunch& launch);
+  // execve of the resolved program; returns only on failure (errno set).
+  void Exec() const;
+  const std::string& program() const { return path_; }
+
+ private:
+  std::string path_;  // the command resolved against PATH
+  std::vector<std::string> arg_storage_, env_storage_;
+  std::vector<char*> argv_, envp_;
+};
+
 }  // namespace idflow::tools
 
 #endif  // IDFLOW_TOOLS_TAP_LAUNCH_H_
