@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "collector/policy/importer.h"
 #include "collector/policy/policy.h"
 
 namespace idflow::policy {
@@ -46,6 +47,15 @@ const Entity* Ontology::FindEntityByName(const std::string& name_or_alias) const
     if (absl::EqualsIgnoreCase(e.name, name_or_alias)) return &e;
     for (const std::string& a : e.aliases) {
       if (absl::EqualsIgnoreCase(a, name_or_alias)) return &e;
+    }
+  }
+  // As the importer compares names (width, spaces next to CJK): a statement
+  // it wrote must load.
+  const std::string wanted = NormalizeForMatch(name_or_alias);
+  for (const Entity& e : entities) {
+    if (NormalizeForMatch(e.name) == wanted) return &e;
+    for (const std::string& a : e.aliases) {
+      if (NormalizeForMatch(a) == wanted) return &e;
     }
   }
   return nullptr;

@@ -206,6 +206,18 @@ TEST(ImporterTest, MarkdownEmphasisAndBracketsAroundLabelsAreMarkup) {
   EXPECT_THAT(st->entries[0].scenarios, ElementsAre("casting"));
 }
 
+TEST(ImporterTest, APartyNameSpelledWithSpacesInsideCjkLoadsBack) {
+  // The importer matches 小米科技有限责任公 司 to Xiaomi; the loader must agree.
+  auto st = ImportStatementText(
+      "版本：1\n清单\n\n· 第三方名称：小米科技有限责任公 司\n· 共享类型：SDK（IDM SDK）\n"
+      "· 共享信息：设备 ID\n",
+      "zh2.txt", RealPolicy().ontology);
+  ASSERT_THAT(st, IsOk());
+  ASSERT_EQ(st->entries.size(), 1u);
+  EXPECT_EQ(st->entries[0].entity, "xiaomi");
+  EXPECT_NE(RealPolicy().ontology.FindEntityByName("小米科技有限责任公 司"), nullptr);
+}
+
 struct BadText {
   std::string name;
   std::string text;
