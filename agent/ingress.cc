@@ -18,6 +18,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "agent/tap_matcher.h"
 #include "agent/tap_ring.h"
 #include "boost/asio/basic_seq_packet_socket.hpp"
 #include "boost/asio/basic_socket_acceptor.hpp"
@@ -83,6 +84,8 @@ struct TapIngress::Shared {
 
   std::mutex mu;
   std::shared_ptr<const std::vector<std::string>> chunks ABSL_GUARDED_BY(mu);
+  // What handed-over calls (ring Payload records) are matched against.
+  std::shared_ptr<const PatternDb> db ABSL_GUARDED_BY(mu);
   uint32_t generation ABSL_GUARDED_BY(mu) = 0;
   std::vector<std::weak_ptr<TapConnection>> connections ABSL_GUARDED_BY(mu);
   absl::flat_hash_map<uid_t, size_t> per_uid ABSL_GUARDED_BY(mu);
@@ -290,7 +293,7 @@ class TapConnection : public std::enable_shared_from_this<TapConnection> {
       if (!TakeToken()) return true;
       if (from_ring) {
         event->ring_id = ring_->ring_id();
-        event->ring_next = ring_->position() + 1;
+        event->ring_next = ring_->next_position();
       }
       if (shared_->on_event) shared_->on_event(*hello_, *event);
     } else if (auto* cookie = std::get_if<TapCookie>(&msg.body)) {
@@ -298,7 +301,7 @@ class TapConnection : public std::enable_shared_from_this<TapConnection> {
       if (!TakeToken()) return true;
       if (from_ring) {
         cookie->ring_id = ring_->ring_id();
-        cookie->ring_next = ring_->position() + 1;
+        cookie->ring_next = ring_->next_position();
       }
       if (shared_->on_cookie) shared_->on_cookie(*hello_, *cookie);
     } else if (auto* stats = std::get_if<TapStats>(&msg.body); stats && !from_ring) {
@@ -386,7 +389,9 @@ class TapConnection : public std::enable_shared_from_this<TapConnection> {
       }
       ++shared_->ring_records;
       bool ok = false;
-      if (r == TapRingReader::Read::kRecord) {
+      if (r == TapRingReader::Read::kRecord && IsPayload(record)) {
+        ok = MatchPayload(record);
+      } else if (r == TapRingReader::Read::kRecord) {
         absl::StatusOr<TapMessage> msg = DecodeTapMessage(record);
         ok = msg.ok() && Dispatch(*msg, /*from_ring=*/true);
       }
@@ -396,6 +401,33 @@ class TapConnection : public std::enable_shared_from_this<TapConnection> {
       }
       ring_->Advance();
     }
+  }
+
+  static bool IsPayload(std::string_view record) {
+    if (record.size() < sizeof(TapWireHeader)) return false;
+    uint16_t type = 0;
+    memcpy(&type, record.data() + offsetof(TapWireHeader, type), sizeof(type));
+    return type == kTapMsgPayload;
+  }
+
+  // A transmit call the tap handed over: matched here, each match becomes
+  // the event message the tap would have sent. False: malformed.
+  bool MatchPayload(std::string_view record) {
+    std::shared_ptr<const PatternDb> db;
+    {
+      std::lock_guard l(shared_->mu);
+      db = shared_->db;
+    }
+    payload_events_.clear();
+    if (!matcher_.Match(record, db, ring_->modules(), ring_->module_count(), &payload_events_)
+             .ok()) {
+      return false;
+    }
+    for (const std::string& wire : payload_events_) {
+      absl::StatusOr<TapMessage> msg = DecodeTapMessage(wire);
+      if (!msg.ok() || !Dispatch(*msg, /*from_ring=*/true)) return false;
+    }
+    return true;
   }
 
   // What this pass read is handed over (journaled): free its slots.
@@ -479,6 +511,8 @@ class TapConnection : public std::enable_shared_from_this<TapConnection> {
   PeerCredentials peer_;
   std::optional<TapHello> hello_;
   std::unique_ptr<TapRingReader> ring_;
+  TapPayloadMatcher matcher_;
+  std::vector<std::string> payload_events_;  // reused per Payload record
   std::shared_ptr<const std::vector<std::string>> pending_chunks_;
   size_t next_chunk_ = 0;
 };
@@ -617,6 +651,7 @@ void TapIngress::UpdatePatterns(std::shared_ptr<const PatternDb> db) {
   ++shared_->generation;
   std::string_view serialized = db ? std::string_view(db->serialized()) : std::string_view();
   uint32_t count = db ? static_cast<uint32_t>(db->size()) : 0;
+  shared_->db = db;
   shared_->chunks = std::make_shared<const std::vector<std::string>>(
       EncodePatterns(serialized, shared_->generation, count));
 }

@@ -63,6 +63,9 @@ class PatternDb {
   // nullptr for an unknown id (ids come from the tap: never trust them).
   const PatternInfo* Lookup(uint32_t id) const;
   const std::string& serialized() const { return serialized_; }
+  // The compiled database (nullptr when empty), for callers that scan with
+  // their own scratch (the tap's handed-over calls).
+  const hs_database* database() const { return db_; }
   size_t size() const { return infos_.size(); }
 
   // All matches, ordered by (start, id). Thread-safe (scratch per thread).

@@ -265,6 +265,42 @@ struct TapWireStats {
 };
 static_assert(sizeof(TapWireStats) == 16 + 8 + 72);
 
+// Ring only: the bytes of one hooked transmit call (or one chunk of a large
+// one), for the agent to match; it builds the same events the tap would
+// have (TapEvent). The tap keeps each stream's last bytes (the carry, at
+// most kTapMaxPatternBytes - 1) and puts them before the data, so an
+// identifier split across two calls is found whichever side scanned them.
+// Followed by carry_len bytes of carry, then data_len bytes of data.
+inline constexpr uint16_t kTapMsgPayload = 7;
+inline constexpr size_t kTapFramesMax = 64;
+inline constexpr size_t kTapPayloadChunkMax = 64 * 1024;
+// The carry is this call's previous chunk (a match across it is not split).
+inline constexpr uint8_t kTapPayloadContinued = 1u << 0;
+struct TapWirePayload {
+  TapWireHeader header;  // type kTapMsgPayload; length includes carry and data
+  uint64_t timestamp_ms;
+  uint64_t call_offset;        // of data[0] in the bytes of the hooked call
+  uint64_t module_generation;  // of the module table when the frames were taken
+  uint64_t caller;             // the hook's return address (chain when nothing unwinds)
+  uint32_t pid;
+  uint32_t tid;
+  int32_t fd;  // the stream's socket (-1: unknown)
+  uint8_t channel;
+  uint8_t family;
+  uint8_t frame_count;  // 0..kTapFramesMax; 0 = not walked (fork window)
+  uint8_t flags;        // kTapPayload*
+  uint16_t port;
+  uint16_t host_len;
+  uint16_t peer_len;
+  uint16_t carry_len;  // < kTapMaxPatternBytes
+  uint32_t data_len;   // 1..kTapPayloadChunkMax
+  uint8_t addr[16];
+  char host[kTapHostMax];
+  char peer[kTapPeerMax];
+  uint64_t frames[kTapFramesMax];  // return addresses - 1, innermost first
+};
+static_assert(sizeof(TapWirePayload) % 8 == 0);
+
 // ---------------------------------------------------------------------------
 // The event ring: a per-process shared-memory queue from the tap (any number
 // of app threads, producers) to the agent (one consumer). The tap creates it
@@ -281,8 +317,15 @@ static_assert(sizeof(TapWireStats) == 16 + 8 + 72);
 // pages are touched only as slots are used. A full ring is a counted drop
 // (`dropped`), never a wait. Every field is little-endian, accessed with
 // __atomic builtins by both sides; the agent treats all of it as untrusted.
+//
+// A record may span several consecutive slots (a Payload, below): the
+// producer reserves them with one CAS (it checks the last one is free: the
+// consumer frees in order), writes its data into each slot's data area and
+// commits the continuation slots before the first; `length` in the first
+// slot gives the span. The consumer frees every slot of the span.
 inline constexpr uint32_t kTapRingMagic = 0x52505449;  // "ITPR" in memory
-inline constexpr uint32_t kTapRingVersion = 1;
+// 2: multi-slot records (Payload) and the module table after the slots.
+inline constexpr uint32_t kTapRingVersion = 2;
 inline constexpr size_t kTapRingHeaderBytes = 4096;
 inline constexpr size_t kTapRingSlotBytes = 3072;
 inline constexpr size_t kTapRingSlotHeaderBytes = 16;
@@ -301,7 +344,9 @@ struct TapRingHeader {
   uint64_t ring_id;     // random: names the ring to the agent's journal
   uint32_t pid;         // creator (informational; the agent uses SO_PEERCRED)
   uint32_t reserved0;
-  uint64_t reserved1[4];
+  uint64_t module_count;       // tap: module table entries in use (release)
+  uint64_t module_generation;  // tap: bumped by each dlopen/dlclose that changed the set
+  uint64_t reserved1[2];
   alignas(64) uint64_t head;      // tap: next position to reserve
   alignas(64) uint64_t consumed;  // agent: positions below are journaled
   alignas(64) uint64_t waiting;   // agent: 1 = asleep, ring the doorbell
@@ -312,14 +357,53 @@ static_assert(sizeof(TapRingHeader) <= kTapRingHeaderBytes);
 
 struct TapRingSlot {
   uint64_t lap;
-  uint32_t length;  // bytes of data: one tap message (Event or Cookie)
+  uint32_t length;  // bytes of the record starting here (first slot of a span)
   uint32_t reserved;
   char data[kTapRingPayloadMax];
 };
 static_assert(sizeof(TapRingSlot) == kTapRingSlotBytes);
 
+// Largest record (a Payload with its carry and a full chunk), and the
+// slots a record of `length` bytes spans.
+inline constexpr size_t kTapRingRecordMax = 72 * 1024;
+inline constexpr uint32_t TapRingSpan(size_t length) {
+  return static_cast<uint32_t>((length + kTapRingPayloadMax - 1) / kTapRingPayloadMax);
+}
+static_assert(TapRingSpan(kTapRingRecordMax) < kTapRingMinSlots);
+static_assert(sizeof(TapWirePayload) + kTapMaxPatternBytes + kTapPayloadChunkMax <=
+              kTapRingRecordMax);
+
+// The module table, after the slots: every object the process has loaded
+// (dl_iterate_phdr at start, then each dlopen), so the agent turns the raw
+// return addresses of a Payload into modules. Entries are appended, never
+// reused: a dlclose marks its entries unloaded at a generation, and a record
+// stamped with an earlier generation still resolves through them. The tap
+// writes an entry, then publishes it by raising module_count (release).
+inline constexpr uint32_t kTapRingModules = 512;
+inline constexpr uint8_t kTapModuleIsTap = 1u << 0;  // the tap itself: never listed
+struct TapRingModule {
+  uint64_t lo;  // [lo, hi): the object's PT_LOAD segments
+  uint64_t hi;
+  uint64_t loaded_gen;    // module_generation when it was added
+  uint64_t unloaded_gen;  // 0 = loaded; else the generation its dlclose made
+  uint16_t path_len;      // 1..kTapModuleMax (the main program: /proc/self/exe)
+  uint8_t build_id_len;   // 0..kTapBuildIdMax
+  uint8_t flags;          // kTapModule*
+  uint32_t reserved;
+  uint8_t build_id[kTapBuildIdMax];
+  char path[kTapModuleMax];
+};
+static_assert(sizeof(TapRingModule) == 40 + kTapBuildIdMax + kTapModuleMax);
+inline constexpr size_t kTapRingModuleTableBytes = kTapRingModules * sizeof(TapRingModule);
+static_assert(kTapRingModuleTableBytes % 4096 == 0);
+
 inline size_t TapRingBytes(uint32_t slot_count) {
-  return kTapRingHeaderBytes + static_cast<size_t>(slot_count) * kTapRingSlotBytes;
+  return kTapRingHeaderBytes + static_cast<size_t>(slot_count) * kTapRingSlotBytes +
+         kTapRingModuleTableBytes;
+}
+inline TapRingModule* TapRingModules(void* ring, uint32_t slot_count) {
+  return reinterpret_cast<TapRingModule*>(static_cast<char*>(ring) + kTapRingHeaderBytes +
+                                          static_cast<size_t>(slot_count) * kTapRingSlotBytes);
 }
 
 inline void FillTapHeader(TapWireHeader* h, uint16_t type, uint32_t length) {

@@ -95,10 +95,22 @@ void TapRingReader::Resume(uint64_t journaled) {
 TapRingReader::Read TapRingReader::Next(std::string* out) {
   TapRingSlot* s = slot(pos_);
   const uint64_t idx = pos_ & (slots_ - 1);
+  span_ = 1;
   if (Load(&s->lap) != pos_ - idx + 1) return Read::kEmpty;
   const uint32_t len = __atomic_load_n(&s->length, __ATOMIC_RELAXED);
-  if (len < sizeof(TapWireHeader) || len > kTapRingPayloadMax) return Read::kMalformed;
-  out->assign(s->data, len);  // private copy: the tap cannot change it under the decoder
+  if (len < sizeof(TapWireHeader) || len > kTapRingRecordMax) return Read::kMalformed;
+  // The producer committed the continuation slots before the first (whose
+  // lap we acquired). Private copy: the tap cannot change it under the
+  // decoder.
+  const uint32_t span = TapRingSpan(len);
+  out->resize(len);
+  size_t done = 0;
+  for (uint32_t i = 0; i < span; ++i) {
+    const size_t take = std::min<size_t>(len - done, kTapRingPayloadMax);
+    memcpy(out->data() + done, slot(pos_ + i)->data, take);
+    done += take;
+  }
+  span_ = span;
   return Read::kRecord;
 }
 
@@ -153,7 +165,21 @@ void TapRingReader::MarkDropsReported(uint64_t upto) {
 
 uint64_t TapRingReader::Uncommitted() const {
   const uint64_t head = Load(&header()->head);
-  return head > pos_ ? std::min<uint64_t>(head - pos_, slots_) : 0;
+  const uint64_t end = head > pos_ ? pos_ + std::min<uint64_t>(head - pos_, slots_) : pos_;
+  // A producer writes its record's length right after reserving it: count
+  // records, not slots (a length not written yet counts one slot each).
+  uint64_t records = 0;
+  for (uint64_t p = pos_; p < end; ++records) {
+    const uint32_t len = __atomic_load_n(&slot(p)->length, __ATOMIC_RELAXED);
+    const uint32_t span =
+        len >= sizeof(TapWireHeader) && len <= kTapRingRecordMax ? TapRingSpan(len) : 1;
+    p += span;
+  }
+  return records;
+}
+
+uint32_t TapRingReader::module_count() const {
+  return static_cast<uint32_t>(std::min<uint64_t>(Load(&header()->module_count), kTapRingModules));
 }
 
 }  // namespace idflow::agent

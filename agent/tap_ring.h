@@ -38,15 +38,21 @@ class TapRingReader {
   void Resume(uint64_t journaled);
 
   enum class Read { kEmpty, kRecord, kMalformed };
-  // Copies the record at position() into *out (kRecord), or reports a slot
-  // whose length is out of range (kMalformed). Either must be Release()d.
+  // Copies the record at position() (one or more slots) into *out
+  // (kRecord), or reports a slot whose length is out of range (kMalformed,
+  // one slot). Either must be Release()d.
   Read Next(std::string* out);
+  // Position after the record Next() read.
+  uint64_t next_position() const { return pos_ + span_; }
   // Frees the slot read by Next() and publishes the new position.
   void Release();
   // Moves past the slot read by Next() without freeing it yet: the tap
   // cannot reuse it, and `consumed` stays where it was until ReleaseRead()
   // (so a batch can be journaled in one write before any of it is freed).
-  void Advance() { ++pos_; }
+  void Advance() {
+    pos_ += span_;
+    span_ = 1;
+  }
   // Frees every slot Advance()d over and publishes the position.
   void ReleaseRead();
 
@@ -63,9 +69,14 @@ class TapRingReader {
   // next agent does not count them again.
   uint64_t PendingDrops(uint64_t* upto) const;
   void MarkDropsReported(uint64_t upto);
-  // Positions reserved by producers but never committed. Only meaningful
+  // Records reserved by producers but never committed. Only meaningful
   // once the process is gone (then they are lost); at most slot_count().
   uint64_t Uncommitted() const;
+
+  // The module table (tap_protocol.h): entries [0, module_count()) are
+  // published; shared memory, copy what you read and check it.
+  const TapRingModule* modules() const { return TapRingModules(map_, slots_); }
+  uint32_t module_count() const;
 
  private:
   TapRingReader(int memfd, int doorbell_fd, void* map, size_t bytes, uint32_t slots,
@@ -86,6 +97,7 @@ class TapRingReader {
   const uint32_t slots_;  // validated copy: never re-read from shared memory
   const uint64_t ring_id_;
   uint64_t pos_ = 0;       // next record to read
+  uint64_t span_ = 1;      // slots of the record Next() read
   uint64_t released_ = 0;  // first slot not freed yet (<= pos_)
   uint64_t reported_ = 0;  // drops reported by this reader (with the header's)
 };

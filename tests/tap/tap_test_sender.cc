@@ -11,6 +11,8 @@
 //   tap_test_sender sysfs|fopen PATH -     read a file with open()/fopen()
 //   tap_test_sender ioctl IFNAME -         SIOCGIFHWADDR
 //   tap_test_sender getifaddrs - -
+//   tap_test_sender stdio PORT PAYLOAD      PAYLOAD four times through stdio
+//                                           (fprintf, fwrite, fputs, putc)
 //   tap_test_sender wait-send PORT PAYLOAD  print "ready", wait for a line on
 //                                           stdin, then send (TCP)
 //   tap_test_sender flows BASEPORT PAYLOAD COUNT FLOWS RATE [HOLD]
@@ -259,6 +261,19 @@ int main(int argc, char** argv) {
   int port = atoi(argv[2]);
   std::string payload = argv[3];
   if (mode == "udp") return SendUdp(port, payload) ? 0 : 1;
+  if (mode == "stdio") {
+    // The payload through stdio on a socket FILE*: fprintf, fwrite, fputs,
+    // then putc byte by byte.
+    int fd = ConnectTcp(port);
+    FILE* f = fd >= 0 ? fdopen(fd, "w") : nullptr;
+    if (f == nullptr) return 1;
+    fprintf(f, "p=%s|", payload.c_str());
+    fwrite(payload.data(), 1, payload.size(), f);
+    fputs("|", f);
+    fputs(payload.c_str(), f);
+    for (char c : "|" + payload) putc(c, f);
+    return fclose(f) == 0 ? 0 : 1;
+  }
   if (mode == "wait-send") {
     // Lets a test act between the tap's start-up and the send.
     printf("ready\n");

@@ -6,11 +6,11 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unwind.h>
 
 #include <atomic>
 
 #include "agent/tap/attribution/call_chain.h"
+#include "agent/tap/attribution/module_table.h"
 #include "agent/tap/core/state.h"
 #include "agent/tap/real/real_functions.h"
 
@@ -45,15 +45,6 @@ struct BuildIdQuery {
   uint8_t len;
 };
 
-bool InLoadedSegment(const dl_phdr_info* info, uintptr_t lo, uintptr_t hi) {
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    uintptr_t start = info->dlpi_addr + ph.p_vaddr;
-    if (ph.p_type == PT_LOAD && lo >= start && hi <= start + ph.p_filesz) return true;
-  }
-  return false;
-}
-
 int FindBuildId(dl_phdr_info* info, size_t, void* arg) {
   auto* q = static_cast<BuildIdQuery*>(arg);
   bool contains = false;
@@ -63,31 +54,8 @@ int FindBuildId(dl_phdr_info* info, size_t, void* arg) {
     contains = ph.p_type == PT_LOAD && q->pc >= start && q->pc < start + ph.p_memsz;
   }
   if (!contains) return 0;
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    uintptr_t start = info->dlpi_addr + ph.p_vaddr;
-    if (ph.p_type != PT_NOTE || !InLoadedSegment(info, start, start + ph.p_filesz)) continue;
-    const size_t align = ph.p_align == 8 ? 8 : 4;
-    size_t off = 0;
-    while (off + sizeof(ElfW(Nhdr)) <= ph.p_filesz) {
-      ElfW(Nhdr) nh;
-      memcpy(&nh, reinterpret_cast<const char*>(start + off), sizeof(nh));
-      size_t name_off = off + sizeof(nh);
-      size_t desc_off = name_off + ((nh.n_namesz + align - 1) & ~(align - 1));
-      size_t next = desc_off + ((nh.n_descsz + align - 1) & ~(align - 1));
-      if (desc_off > ph.p_filesz || nh.n_descsz > ph.p_filesz - desc_off || next <= off) break;
-      if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
-          memcmp(reinterpret_cast<const char*>(start + name_off), "GNU", 4) == 0) {
-        if (nh.n_descsz > 0 && nh.n_descsz <= agent::kTapBuildIdMax) {
-          memcpy(q->out, reinterpret_cast<const char*>(start + desc_off), nh.n_descsz);
-          q->len = static_cast<uint8_t>(nh.n_descsz);
-        }
-        return 1;
-      }
-      off = next;
-    }
-  }
-  return 1;  // the containing object has no build id
+  q->len = static_cast<uint8_t>(ReadBuildId(info, q->out));
+  return 1;
 }
 
 void FillModule(ModuleEntry* e, const ChainModule& m, size_t name_len) {
@@ -142,38 +110,6 @@ bool DladdrLookup(void*, uintptr_t pc, ChainModule* out) {
   return true;
 }
 
-struct Walk {
-  uintptr_t pcs[kMaxFrames];
-  int n;
-  int max;
-};
-
-_Unwind_Reason_Code WalkFrame(_Unwind_Context* ctx, void* arg) {
-  auto* w = static_cast<Walk*>(arg);
-  uintptr_t ip = _Unwind_GetIP(ctx);
-  if (ip == 0) return _URC_END_OF_STACK;
-  w->pcs[w->n++] = ip - 1;  // inside the call instruction, not after it
-  return w->n >= w->max ? _URC_END_OF_STACK : _URC_NO_REASON;
-}
-
-// fork() fence for the loader: a child forked while another thread of the
-// parent is inside dladdr/the unwinder/dl_iterate_phdr would inherit the
-// loader's lock held and hang on its first attribution. The prepare handler
-// waits (bounded) for our own loader calls to finish and keeps new ones out
-// until fork returns; an attribution attempted meanwhile is skipped (empty
-// chain), never blocked.
-bool EnterDl() {
-  if (g_forking.load()) return false;
-  g_dl_users.fetch_add(1);
-  if (g_forking.load()) {
-    g_dl_users.fetch_sub(1);
-    return false;
-  }
-  return true;
-}
-
-void LeaveDl() { g_dl_users.fetch_sub(1); }
-
 void AtForkPrepareImpl() {
   g_forking.store(true);
   for (int i = 0; i < 200000 && g_dl_users.load() != 0; ++i) sched_yield();
@@ -187,13 +123,14 @@ void AtForkChildImpl() {
 }
 
 void FillChainUnfenced(void* caller, agent::TapWireChain* chain) {
-  Walk w;
-  w.n = 0;
-  w.max = g_stack_depth;
-  _Unwind_Backtrace(WalkFrame, &w);
+  static_assert(sizeof(uintptr_t) == sizeof(uint64_t));
+  uint64_t raw[kMaxFrames];
+  const int walked = CaptureFrames(raw, g_stack_depth);
+  uintptr_t pcs[kMaxFrames];
+  for (int i = 0; i < walked; ++i) pcs[i] = static_cast<uintptr_t>(raw[i]);
   const uintptr_t tap = reinterpret_cast<uintptr_t>(TapBase());
   ChainModule mods[agent::kTapChainMax];
-  size_t n = BuildCallChain(w.pcs, static_cast<size_t>(w.n), DladdrLookup, nullptr, tap, mods,
+  size_t n = BuildCallChain(pcs, static_cast<size_t>(walked), DladdrLookup, nullptr, tap, mods,
                             agent::kTapChainMax);
   if (n == 0 && caller != nullptr) {  // no unwind info: at least the direct caller
     uintptr_t pc = reinterpret_cast<uintptr_t>(caller) - 1;
@@ -224,6 +161,24 @@ void FillChainUnfenced(void* caller, agent::TapWireChain* chain) {
 // Only called when there is something to report: the walk costs a few µs.
 // `chain` must be zeroed; it stays empty inside the fork window.
 }  // namespace
+
+// fork() fence for the loader (stack_walk.h): a child forked while another thread of the
+// parent is inside dladdr/the unwinder/dl_iterate_phdr would inherit the
+// loader's lock held and hang on its first attribution. The prepare handler
+// waits (bounded) for our own loader calls to finish and keeps new ones out
+// until fork returns; an attribution attempted meanwhile is skipped (empty
+// chain), never blocked.
+bool EnterDl() {
+  if (g_forking.load()) return false;
+  g_dl_users.fetch_add(1);
+  if (g_forking.load()) {
+    g_dl_users.fetch_sub(1);
+    return false;
+  }
+  return true;
+}
+
+void LeaveDl() { g_dl_users.fetch_sub(1); }
 
 void FillChain(void* caller, agent::TapWireChain* chain) {
   if (!EnterDl()) return;

@@ -27,6 +27,12 @@ void FillChain(void* caller, agent::TapWireChain* chain);
 // (it allocates on first use), outside any hook.
 void CacheLoadedModules();
 
+// The loader fence: a loader call (dladdr, dl_iterate_phdr) from a hook
+// runs only between EnterDl() returning true and LeaveDl(); false inside
+// the fork window (skip the call, never wait).
+bool EnterDl();
+void LeaveDl();
+
 // pthread_atfork handlers of the loader fence.
 void AttributionAtForkPrepare();
 void AttributionAtForkParent();

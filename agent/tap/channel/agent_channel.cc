@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/tap/attribution/module_table.h"
 #include "agent/tap/core/state.h"
 #include "agent/tap/fd/fd_table.h"
 #include "agent/tap/real/real_functions.h"
@@ -39,6 +40,9 @@ constexpr int64_t kNeverMs = -1000000;
 std::atomic<int64_t> g_last_reconnect_ms{kNeverMs};
 std::atomic<TapRingHeader*> g_ring{nullptr};
 std::atomic<int> g_ring_pid{0};  // process that created g_ring
+// In a fork child: the parent's ring, still mapped until the child's own
+// ring copied its module table.
+TapRingHeader* g_parent_ring = nullptr;
 int g_ring_fd = -1, g_doorbell_fd = -1;
 // Liveness of the agent connection is checked at most this often.
 std::atomic<int64_t> g_last_alive_check_ms{0};
@@ -94,6 +98,16 @@ bool CreateRing() {
     id = (static_cast<uint64_t>(getpid()) << 32) ^ static_cast<uint64_t>(NowMs(CLOCK_REALTIME));
   }
   h->ring_id = id | 1;  // never 0 (0 means "not from a ring")
+  // A fork child starts from its parent's module table (no loader call in
+  // the child); otherwise it is read from the loader.
+  TapRingHeader* parent = g_parent_ring;
+  if (parent != nullptr) {
+    CopyModules(parent, h);
+    munmap(parent, agent::TapRingBytes(g_ring_slots));
+    g_parent_ring = nullptr;
+  } else {
+    SyncModules(h);
+  }
   g_ring_fd = fd;
   g_doorbell_fd = efd;
   g_ring_pid.store(static_cast<int>(getpid()), std::memory_order_release);
@@ -117,31 +131,67 @@ TapRingHeader* OwnRing() {
              : nullptr;
 }
 
-// Appends one message; false when the ring is full (never waits).
 bool RingPush(TapRingHeader* h, const void* msg, size_t len) {
-  if (len > agent::kTapRingPayloadMax) return false;
+  RingPart part{msg, len};
+  return RingPushParts(h, &part, 1);
+}
+
+// Appends one record gathered from `parts`, spanning as many slots as it
+// needs; false when the ring has no room for it (never waits).
+bool RingPushParts(TapRingHeader* h, const RingPart* parts, size_t nparts) {
+  size_t len = 0;
+  for (size_t i = 0; i < nparts; ++i) len += parts[i].len;
+  if (len == 0 || len > agent::kTapRingRecordMax) return false;
+  const uint64_t span = agent::TapRingSpan(len);
   const uint64_t mask = h->slot_count - 1;
   char* slots = reinterpret_cast<char*>(h) + agent::kTapRingHeaderBytes;
+  auto slot = [&](uint64_t pos) {
+    return reinterpret_cast<TapRingSlot*>(slots + (pos & mask) * agent::kTapRingSlotBytes);
+  };
   uint64_t pos = __atomic_load_n(&h->head, __ATOMIC_RELAXED);
-  TapRingSlot* s;
   for (;;) {
-    s = reinterpret_cast<TapRingSlot*>(slots + (pos & mask) * agent::kTapRingSlotBytes);
-    const uint64_t lap = __atomic_load_n(&s->lap, __ATOMIC_ACQUIRE);
-    const int64_t dif = static_cast<int64_t>(lap - (pos - (pos & mask)));
+    // The consumer frees in order: if the span's last slot is free for its
+    // position, so are the others.
+    const uint64_t last = pos + span - 1;
+    const uint64_t lap = __atomic_load_n(&slot(last)->lap, __ATOMIC_ACQUIRE);
+    const int64_t dif = static_cast<int64_t>(lap - (last - (last & mask)));
     if (dif == 0) {
-      if (__atomic_compare_exchange_n(&h->head, &pos, pos + 1, /*weak=*/true, __ATOMIC_RELAXED,
+      if (__atomic_compare_exchange_n(&h->head, &pos, pos + span, /*weak=*/true, __ATOMIC_RELAXED,
                                       __ATOMIC_RELAXED)) {
         break;
       }
     } else if (dif < 0) {
-      return false;  // the consumer has not released this slot: full
+      return false;  // the consumer has not released that slot: full
     } else {
       pos = __atomic_load_n(&h->head, __ATOMIC_RELAXED);
     }
   }
-  memcpy(s->data, msg, len);
-  s->length = static_cast<uint32_t>(len);
-  __atomic_store_n(&s->lap, pos - (pos & mask) + 1, __ATOMIC_RELEASE);
+  // Length first: the agent can size the span of a record whose writer died.
+  __atomic_store_n(&slot(pos)->length, static_cast<uint32_t>(len), __ATOMIC_RELAXED);
+  uint64_t at = pos;
+  size_t room = agent::kTapRingPayloadMax;
+  char* out = slot(at)->data;
+  for (size_t i = 0; i < nparts; ++i) {
+    const char* in = static_cast<const char*>(parts[i].data);
+    size_t left = parts[i].len;
+    while (left > 0) {
+      if (room == 0) {
+        out = slot(++at)->data;
+        room = agent::kTapRingPayloadMax;
+      }
+      const size_t take = left < room ? left : room;
+      memcpy(out, in, take);
+      out += take;
+      in += take;
+      left -= take;
+      room -= take;
+    }
+  }
+  // Continuation slots committed before the first one publishes the record.
+  for (uint64_t p = pos + 1; p < pos + span; ++p) {
+    __atomic_store_n(&slot(p)->lap, p - (p & mask) + 1, __ATOMIC_RELAXED);
+  }
+  __atomic_store_n(&slot(pos)->lap, pos - (pos & mask) + 1, __ATOMIC_RELEASE);
   // Pairs with the agent's fence in PrepareSleep (tap_ring.cc).
   __atomic_thread_fence(__ATOMIC_SEQ_CST);
   if (__atomic_load_n(&h->waiting, __ATOMIC_RELAXED) != 0 &&
@@ -236,6 +286,7 @@ bool ReceivePatterns(int fd, int64_t deadline_ms) {
       total = c.total_bytes;
       first = false;
       if (total == 0) {  // no identifiers: nothing to scan
+        g_nothing_to_scan = true;
         ok = true;
         break;
       }
@@ -276,7 +327,8 @@ int AgentFd() {
   g_last_reconnect_ms.store(now, std::memory_order_relaxed);
   // A fork child gets its own ring (the parent's stays the parent's).
   if (g_ring_pid.load(std::memory_order_acquire) != pid) CreateRing();
-  int new_fd = ConnectAgent(/*want_patterns=*/false, now + 100);
+  // No wait in a hook: one attempt, the next one at least 250 ms later.
+  int new_fd = ConnectAgent(/*want_patterns=*/false, now);
   if (new_fd >= 0) {
     g_agent_fd.store(new_fd, std::memory_order_release);
     g_agent_pid.store(pid, std::memory_order_release);
@@ -301,8 +353,12 @@ void ChannelAtForkChild() {
     ResetFd(fd);
     RealClose(fd);
   }
-  // The parent's ring is the parent's: unmap our view and close our copies;
-  // AgentFd() creates the child's own ring on its first event.
+  // The parent's ring is the parent's: close our copies of its descriptors
+  // and keep the view only until the child's own ring (made by AgentFd() on
+  // its first record) copied the module table.
+  TapRingHeader* parent = g_ring.exchange(nullptr);
+  if (g_parent_ring != nullptr) munmap(g_parent_ring, agent::TapRingBytes(g_ring_slots));
+  g_parent_ring = parent;
   DestroyRing();
 }
 
@@ -328,24 +384,28 @@ void CheckAgent(bool now_please) {
   }
 }
 
+bool HandToRing(const RingPart* parts, size_t nparts) {
+  TapRingHeader* ring = OwnRing();
+  if (ring == nullptr && g_ring_mode) {
+    AgentFd();  // a fork child before its first record: makes its ring
+    ring = OwnRing();
+  }
+  if (ring == nullptr) return false;
+  if (RingPushParts(ring, parts, nparts)) {
+    g_counters.events_sent.fetch_add(1, std::memory_order_relaxed);
+    CheckAgent(false);
+    return true;
+  }
+  // Counted where the agent reads it, even if this process dies first.
+  __atomic_fetch_add(&ring->dropped, 1, __ATOMIC_RELAXED);
+  g_counters.events_dropped.fetch_add(1, std::memory_order_relaxed);
+  CheckAgent(true);
+  return true;
+}
+
 void SendToAgent(const void* msg, size_t len) {
-  if (TapRingHeader* ring = OwnRing()) {
-    if (RingPush(ring, msg, len)) {
-      g_counters.events_sent.fetch_add(1, std::memory_order_relaxed);
-      CheckAgent(false);
-      return;
-    }
-    // Counted where the agent reads it, even if this process dies first.
-    __atomic_fetch_add(&ring->dropped, 1, __ATOMIC_RELAXED);
-    g_counters.events_dropped.fetch_add(1, std::memory_order_relaxed);
-    CheckAgent(true);
-    return;
-  }
-  if (g_ring_mode) {
-    // A fork child before its first event: AgentFd() makes its ring.
-    AgentFd();
-    if (OwnRing() != nullptr) return SendToAgent(msg, len);
-  }
+  RingPart part{msg, len};
+  if (HandToRing(&part, 1)) return;
   int fd = AgentFd();
   if (fd >= 0 && RealSend(fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL) == static_cast<ssize_t>(len)) {
     g_counters.events_sent.fetch_add(1, std::memory_order_relaxed);

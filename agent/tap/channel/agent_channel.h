@@ -49,6 +49,13 @@ int RingFd();
 int DoorbellFd();
 // Appends one message; false when the ring is full (never waits).
 bool RingPush(agent::TapRingHeader* h, const void* msg, size_t len);
+// Appends one record (up to kTapRingRecordMax bytes, spanning several slots)
+// gathered from parts; false when the ring has no room (never waits).
+struct RingPart {
+  const void* data;
+  size_t len;
+};
+bool RingPushParts(agent::TapRingHeader* h, const RingPart* parts, size_t nparts);
 
 // Connects and sends Hello (with the ring's descriptors when there is a
 // ring); the fd or -1.
@@ -65,6 +72,9 @@ void CheckAgent(bool now_please);
 // Hands one event or cookie to the agent (ring, else socket); counts a drop
 // when it cannot.
 void SendToAgent(const void* msg, size_t len);
+// Hands one record to the ring, or counts it dropped (in the ring's shared
+// counter) when the ring is full; false only when there is no ring.
+bool HandToRing(const RingPart* parts, size_t nparts);
 // The exit Stats on the socket, best effort.
 void SendStats();
 

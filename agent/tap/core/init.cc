@@ -28,6 +28,8 @@ size_t EnvSize(const char* name, size_t def, size_t lo, size_t hi) {
 }
 
 void AtForkChild() {
+  g_pid = static_cast<int>(getpid());
+  t_tid = 0;
   AttributionAtForkChild();
   ChannelAtForkChild();
 }
@@ -52,8 +54,9 @@ void Init() {
     return;
   }
   memcpy(g_socket_path, path, strlen(path) + 1);
-  g_timeout_ms = static_cast<int>(EnvSize("IDFLOW_TAP_TIMEOUT_MS", 2000, 0, 60000));
-  g_scan_cap = EnvSize("IDFLOW_TAP_SCAN_CAP", 64 * 1024, 64, 16 * 1024 * 1024);
+  g_timeout_ms = static_cast<int>(EnvSize("IDFLOW_TAP_TIMEOUT_MS", 5, 0, 60000));
+  g_inline_max = EnvSize("IDFLOW_TAP_INLINE_MAX", g_inline_max, 0, agent::kTapPayloadChunkMax);
+  g_pid = static_cast<int>(getpid());
   g_stack_depth = static_cast<int>(EnvSize("IDFLOW_TAP_STACK_DEPTH", 32, 1, kMaxFrames));
   size_t slots = EnvSize("IDFLOW_TAP_RING_SLOTS", agent::kTapRingDefaultSlots,
                          agent::kTapRingMinSlots, agent::kTapRingMaxSlots);
@@ -69,35 +72,37 @@ void Init() {
   // first use), outside any hook.
   CacheLoadedModules();
 
+  // Start-up never waits for more than IDFLOW_TAP_TIMEOUT_MS (a few ms):
+  // the ring is made first and handed to the agent with the Hello whenever
+  // one answers (now or on a reconnect, at most every 250 ms). Without the
+  // database (agent absent, hung, stopped or slow) every transmit call is
+  // handed over and matched by the agent; with it, small calls are matched
+  // here.
   int64_t deadline = NowMs(CLOCK_MONOTONIC) + g_timeout_ms;
-  // Without a ring (no memfd here) events go over the socket, best effort.
   g_ring_mode = CreateRing();
-  if (!g_ring_mode) Debug("no event ring (memfd): sending events on the socket");
-  int fd = ConnectAgent(/*want_patterns=*/true, deadline);
-  if (fd < 0) {
-    Debug("cannot connect to the agent: disabled");
-    SayUnreachable("cannot reach idflow-agent: this process is NOT observed");
-    DestroyRing();
-    g_state.store(kDisabled);
-    return;
-  }
-  if (!ReceivePatterns(fd, deadline)) {
-    Debug("no usable pattern database from the agent: disabled");
-    SayUnreachable(
-        "no pattern database from idflow-agent (refused or not answering): this process is NOT "
-        "observed");
-    DestroyRing();
-    ResetFd(fd);
-    RealClose(fd);
+  if (!g_ring_mode) {
+    Debug("no event ring (memfd): disabled");
+    SayUnreachable("cannot make the event ring (memfd): this process is NOT observed");
     g_state.store(kDisabled);
     return;
   }
   InitThreadResources();
   pthread_atfork(AttributionAtForkPrepare, AttributionAtForkParent, AtForkChild);
-  g_agent_fd.store(fd);
-  g_agent_pid.store(static_cast<int>(getpid()));
+  int fd = ConnectAgent(/*want_patterns=*/true, deadline);
+  if (fd < 0) {
+    Debug("cannot connect to the agent yet: events wait in the ring");
+    SayUnreachable(
+        "cannot reach idflow-agent yet: events wait in this process's ring (counted as dropped "
+        "once it is full); retrying every 250 ms");
+  } else if (!ReceivePatterns(fd, deadline)) {
+    Debug("no pattern database within the start-up bound: the agent matches every call");
+  }
+  if (fd >= 0) {
+    g_agent_fd.store(fd);
+    g_agent_pid.store(static_cast<int>(getpid()));
+  }
   g_state.store(kReady, std::memory_order_release);
-  Debug(g_db != nullptr ? "ready" : "ready (empty pattern database)");
+  Debug(g_db != nullptr ? "ready" : "ready (matching in the agent)");
 }
 
 void Fini() {

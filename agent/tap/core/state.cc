@@ -3,7 +3,10 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include "agent/tap_protocol.h"
 
 #include "agent/tap/real/real_functions.h"
 
@@ -11,12 +14,14 @@ namespace idflow::tap {
 
 std::atomic<int> g_state{kUninit};
 bool g_debug = false;
-size_t g_scan_cap = 64 * 1024;
+size_t g_inline_max = 256;
+bool g_nothing_to_scan = false;
 int g_timeout_ms = 2000;
 int g_stack_depth = 32;
 char g_socket_path[sizeof(sockaddr_un::sun_path)];
 char g_exe[PATH_MAX];
 void* g_main_base = nullptr;
+int g_pid = 0;
 hs_database_t* g_db = nullptr;
 hs_scratch_t* g_proto_scratch = nullptr;
 constinit Counters g_counters;
@@ -24,6 +29,7 @@ constinit Counters g_counters;
 IDFLOW_TLS int t_in_hook = 0;
 IDFLOW_TLS hs_scratch_t* t_scratch = nullptr;
 IDFLOW_TLS char* t_gather = nullptr;
+IDFLOW_TLS int t_tid = 0;
 
 namespace {
 
@@ -41,7 +47,7 @@ void FreeThreadResources(void* p) {
   // Runs in the exiting thread: clear the TLS pointers so that a hook called
   // by a later destructor re-allocates instead of using freed memory.
   auto* r = static_cast<ThreadResources*>(p);
-  if (r->scratch == t_scratch) {
+  if (r->gather == t_gather) {
     t_scratch = nullptr;
     t_gather = nullptr;
     t_key_set = false;
@@ -83,12 +89,14 @@ void InitThreadResources() {
 }
 
 bool EnsureThreadResources() {
-  if (t_scratch != nullptr) return true;
+  if (t_gather != nullptr) return true;
   hs_scratch_t* s = nullptr;
-  if (hs_clone_scratch(g_proto_scratch, &s) != HS_SUCCESS) return false;
-  char* gather = static_cast<char*>(malloc(g_scan_cap));
+  if (g_proto_scratch != nullptr && hs_clone_scratch(g_proto_scratch, &s) != HS_SUCCESS) {
+    return false;
+  }
+  char* gather = static_cast<char*>(malloc(agent::kTapPayloadChunkMax));
   if (gather == nullptr) {
-    hs_free_scratch(s);
+    if (s != nullptr) hs_free_scratch(s);
     return false;
   }
   t_scratch = s;
@@ -103,6 +111,11 @@ bool EnsureThreadResources() {
     }
   }
   return true;
+}
+
+int ThreadId() {
+  if (t_tid == 0) t_tid = static_cast<int>(syscall(SYS_gettid));
+  return t_tid;
 }
 
 }  // namespace idflow::tap

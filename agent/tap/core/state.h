@@ -31,12 +31,19 @@ extern std::atomic<int> g_state;
 
 // Settings (written by Init() before the tap is ready, read-only after).
 extern bool g_debug;
-extern size_t g_scan_cap;  // bytes scanned per call at most
+// Transmit calls of at most this many bytes are matched inline when the
+// database is here (a call with a match is still handed over whole);
+// larger ones, and all of them without a database, are copied to the ring
+// and matched by the agent (docs/PERFORMANCE.md says why).
+extern size_t g_inline_max;
+// The agent said it has no identifiers: nothing is handed over.
+extern bool g_nothing_to_scan;
 extern int g_timeout_ms;   // start-up bound
 extern int g_stack_depth;  // frames walked for the call chain
 extern char g_socket_path[sizeof(sockaddr_un::sun_path)];
 extern char g_exe[PATH_MAX];  // /proc/self/exe
 extern void* g_main_base;     // dli_fbase of the main executable
+extern int g_pid;             // getpid(), set at start and in a fork child
 
 // The pattern database from the agent (nullptr: nothing to look for) and the
 // scratch every thread's own is cloned from.
@@ -50,7 +57,9 @@ struct Counters {
 extern Counters g_counters;
 
 inline bool Ready() { return g_state.load(std::memory_order_acquire) == kReady; }
-inline bool Active() { return Ready() && g_db != nullptr; }
+// Transmit hooks observe unless the agent said there is nothing to find
+// (without a database, every call is handed over and matched there).
+inline bool Active() { return Ready() && !g_nothing_to_scan; }
 
 // One line on stderr when IDFLOW_TAP_DEBUG is set.
 void Debug(const char* msg);
@@ -59,11 +68,15 @@ void Debug(const char* msg);
 void SayUnreachable(const char* what);
 int64_t NowMs(clockid_t clock);
 
-// Per-thread: the re-entrancy guard, the cloned scratch, the gather buffer
-// (g_scan_cap bytes) for writev/sendmsg.
+// Per-thread: the re-entrancy guard, the cloned scratch (nullptr without a
+// database), the gather buffer (kTapPayloadChunkMax bytes) for
+// writev/sendmsg, the thread id (0 until first asked; reset in a fork
+// child).
 extern IDFLOW_TLS int t_in_hook;
 extern IDFLOW_TLS hs_scratch_t* t_scratch;
 extern IDFLOW_TLS char* t_gather;
+extern IDFLOW_TLS int t_tid;
+int ThreadId();
 
 // Calls made by the tap itself (and by TLS libraries inside SSL_write) pass
 // straight through: only the outermost hooked call of a thread observes.
@@ -81,8 +94,8 @@ class Guard {
 
 // Makes the pthread key that frees a thread's resources at its exit.
 void InitThreadResources();
-// Allocates this thread's scratch and gather buffer on first use; false if
-// that failed (the call is then not scanned).
+// Allocates this thread's gather buffer and (with a database) its scratch
+// on first use; false if that failed (the call is then not observed).
 bool EnsureThreadResources();
 
 }  // namespace idflow::tap

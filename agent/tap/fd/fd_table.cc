@@ -27,6 +27,11 @@ constinit std::atomic<uint64_t> g_fd_dest[kFdTableSize][3];
 constexpr size_t kFdNameMax = 128;
 constinit std::atomic<uint8_t> g_fd_name_len[kFdTableSize];
 constinit char g_fd_name[kFdTableSize][kFdNameMax];
+// Peer executable of a unix socket: 0 unknown, kPeerFilling while one
+// thread fills it, else length + 1.
+constexpr uint16_t kPeerFilling = 0xffff;
+constinit std::atomic<uint16_t> g_fd_peer_state[kFdTableSize];
+constinit char g_fd_peer[kFdTableSize][agent::kTapPeerMax];
 
 }  // namespace
 
@@ -35,6 +40,7 @@ void ResetFd(int fd) {
     g_fd_kind[fd].store(kFdUnknown, std::memory_order_relaxed);
     g_fd_dest[fd][0].store(0, std::memory_order_relaxed);
     g_fd_name_len[fd].store(0, std::memory_order_relaxed);
+    g_fd_peer_state[fd].store(0, std::memory_order_relaxed);
     g_carry.ReleaseFd(fd);
     g_responses.ReleaseFd(fd);
   }
@@ -117,6 +123,24 @@ bool FillDest(const sockaddr* addr, socklen_t len, uint8_t* family, uint8_t* out
   return false;
 }
 
+namespace {
+
+// The remembered connect() (or first getpeername) address of `fd`.
+bool RememberedDest(int fd, uint8_t* family, uint8_t* addr, uint16_t* port) {
+  if (fd < 0 || fd >= kFdTableSize) return false;
+  uint64_t w0 = g_fd_dest[fd][0].load(std::memory_order_relaxed);
+  if ((w0 & 1) == 0) return false;
+  uint64_t w1 = g_fd_dest[fd][1].load(std::memory_order_relaxed);
+  uint64_t w2 = g_fd_dest[fd][2].load(std::memory_order_relaxed);
+  *family = static_cast<uint8_t>(w0 >> 8);
+  *port = static_cast<uint16_t>(w0 >> 16);
+  memcpy(addr, &w1, 8);
+  memcpy(addr + 8, &w2, 8);
+  return true;
+}
+
+}  // namespace
+
 void Destination(int fd, const sockaddr* explicit_dest, socklen_t explicit_len, uint8_t* family,
                  uint8_t* addr, uint16_t* port) {
   if (FillDest(explicit_dest, explicit_len, family, addr, port)) return;
@@ -127,15 +151,7 @@ void Destination(int fd, const sockaddr* explicit_dest, socklen_t explicit_len, 
       FillDest(reinterpret_cast<sockaddr*>(&peer), len, family, addr, port)) {
     return;
   }
-  if (fd >= kFdTableSize) return;
-  uint64_t w0 = g_fd_dest[fd][0].load(std::memory_order_relaxed);
-  if ((w0 & 1) == 0) return;
-  uint64_t w1 = g_fd_dest[fd][1].load(std::memory_order_relaxed);
-  uint64_t w2 = g_fd_dest[fd][2].load(std::memory_order_relaxed);
-  *family = static_cast<uint8_t>(w0 >> 8);
-  *port = static_cast<uint16_t>(w0 >> 16);
-  memcpy(addr, &w1, 8);
-  memcpy(addr + 8, &w2, 8);
+  RememberedDest(fd, family, addr, port);
 }
 
 void RememberSni(int fd, const char* data, size_t n) {
@@ -162,6 +178,34 @@ uint16_t PeerExe(int fd, char* out) {
   snprintf(link, sizeof(link), "/proc/%d/exe", static_cast<int>(cred.pid));
   ssize_t n = readlink(link, out, agent::kTapPeerMax);
   return n > 0 ? static_cast<uint16_t>(n) : 0;
+}
+
+void DestinationCached(int fd, const sockaddr* explicit_dest, socklen_t explicit_len,
+                       uint8_t* family, uint8_t* addr, uint16_t* port) {
+  if (FillDest(explicit_dest, explicit_len, family, addr, port)) return;
+  if (fd < 0 || RememberedDest(fd, family, addr, port)) return;
+  sockaddr_storage peer;
+  socklen_t len = sizeof(peer);
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0 &&
+      FillDest(reinterpret_cast<sockaddr*>(&peer), len, family, addr, port)) {
+    RememberDest(fd, reinterpret_cast<sockaddr*>(&peer), len);
+  }
+}
+
+uint16_t PeerExeCached(int fd, char* out) {
+  if (fd < 0 || fd >= kFdTableSize) return PeerExe(fd, out);
+  uint16_t s = g_fd_peer_state[fd].load(std::memory_order_acquire);
+  if (s != 0 && s != kPeerFilling) {
+    memcpy(out, g_fd_peer[fd], s - 1u);
+    return static_cast<uint16_t>(s - 1u);
+  }
+  uint16_t n = PeerExe(fd, out);
+  uint16_t expected = 0;
+  if (s == 0 && g_fd_peer_state[fd].compare_exchange_strong(expected, kPeerFilling)) {
+    memcpy(g_fd_peer[fd], out, n);
+    g_fd_peer_state[fd].store(static_cast<uint16_t>(n + 1), std::memory_order_release);
+  }
+  return n;
 }
 
 }  // namespace idflow::tap

@@ -14,6 +14,7 @@
 #include <atomic>
 
 #include "agent/tap/fd/stream_slots.h"
+#include "agent/tap/observe/scan.h"
 #include "agent/tap/sniff/http1.h"
 #include "agent/tap_protocol.h"
 
@@ -69,11 +70,17 @@ uint16_t FdName(int fd, char* out);
 // Executable of the process at the other end of a unix socket.
 uint16_t PeerExe(int fd, char* out);
 
+// For every handed-over call: Destination() without a system call once the
+// fd's peer is known (the connect() address, else getpeername once), and
+// PeerExe() kept per fd until it is reused.
+void DestinationCached(int fd, const sockaddr* explicit_dest, socklen_t explicit_len,
+                       uint8_t* family, uint8_t* addr, uint16_t* port);
+uint16_t PeerExeCached(int fd, char* out);
+
 // --- Per-stream carries. A stream is (fd, plain = 0 or TLS plaintext = 1).
 
 // The last bytes a stream sent, scanned with its next call so that an
 // identifier split across two writes is found.
-inline constexpr size_t kCarryMax = agent::kTapMaxPatternBytes - 1;
 struct SendCarry {
   uint16_t len = 0;
   char bytes[kCarryMax] = {};

@@ -40,24 +40,7 @@ void FillCommon(const Call& c, const char* data, size_t n, TapWireEvent* ev) {
 
 void SendMatch(TapWireEvent* ev, const char* data, size_t n, uint32_t id, uint64_t from,
                uint64_t to, uint64_t offset, bool split) {
-  uint64_t len = to - from;
-  // A 64-byte window centred on the match, clamped to the scanned bytes.
-  uint64_t start = 0;
-  if (len < kTapContextMax) {
-    uint64_t pad = (kTapContextMax - len) / 2;
-    start = from > pad ? from - pad : 0;
-    if (start + kTapContextMax > n) start = n > kTapContextMax ? n - kTapContextMax : 0;
-  } else {
-    start = from;
-  }
-  uint64_t ctx_len = n - start < kTapContextMax ? n - start : kTapContextMax;
-  memcpy(ev->context, data + start, ctx_len);
-  memset(ev->context + ctx_len, 0, kTapContextMax - ctx_len);
-  ev->context_len = static_cast<uint16_t>(ctx_len);
-  ev->context_offset = static_cast<uint32_t>(from - start);
-  ev->pattern_id = id;
-  ev->offset = offset;
-  ev->flags = split ? agent::kTapEventSplit : 0;
+  SetEventMatch(ev, data, n, id, from, to, offset, split);
   if (split) g_counters.split_matches.fetch_add(1, std::memory_order_relaxed);
   SendToAgent(ev, sizeof(*ev));
 }

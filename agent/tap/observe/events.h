@@ -8,34 +8,10 @@
 #include <stdint.h>
 
 #include "agent/tap/observe/observe.h"
+#include "agent/tap/observe/scan.h"
 #include "agent/tap_protocol.h"
 
 namespace idflow::tap {
-
-constexpr int kMaxMatchesPerCall = 16;
-struct MatchSet {
-  int count;
-  uint32_t id[kMaxMatchesPerCall];
-  uint64_t from[kMaxMatchesPerCall];
-  uint64_t to[kMaxMatchesPerCall];
-};
-
-inline void AddMatch(MatchSet* m, unsigned int id, uint64_t from, uint64_t to) {
-  for (int i = 0; i < m->count; ++i) {
-    if (m->id[i] == id) return;  // one event per (pattern, call)
-  }
-  if (m->count == kMaxMatchesPerCall) return;
-  m->id[m->count] = id;
-  m->from[m->count] = from;
-  m->to[m->count] = to;
-  ++m->count;
-}
-
-inline int OnMatch(unsigned int id, unsigned long long from, unsigned long long to, unsigned int,
-                   void* ctx) {
-  AddMatch(static_cast<MatchSet*>(ctx), id, from, to);
-  return 0;
-}
 
 inline constexpr int kMaxCookiesPerCall = 16;
 

@@ -42,7 +42,16 @@
   X(fopen64, FopenFn)                \
   X(ioctl, IoctlFn)                  \
   X(getifaddrs, GetifaddrsFn)        \
-  X(getaddrinfo, GetaddrinfoFn)
+  X(getaddrinfo, GetaddrinfoFn)      \
+  X(dlclose, DlcloseFn)              \
+  X(fwrite, FwriteFn)                \
+  X(fputs, FputsFn)                  \
+  X(fputc, FputcFn)                  \
+  X(putc, FputcFn)                   \
+  X(fprintf, FprintfFn)              \
+  X(vfprintf, VfprintfFn)            \
+  X(__fprintf_chk, FprintfChkFn)     \
+  X(__vfprintf_chk, VfprintfChkFn)
 
 // TLS libraries: resolved on first use (they may be loaded later, or
 // RTLD_LOCAL), never linked.

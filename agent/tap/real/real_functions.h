@@ -9,6 +9,7 @@
 
 #include <ifaddrs.h>
 #include <netdb.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -48,6 +49,14 @@ using FopenFn = FILE* (*)(const char*, const char*);
 using IoctlFn = int (*)(int, unsigned long, ...);
 using GetifaddrsFn = int (*)(ifaddrs**);
 using GetaddrinfoFn = int (*)(const char*, const char*, const addrinfo*, addrinfo**);
+using DlcloseFn = int (*)(void*);
+using FwriteFn = size_t (*)(const void*, size_t, size_t, FILE*);
+using FputsFn = int (*)(const char*, FILE*);
+using FputcFn = int (*)(int, FILE*);
+using FprintfFn = int (*)(FILE*, const char*, ...);
+using VfprintfFn = int (*)(FILE*, const char*, va_list);
+using FprintfChkFn = int (*)(FILE*, int, const char*, ...);
+using VfprintfChkFn = int (*)(FILE*, int, const char*, va_list);
 // TLS libraries: opaque handles, so no libssl/gnutls headers are needed.
 using SslWriteFn = int (*)(void*, const void*, int);
 using SslWriteExFn = int (*)(void*, const void*, size_t, size_t*);
