@@ -93,7 +93,7 @@ Fields FieldsOf(const Entity& e) {
 }
 Fields FieldsOf(const Scenario& s) { return {List("terms", s.terms)}; }
 Fields FieldsOf(const SharingMethod& m) {
-  return {List("terms", m.terms), List("actions", m.actions)};
+  return {List("terms", m.terms), List("actions", m.actions), List("channels", m.channels)};
 }
 Fields FieldsOf(const Consent& c) { return {List("terms", c.terms)}; }
 

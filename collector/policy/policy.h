@@ -42,6 +42,9 @@ struct SharingMethod {
   std::string id;                    // e.g. "sdk_local_acquisition"
   std::vector<std::string> terms;    // e.g. {"SDK local acquisition"}
   std::vector<std::string> actions;  // event actions it covers: "acquire", "transmit"
+  // Channel classes a transmit may take: "network" (tcp, udp, tls-*) and
+  // "local" (unix, pipe: another process on the device). Empty = any.
+  std::vector<std::string> channels;
 };
 
 // A consent key the app or harness reports, e.g. "user_experience_program".

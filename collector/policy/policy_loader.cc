@@ -1,7 +1,7 @@
 // Loads the policy YAML in stages, like Falco's rule loader: each file is
 // parsed (YAML syntax), checked against the schema (header, known keys, types),
 // then its references are resolved against what earlier stages loaded
-// (ontology -> statements -> bindings). Errors cite FILE:LINE:COLUMN, 1-based.
+// (ontology -> statements -> app policies -> bindings). Errors cite FILE:LINE:COLUMN, 1-based.
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
@@ -265,19 +265,27 @@ absl::Status LoadOntology(const PolicyFile& f, Ontology* o) {
   };
   RETURN_IF_ERROR(r.Each(root, "scenarios", read_scenarios));
   auto read_sharing_methods = [&](const YAML::Node& n) -> absl::Status {
-    RETURN_IF_ERROR(r.CheckMap(n, "sharing method", {"id", "terms", "actions", "description"}));
+    RETURN_IF_ERROR(
+        r.CheckMap(n, "sharing method", {"id", "terms", "actions", "channels", "description"}));
     SharingMethod m;
     RETURN_IF_ERROR(r.Id(n, &m.id));
     RETURN_IF_ERROR(methods.Add(r, n, m.id));
     RETURN_IF_ERROR(r.List(n, "terms", false, &m.terms));
-    std::vector<YAML::Node> action_nodes;
-    RETURN_IF_ERROR(r.List(n, "actions", true, &m.actions, &action_nodes));
-    for (size_t i = 0; i < m.actions.size(); ++i) {
-      if (m.actions[i] != "acquire" && m.actions[i] != "transmit") {
-        return r.Error(action_nodes[i], absl::StrCat("unknown action '", m.actions[i],
-                                                     "' (expected acquire or transmit)"));
+    // Each item of `key` must be `a` or `b`.
+    auto one_of = [&](const char* key, bool required, const char* what, const char* a,
+                      const char* b, std::vector<std::string>* out) -> absl::Status {
+      std::vector<YAML::Node> nodes;
+      RETURN_IF_ERROR(r.List(n, key, required, out, &nodes));
+      for (size_t i = 0; i < out->size(); ++i) {
+        if ((*out)[i] != a && (*out)[i] != b) {
+          return r.Error(nodes[i], absl::StrCat("unknown ", what, " '", (*out)[i], "' (expected ",
+                                                a, " or ", b, ")"));
+        }
       }
-    }
+      return absl::OkStatus();
+    };
+    RETURN_IF_ERROR(one_of("actions", true, "action", "acquire", "transmit", &m.actions));
+    RETURN_IF_ERROR(one_of("channels", false, "channel class", "network", "local", &m.channels));
     o->sharing_methods.push_back(std::move(m));
     return absl::OkStatus();
   };
@@ -456,12 +464,18 @@ absl::Status LoadBindings(const PolicyFile& f, Policy* p) {
     if (b.modules.empty() && b.processes.empty()) {
       return r.Error(n, "binding needs at least one of 'modules' or 'processes'");
     }
+    // A statement entry or an app policy (loaded before bindings) must name
+    // the SDK: a binding to a name nothing declares could never be judged.
     bool declared = false;
     for (const Statement& s : p->statements) {
       for (const Entry& e : s.entries) declared = declared || SameFolded(e.sdk, b.sdk);
     }
+    for (const AppPolicy& a : p->app_policies) {
+      for (const std::string& sdk : a.sdks) declared = declared || SameFolded(sdk, b.sdk);
+    }
     if (!declared) {
-      return r.Error(n["sdk"], absl::StrCat("SDK '", b.sdk, "' is named in no loaded statement"));
+      return r.Error(n["sdk"], absl::StrCat("SDK '", b.sdk,
+                                            "' is named in no loaded statement or app policy"));
     }
     // Two bindings of one SDK in different files would make the winner depend
     // on file order; one binding lists all its modules and processes.
@@ -672,9 +686,10 @@ absl::StatusOr<Policy> LoadPolicyFromStrings(const PolicyFiles& files) {
   try {
     RETURN_IF_ERROR(LoadOntology(files.ontology, &p.ontology));
     for (const PolicyFile& f : files.statements) RETURN_IF_ERROR(LoadStatement(f, &p));
+    // Apps before bindings: a binding may name an SDK only an app policy declares.
+    for (const PolicyFile& f : files.apps) RETURN_IF_ERROR(LoadApp(f, &p));
     for (const PolicyFile& f : files.bindings) RETURN_IF_ERROR(LoadBindings(f, &p));
     for (const PolicyFile& f : files.cookies) RETURN_IF_ERROR(LoadCookies(f, &p));
-    for (const PolicyFile& f : files.apps) RETURN_IF_ERROR(LoadApp(f, &p));
     IndexModules(&p);
   } catch (const std::exception& e) {
     // yaml-cpp throws from accessors too (e.g. bad conversions); never let it escape.

@@ -98,6 +98,14 @@ bool IsNetwork(const Flow& f) {
   return f.channel != "unix" && f.channel != "file";
 }
 
+// "network" (tcp, udp, tls-*), "local" (unix, pipe: another process on the
+// device), or nullptr for channels that say neither (file, sysfs, unknown).
+const char* ChannelClass(absl::string_view channel) {
+  if (channel == "tcp" || channel == "udp" || absl::StartsWith(channel, "tls")) return "network";
+  if (channel == "unix" || channel == "pipe") return "local";
+  return nullptr;
+}
+
 struct Candidate {
   Category category;
   const Statement* statement;
@@ -195,6 +203,31 @@ Candidate JudgeEntry(const Ontology& o, const Statement& s, const Entry& e, cons
       return done(Category::kMethodMismatch, [&] {
         return absl::StrCat(subject, " on the device (", f.action, "), but ", ref,
                             " declares only ", absl::StrJoin(e.sharing_methods, ", "), ".");
+      });
+    }
+    // Channel: a transmit must take a path one declared method allows (a
+    // backend API transfer reaches the third party over the network, never
+    // through another process on the device). Unknown channels pass.
+    const char* cls = f.action == "transmit" ? ChannelClass(f.channel) : nullptr;
+    bool allowed = cls == nullptr;
+    for (const std::string& m : e.sharing_methods) {
+      const SharingMethod* sm = o.FindSharingMethod(m);
+      allowed = allowed || sm == nullptr || sm->channels.empty() ||
+                std::find(sm->channels.begin(), sm->channels.end(), cls) != sm->channels.end();
+    }
+    if (!allowed) {
+      return done(Category::kMethodMismatch, [&] {
+        std::vector<std::string> classes;
+        for (const std::string& m : e.sharing_methods) {
+          for (const std::string& c : o.FindSharingMethod(m)->channels) {
+            if (std::find(classes.begin(), classes.end(), c) == classes.end()) classes.push_back(c);
+          }
+        }
+        const std::string peer =
+            f.peer_exe.empty() ? std::string() : absl::StrCat(" to ", f.peer_exe);
+        return absl::StrCat(subject, " over a ", cls, " ", f.channel, " channel", peer, ", but ",
+                            ref, " declares only ", absl::StrJoin(e.sharing_methods, ", "),
+                            ", which takes only ", absl::StrJoin(classes, ", "), " channels.");
       });
     }
   }

@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/strings/str_cat.h"
 #include "idflow/v1/query.grpc.pb.h"
 
 #include <arpa/inet.h>
@@ -260,6 +261,31 @@ Sink::~Sink() {
 }
 
 int Sink::connections() const { return state_->connections; }
+
+TlsServer::TlsServer(const std::string& dir, bool serve_files) {
+  std::string out, err;
+  ok_ = RunToEnd(
+            {"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+             dir + "/key.pem", "-out", dir + "/cert.pem", "-days", "1", "-subj", "/CN=localhost"},
+            &out, &err) == 0;
+  if (!ok_) return;
+  const std::string server =
+      absl::StrCat("exec /usr/bin/openssl s_server -accept 0 -cert ", dir, "/cert.pem -key ", dir,
+                   "/key.pem ", serve_files ? "-HTTP" : "-www");
+  server_ = std::make_unique<Process>(
+      std::vector<std::string>{"/bin/sh", "-c", absl::StrCat("cd / && ", server)},
+      dir + "/s_server");
+  ok_ = WaitFor([&] {
+          std::string text = server_->Stdout() + server_->Stderr();
+          size_t at = text.find("ACCEPT");
+          if (at == std::string::npos) return !server_->Running();
+          size_t colon = text.find("]:", at);
+          if (colon == std::string::npos) colon = text.rfind(':');
+          port_ = atoi(text.c_str() + colon + 2);
+          return port_ > 0;
+        }) &&
+        port_ > 0;
+}
 
 bool Stack::StartCollector(std::string* why, int port) {
   if (dir.empty()) dir = MakeTempDir("idflow-e2e");

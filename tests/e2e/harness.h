@@ -87,6 +87,22 @@ class Sink {
   State* state_;
 };
 
+// A local TLS server (openssl s_server) with a self-signed certificate made
+// at test time in `dir`. It answers with a status page (-www), or with
+// `serve_files` each request "GET /ABSOLUTE/PATH" with that file, a whole HTTP
+// response (-HTTP, run from "/").
+class TlsServer {
+ public:
+  explicit TlsServer(const std::string& dir, bool serve_files = false);
+  bool ok() const { return ok_; }
+  int port() const { return port_; }
+
+ private:
+  bool ok_ = false;
+  int port_ = 0;
+  std::unique_ptr<Process> server_;
+};
+
 // A collector and an agent on loopback with fresh state in a temp dir.
 struct Stack {
   std::string dir;

@@ -101,41 +101,6 @@ class TapE2e : public ::testing::Test {
   Stack stack_;
 };
 
-// A local TLS server (openssl s_server -www) with a self-signed certificate
-// made at test time.
-class TlsServer {
- public:
-  explicit TlsServer(const std::string& dir) {
-    std::string out, err;
-    ok_ = RunToEnd(
-              {"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
-               dir + "/key.pem", "-out", dir + "/cert.pem", "-days", "1", "-subj", "/CN=localhost"},
-              &out, &err) == 0;
-    if (!ok_) return;
-    server_ = std::make_unique<Process>(
-        std::vector<std::string>{"/usr/bin/openssl", "s_server", "-accept", "0", "-cert",
-                                 dir + "/cert.pem", "-key", dir + "/key.pem", "-www"},
-        dir + "/s_server");
-    ok_ = WaitFor([&] {
-            std::string text = server_->Stdout() + server_->Stderr();
-            size_t at = text.find("ACCEPT");
-            if (at == std::string::npos) return !server_->Running();
-            size_t colon = text.find("]:", at);
-            if (colon == std::string::npos) colon = text.rfind(':');
-            port_ = atoi(text.c_str() + colon + 2);
-            return port_ > 0;
-          }) &&
-          port_ > 0;
-  }
-  bool ok() const { return ok_; }
-  int port() const { return port_; }
-
- private:
-  bool ok_ = false;
-  int port_ = 0;
-  std::unique_ptr<Process> server_;
-};
-
 TEST_F(TapE2e, CurlOverOpenSslNamesTheHostAndTheProgram) {
   if (mac_.empty()) GTEST_SKIP() << "no MAC on this machine";
   TlsServer tls(stack_.dir);

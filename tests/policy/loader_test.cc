@@ -100,6 +100,67 @@ TEST(LoaderTest, BindingSdkNamesMatchStatementsFolded) {
   EXPECT_THAT(twice.status().message(), ::testing::HasSubstr("is already bound at"));
 }
 
+// The mini program is declared by an app policy alone: a binding may name it
+// (apps load before bindings), so its flows are judged by the app policy.
+TEST(LoaderTest, BindingMayNameAnSdkOnlyAnAppPolicyDeclares) {
+  constexpr char kApp[] = R"(schema: idflow.policy/v1
+kind: app
+id: mini
+version: "1"
+entity: acme
+sdks: ["Mini Program"]
+features:
+  - id: f
+    section: "1"
+    data_types: [device_id]
+)";
+  constexpr char kAppBindings[] = R"(schema: idflow.policy/v1
+kind: bindings
+bindings:
+  - sdk: mini  program
+    modules: ["*/libmini.so"]
+)";
+  PolicyFiles files;
+  files.ontology = {"ontology.yaml", kOntology};
+  files.statements = {{"st.yaml", kStatement}};
+  files.bindings = {{"b.yaml", kAppBindings}};
+  files.apps = {{"mini.yaml", kApp}};
+  auto p = LoadPolicyFromStrings(files);
+  ASSERT_THAT(p, IsOk());
+  EXPECT_EQ(p->SdkForModule("/opt/lib/libmini.so", ""), "mini  program");
+  Flow f;
+  f.call_chain = {"/opt/lib/libmini.so"};
+  f.data_type = "device_id";
+  f.action = "transmit";
+  f.channel = "tcp";
+  f.dest_host = "api.acme.com";
+  Verdict v = Judge(*p, f);
+  EXPECT_EQ(CategoryName(v.category), std::string("clear")) << v.explanation;
+  EXPECT_EQ(v.statement, "mini");
+  EXPECT_EQ(v.sdk, "Mini Program");
+  // Without the app policy nothing declares it.
+  files.apps.clear();
+  EXPECT_THAT(LoadPolicyFromStrings(files).status().message(),
+              HasSubstr("b.yaml:4:10: SDK 'mini  program' is named in no loaded statement or app "
+                        "policy"));
+}
+
+TEST(LoaderTest, SharingMethodChannelsAreNetworkOrLocal) {
+  const std::string ok = absl::StrReplaceAll(
+      kOntology, {{"    actions: [acquire, transmit]\n",
+                   "    actions: [acquire, transmit]\n    channels: [network, local]\n"}});
+  auto p = Load(ok);
+  ASSERT_THAT(p, IsOk());
+  EXPECT_THAT(p->ontology.FindSharingMethod("sdk_local_acquisition")->channels,
+              ElementsAre("network", "local"));
+  const std::string bad = absl::StrReplaceAll(
+      kOntology, {{"    actions: [acquire, transmit]\n",
+                   "    actions: [acquire, transmit]\n    channels: [bluetooth]\n"}});
+  EXPECT_THAT(Load(bad).status().message(),
+              HasSubstr("ontology.yaml:19:16: unknown channel class 'bluetooth' (expected network "
+                        "or local)"));
+}
+
 TEST(LoaderTest, StatementEntitiesJoinTheOntologyAndCannotRedefineOne) {
   const std::string st = absl::StrReplaceAll(
       kStatement,

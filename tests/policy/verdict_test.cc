@@ -194,6 +194,35 @@ INSTANTIATE_TEST_SUITE_P(
              Category::kClear, "search-services", "as declared"},
         Case{"SearchMethodMismatch", F("search services", "search_keywords", "acquire"),
              Category::kMethodMismatch, "search-services", "declares only backend_api_transfer"},
+        // A backend API transfer never passes through another process on the device.
+        Case{"SearchOverLocalIpcMethodMismatch",
+             [] {
+               SdkFlow f = F("search services", "search_keywords", "transmit");
+               f.flow.channel = "unix";
+               f.flow.peer_exe = "/usr/bin/indexer";
+               return f;
+             }(),
+             Category::kMethodMismatch, "search-services",
+             "over a local unix channel to /usr/bin/indexer, but entry search-services of "
+             "statement interconnectivity-data-sharing v20250508 declares only "
+             "backend_api_transfer, which takes only network channels."},
+        Case{"SearchOverTlsClear",
+             [] {
+               SdkFlow f = F("search services", "search_keywords", "transmit", "search.mi.com");
+               f.flow.channel = "tls-openssl";
+               return f;
+             }(),
+             Category::kClear, "search-services", "as declared"},
+        // On-device methods name how data is obtained, not the only path it takes.
+        Case{"LocalMethodOverUnixClear",
+             [] {
+               SdkFlow f = F("Quick apps Service Framework", "notification", "transmit", "",
+                             {"notification_transfer"});
+               f.flow.channel = "unix";
+               f.flow.peer_exe = "/usr/bin/peer";
+               return f;
+             }(),
+             Category::kClear, "quick-apps-service-framework", "as declared"},
         // Undeclared parties and odd inputs.
         Case{"NoSdk", F("", "mac_address"), Category::kUndeclaredParty, "",
              "Module /opt/demo/lib/libsdk.so maps to no SDK declared in"},
