@@ -1,12 +1,20 @@
 #include "agent/agent.h"
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <future>
+#include <map>
 
 #include <grpcpp/security/credentials.h>
 
 #include <boost/asio/post.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/file_util.h"
 #include "common/log.h"
 #include "common/status_macros.h"
@@ -114,7 +122,23 @@ absl::Status Agent::Start() {
   };
   ingress_ = std::make_unique<TapIngress>(
       io_, ing, [this](const TapHello& who, const TapEvent& ev) { OnTapEvent(who, ev); },
-      [this](const TapHello&, const TapStats& st) { OnTapStats(st); });
+      [this](const TapHello&, const TapStats& st) { OnTapStats(st); },
+      [this](const TapHello& who) {
+        // The ring was drained at close: the process's events are all in.
+        context_.ForgetProcess(static_cast<uint32_t>(who.peer.pid));
+        if (who.run_id.empty()) return;
+        if (auto it = open_runs_.find(who.run_id); it != open_runs_.end() && --it->second == 0) {
+          open_runs_.erase(it);
+        }
+        if (!flush_waiters_.empty()) CheckFlushWaiters();
+      });
+  ingress_->SetHelloCallback([this](const TapHello& who) {
+    if (!who.run_id.empty()) ++open_runs_[who.run_id];
+  });
+  ingress_->SetControlCallback(
+      [this](const PeerCredentials& peer, const ControlRequest& req, TapIngress::Respond respond) {
+        OnControl(peer, req, std::move(respond));
+      });
   // Cookie names/lifetimes (issue 4): an event with `cookie` set and no
   // identifier, for the cookie policies.
   ingress_->SetCookieCallback([this](const TapHello& who, const TapCookie& c) {
@@ -136,6 +160,7 @@ absl::Status Agent::Start() {
   sender_ = std::make_unique<Sender>(so, spool_.get());
   sender_->Start();
   flush_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+  flush_wait_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
   ScheduleFlush();
   auto st = spool_->stats();
   LogInfo("agent ", spool_->agent_id(), " listening on ", options_.socket_path, "; spool ",
@@ -148,6 +173,7 @@ void Agent::Run() { io_.run(); }
 void Agent::Stop() {
   if (stopped_.exchange(true)) return;
   if (flush_timer_) flush_timer_->cancel();
+  if (flush_wait_timer_) flush_wait_timer_->cancel();
   if (ingress_) ingress_->Stop();
   Flush();  // whatever is pending is durable before we go
   if (sender_) sender_->Stop();
@@ -338,10 +364,16 @@ std::string Agent::AggregationKey(const idflow::v1::Event& e) {
   // place through two different stacks may be judged differently.
   std::string chain;
   for (const auto& m : e.origin().call_chain()) absl::StrAppend(&chain, m.path(), ">");
+  // So is the context: events on both sides of a context change are judged
+  // apart.
+  std::string context = absl::StrCat(e.run_id(), "|", absl::StrJoin(e.context().scenarios(), ","));
+  std::map<std::string, bool> consents(e.context().consents().begin(),
+                                       e.context().consents().end());
+  for (const auto& [k, v] : consents) absl::StrAppend(&context, "|", k, v ? "=1" : "=0");
   return absl::StrCat(e.origin().pid(), "|", chain, "|", e.action(), "|", e.channel(), "|",
                       e.destination().ip(), "|", e.destination().port(), "|",
                       e.destination().hostname(), "|", e.destination().peer_exe(), "|",
-                      e.identifier().digest(), "|", e.identifier().encoding());
+                      e.identifier().digest(), "|", e.identifier().encoding(), "|", context);
 }
 
 void Agent::FillCommon(const TapHello& who, uint32_t pid, const std::vector<TapModule>& chain,
@@ -366,8 +398,14 @@ void Agent::FillCommon(const TapHello& who, uint32_t pid, const std::vector<TapM
     cm->set_path(m.path);
     cm->set_build_id(m.build_id);
   }
-  for (const auto& s : who.scenarios) out->mutable_context()->add_scenarios(s);
-  for (const auto& [k, v] : who.consents) (*out->mutable_context()->mutable_consents())[k] = v;
+  // The context active when the event happened: what the process declared,
+  // changed since by `context set` (context.h).
+  ActiveContext declared{who.scenarios, who.consents, who.run_id};
+  ActiveContext active = context_.Resolve(declared, static_cast<uint32_t>(origin->pid()),
+                                          static_cast<int64_t>(timestamp_ms));
+  for (const auto& s : active.scenarios) out->mutable_context()->add_scenarios(s);
+  for (const auto& [k, v] : active.consents) (*out->mutable_context()->mutable_consents())[k] = v;
+  out->set_run_id(active.run_id);
   out->set_count(1);
   out->set_first_seen_unix_ms(static_cast<int64_t>(timestamp_ms));
   out->set_last_seen_unix_ms(static_cast<int64_t>(timestamp_ms));
@@ -413,6 +451,90 @@ idflow::v1::Event Agent::EnrichCookie(const TapHello& who, const TapCookie& c) c
   cookie->set_max_age_seconds(c.has_max_age ? c.max_age_seconds : 0);
   cookie->set_domain(c.domain);
   return out;
+}
+
+}  // namespace idflow::agent
+
+namespace idflow::agent {
+
+void Agent::OnControl(const PeerCredentials& peer, const ControlRequest& request,
+                      TapIngress::Respond respond) {
+  ControlReply reply;
+  if (const auto* set = std::get_if<ContextSetRequest>(&request)) {
+    const bool privileged = peer.uid == 0 || peer.uid == ::geteuid();
+    const bool own = set->pid != 0 && static_cast<pid_t>(set->pid) == peer.pid;
+    if (!privileged && !(own && options_.allow_app_context)) {
+      reply.code = absl::StatusCode::kPermissionDenied;
+      reply.text = absl::StrCat("uid ", peer.uid, " may not change the ",
+                                set->pid == 0 ? "device's" : "process's",
+                                " context (root or the agent's user may)");
+      LogWarning("context change refused: pid ", peer.pid, " uid ", peer.uid, " (", peer.exe, ")");
+      return respond(reply);
+    }
+    if (set->pid != 0 && ::kill(static_cast<pid_t>(set->pid), 0) != 0 && errno == ESRCH) {
+      reply.code = absl::StatusCode::kNotFound;
+      reply.text = absl::StrCat("no process ", set->pid);
+      return respond(reply);
+    }
+    const int64_t now = absl::ToUnixMillis(absl::Now());
+    if (!context_.Set(set->pid, now, set->patch)) {
+      reply.code = absl::StatusCode::kResourceExhausted;
+      reply.text = absl::StrCat("context changes are held for at most ",
+                                ContextBoard::kMaxProcessScopes, " processes");
+      return respond(reply);
+    }
+    LogInfo("context of ",
+            set->pid == 0 ? std::string("the device") : absl::StrCat("pid ", set->pid),
+            " changed by pid ", peer.pid, " uid ", peer.uid);
+    reply.applied_unix_ms = static_cast<uint64_t>(now);
+    return respond(reply);
+  }
+  const auto& flush = std::get<FlushRunRequest>(request);
+  // At most 10 minutes: a forgotten daemon of the run must not pin a waiter.
+  const auto wait = std::chrono::milliseconds(std::min<uint32_t>(flush.timeout_ms, 600000));
+  flush_waiters_.push_back(
+      {flush.run_id, std::chrono::steady_clock::now() + wait, std::move(respond)});
+  CheckFlushWaiters();
+}
+
+ControlReply Agent::FlushedReply(uint32_t open_processes) {
+  ControlReply reply;
+  reply.seq = spool_->last_seq();
+  reply.agent_id = spool_->agent_id();
+  reply.open_processes = open_processes;
+  if (open_processes > 0) {
+    reply.code = absl::StatusCode::kDeadlineExceeded;
+    reply.text = absl::StrCat(
+        open_processes, " process(es) of the run are still connected; flushed what they sent");
+  }
+  return reply;
+}
+
+void Agent::CheckFlushWaiters() {
+  if (flush_waiters_.empty() || stopped_) return;
+  const auto now = std::chrono::steady_clock::now();
+  // Nothing the run's processes sent may still wait unread in a queue.
+  const bool quiet = ingress_->Quiescent();
+  bool flushed = false;
+  for (auto it = flush_waiters_.begin(); it != flush_waiters_.end();) {
+    auto open = open_runs_.find(it->run_id);
+    const uint32_t n = open == open_runs_.end() ? 0 : static_cast<uint32_t>(open->second);
+    if ((n == 0 && quiet) || now >= it->deadline) {
+      if (!flushed) Flush();
+      flushed = true;
+      it->respond(FlushedReply(n));
+      it = flush_waiters_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (flush_waiters_.empty()) return;
+  // A process ending wakes us (goodbye); the timer covers the accept queue
+  // and the deadlines.
+  flush_wait_timer_->expires_after(std::chrono::milliseconds(5));
+  flush_wait_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) CheckFlushWaiters();
+  });
 }
 
 }  // namespace idflow::agent

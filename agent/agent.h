@@ -19,6 +19,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "agent/context.h"
+#include "agent/control_protocol.h"
 #include "agent/drop_counters.h"
 #include "agent/ingress.h"
 #include "agent/inventory.h"
@@ -60,6 +62,10 @@ struct AgentOptions {
   double tap_rate_burst = 40000;
   // TLS to the collector (PEM paths): CA to verify it; cert+key for mutual TLS.
   std::string tls_ca, tls_cert, tls_key;
+  // Context changes (control_protocol.h) are taken from root and the agent's
+  // own user. With this, a process may also change its own context (its
+  // claim then decides its verdicts: off by default).
+  bool allow_app_context = false;
 };
 
 struct AgentCounters {
@@ -114,6 +120,12 @@ class Agent {
   Agent() = default;
   void OnTapEvent(const TapHello& who, const TapEvent& ev);
   void OnTapStats(const TapStats& stats);
+  // Control requests from the tap socket: context changes, run flushes.
+  void OnControl(const PeerCredentials& peer, const ControlRequest& request,
+                 TapIngress::Respond respond);
+  // Answers the flush waiters whose run has ended (or whose time is up).
+  void CheckFlushWaiters();
+  ControlReply FlushedReply(uint32_t open_processes);
   // Device, origin (pid, exe, call chain), context, count and times.
   void FillCommon(const TapHello& who, uint32_t pid, const std::vector<TapModule>& chain,
                   uint64_t timestamp_ms, idflow::v1::Event* out) const;
@@ -147,6 +159,16 @@ class Agent {
   std::vector<idflow::v1::Event> pending_;                  // io thread only
   absl::flat_hash_map<std::string, size_t> pending_index_;  // aggregation key -> pending_ index
   AgentCounters counters_;
+  ContextBoard context_;
+  // io thread: connected processes per run id declared at start.
+  absl::flat_hash_map<std::string, size_t> open_runs_;
+  struct FlushWaiter {
+    std::string run_id;
+    std::chrono::steady_clock::time_point deadline;
+    TapIngress::Respond respond;
+  };
+  std::vector<FlushWaiter> flush_waiters_;  // io thread
+  std::unique_ptr<boost::asio::steady_timer> flush_wait_timer_;
   std::atomic<bool> stopped_{false};
   bool spool_failing_ = false;    // io thread: log a spool failure once per streak
   bool journal_failing_ = false;  // io thread: likewise for the journal

@@ -1,6 +1,7 @@
 #include "agent/ingress.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -77,7 +78,9 @@ struct TapIngress::Shared {
   const EventCallback on_event;
   const StatsCallback on_stats;
   const GoodbyeCallback on_goodbye;
-  CookieCallback on_cookie;  // set before Start(), read-only afterwards
+  CookieCallback on_cookie;                // set before Start(), read-only afterwards
+  TapIngress::HelloCallback on_hello;      // likewise
+  TapIngress::ControlCallback on_control;  // likewise
   asio::io_context& io;
   SeqPacket::acceptor acceptor;
   std::atomic<bool> stopped{false};
@@ -94,7 +97,10 @@ struct TapIngress::Shared {
 
   std::atomic<uint64_t> accepted{0}, rejected{0}, refused{0}, active{0}, hellos{0}, events{0},
       stats{0}, malformed{0}, chunks_sent{0}, cookies{0}, rate_limited{0}, rings_attached{0},
-      ring_records{0}, tap_lost{0};
+      ring_records{0}, tap_lost{0}, control_requests{0};
+  // Accepted connections whose first message (Hello or a control request)
+  // was not read yet (TapIngress::Quiescent).
+  std::atomic<int64_t> awaiting_first{0};
 };
 
 namespace {
@@ -154,9 +160,11 @@ class TapConnection : public std::enable_shared_from_this<TapConnection> {
     peer_.uid = cred.uid;
     peer_.gid = cred.gid;
     peer_.exe = ProcExe(cred.pid);
+    ++shared_->awaiting_first;
   }
   ~TapConnection() {
     --shared_->active;
+    FirstMessageSeen();
     {
       std::lock_guard l(shared_->mu);
       if (--shared_->per_uid[peer_.uid] == 0) shared_->per_uid.erase(peer_.uid);
@@ -252,7 +260,19 @@ class TapConnection : public std::enable_shared_from_this<TapConnection> {
   }
 
   // False when the connection was closed.
+  void FirstMessageSeen() {
+    if (awaiting_first_) {
+      awaiting_first_ = false;
+      --shared_->awaiting_first;
+    }
+  }
+
   bool Handle(std::string_view bytes, int* fds, size_t nfds) {
+    FirstMessageSeen();
+    if (IsControlRequest(bytes)) {
+      CloseFds(fds, nfds);
+      return HandleControl(bytes);
+    }
     absl::StatusOr<TapMessage> msg = DecodeTapMessage(bytes);
     if (!msg.ok()) {
       CloseFds(fds, nfds);
@@ -277,6 +297,7 @@ class TapConnection : public std::enable_shared_from_this<TapConnection> {
       }
       hello_->peer = peer_;
       ++shared_->hellos;
+      if (shared_->on_hello) shared_->on_hello(*hello_);
       if (hello_->has_ring && !AttachRing(fds[0], fds[1])) return Malformed();
       if (hello_->want_patterns) SendPatterns();
       if (ring_) DrainRing(shared_->options.drain_budget);
@@ -284,6 +305,43 @@ class TapConnection : public std::enable_shared_from_this<TapConnection> {
     }
     if (!hello_) return Malformed();
     return Dispatch(*msg, /*ring=*/false);
+  }
+
+  // A control request: decoded strictly (a malformed one closes the
+  // connection like any malformed message), answered once.
+  bool HandleControl(std::string_view bytes) {
+    absl::StatusOr<ControlRequest> req = DecodeControlRequest(bytes);
+    if (!req.ok()) {
+      // Say why before closing (best effort: a small frame on an idle socket).
+      ControlReply r;
+      r.code = req.status().code();
+      r.text = std::string(req.status().message());
+      std::string frame = EncodeControlReply(r);
+      (void)::send(socket_.native_handle(), frame.data(), frame.size(),
+                   MSG_DONTWAIT | MSG_NOSIGNAL);
+      return Malformed();
+    }
+    ++shared_->control_requests;
+    std::weak_ptr<TapConnection> weak = weak_from_this();
+    TapIngress::Respond respond = [weak](const ControlReply& reply) {
+      auto self = weak.lock();
+      if (!self) return;
+      auto frame = std::make_shared<std::string>(EncodeControlReply(reply));
+      asio::post(self->socket_.get_executor(), [self, frame] {
+        if (self->closed_) return;
+        self->socket_.async_send(asio::buffer(*frame), 0,
+                                 [self, frame](const boost::system::error_code&, size_t) {});
+      });
+    };
+    if (!shared_->on_control) {
+      ControlReply r;
+      r.code = absl::StatusCode::kUnimplemented;
+      r.text = "this agent takes no control requests";
+      respond(r);
+      return true;
+    }
+    shared_->on_control(peer_, *req, std::move(respond));
+    return true;
   }
 
   // Events, cookies and stats, from a message or a ring record.
@@ -505,6 +563,7 @@ class TapConnection : public std::enable_shared_from_this<TapConnection> {
   asio::steady_timer wake_timer_;
   bool doorbell_wait_ = false;
   bool closed_ = false;
+  bool awaiting_first_ = true;  // counted in shared_->awaiting_first
   bool rate_logged_ = false;
   double tokens_;
   std::chrono::steady_clock::time_point refilled_;
@@ -654,6 +713,21 @@ void TapIngress::UpdatePatterns(std::shared_ptr<const PatternDb> db) {
   shared_->db = db;
   shared_->chunks = std::make_shared<const std::vector<std::string>>(
       EncodePatterns(serialized, shared_->generation, count));
+}
+
+bool TapIngress::Quiescent() const {
+  if (shared_->awaiting_first.load() > 0) return false;
+  // A readable listening socket has connections in its backlog.
+  pollfd p{shared_->acceptor.native_handle(), POLLIN, 0};
+  return ::poll(&p, 1, 0) == 0;
+}
+
+void TapIngress::SetHelloCallback(HelloCallback on_hello) {
+  shared_->on_hello = std::move(on_hello);
+}
+
+void TapIngress::SetControlCallback(ControlCallback on_control) {
+  shared_->on_control = std::move(on_control);
 }
 
 void TapIngress::SetCookieCallback(CookieCallback on_cookie) {

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "agent/control_protocol.h"
 #include "agent/pattern_db.h"
 #include "agent/tap_protocol.h"
 #include "boost/asio/io_context.hpp"
@@ -86,6 +87,14 @@ class TapIngress {
   using GoodbyeCallback = std::function<void(const TapHello& who)>;
   // Cookie names and lifetimes the tap saw in HTTP headers (optional).
   using CookieCallback = std::function<void(const TapHello& who, const TapCookie& cookie)>;
+  // Called when a connection's Hello was accepted (optional).
+  using HelloCallback = std::function<void(const TapHello& who)>;
+  // A control request (control_protocol.h) from `peer`, on the io thread;
+  // `respond` sends the one reply, now or later, on any thread. Without a
+  // callback every request is answered UNIMPLEMENTED.
+  using Respond = std::function<void(const ControlReply& reply)>;
+  using ControlCallback = std::function<void(const PeerCredentials& peer,
+                                             const ControlRequest& request, Respond respond)>;
 
   struct Counters {
     uint64_t accepted = 0;
@@ -115,6 +124,9 @@ class TapIngress {
   absl::Status Start();
   // Call before Start(); without it cookie messages are counted and dropped.
   void SetCookieCallback(CookieCallback on_cookie);
+  // Call before Start().
+  void SetHelloCallback(HelloCallback on_hello);
+  void SetControlCallback(ControlCallback on_control);
   // Stops accepting, closes all connections and removes the socket file.
   void Stop();
 
@@ -123,6 +135,10 @@ class TapIngress {
   void UpdatePatterns(std::shared_ptr<const PatternDb> db);
 
   Counters counters() const;
+  // True when every connection that reached the socket has been accepted and
+  // has had its Hello (or control request) read: nothing a tap already sent
+  // is still unseen in a queue. Call on the io thread.
+  bool Quiescent() const;
   const std::string& socket_path() const { return options_.socket_path; }
 
   struct Shared;  // state shared with connections (outlives TapIngress if needed)

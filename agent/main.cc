@@ -50,6 +50,9 @@ int main(int argc, char** argv) {
   flags.Add("max-connections-per-uid", "64", "tap connections per peer uid");
   flags.Add("tap-rate", "20000", "events per second per tap connection (beyond: counted drops)");
   flags.Add("tap-burst", "40000", "events a tap connection may send at once above the rate");
+  flags.AddBool("allow-app-context",
+                "let a process change its own usage context over the tap socket (its claim then "
+                "decides its verdicts; default: only root and the agent's user may)");
   flags.AddBool("help", "show this help");
   if (absl::Status st = flags.Parse(argc, argv); !st.ok()) {
     std::cerr << "idflow-agent: " << st.message() << "\nusage: idflow-agent [flags]\n"
@@ -68,6 +71,7 @@ int main(int argc, char** argv) {
   options.spool_dir = flags.Get("spool");
   options.identity_file = flags.Get("identity");
   options.sysfs_root = flags.Get("sysfs-root");
+  options.allow_app_context = flags.GetBool("allow-app-context");
   options.tls_ca = flags.Get("tls-ca");
   options.tls_cert = flags.Get("tls-cert");
   options.tls_key = flags.Get("tls-key");

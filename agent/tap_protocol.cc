@@ -48,21 +48,6 @@ uint8_t PutWireAddress(const std::string& address, int family, uint8_t (&addr)[1
   return family == kTapFamilyUnix ? kTapFamilyUnix : kTapFamilyNone;
 }
 
-// Copies a (len, array) wire string after checking len against the array.
-template <size_t N>
-bool WireString(const char (&arr)[N], uint16_t len, std::string* out) {
-  if (len > N) return false;
-  out->assign(arr, len);
-  return true;
-}
-
-template <size_t N>
-uint16_t PutWireString(char (&arr)[N], std::string_view s) {
-  size_t n = std::min(N, s.size());
-  memcpy(arr, s.data(), n);
-  return static_cast<uint16_t>(n);
-}
-
 // Validates a wire chain strictly and converts it. Rejects counts and lengths
 // out of range, paths with a NUL, used bytes beyond the area, non-zero unused
 // entries and repeated modules (the tap lists each module once).
@@ -145,14 +130,17 @@ absl::StatusOr<TapMessage> DecodeHello(std::string_view bytes) {
   h.ppid = w.ppid;
   h.want_patterns = (w.flags & kTapHelloWantPatterns) != 0;
   h.has_ring = (w.flags & kTapHelloRing) != 0;
-  std::string scenarios, consents;
+  std::string scenarios, consents, run_id;
   if (!WireString(w.exe, w.exe_len, &h.exe) ||
       !WireString(w.scenarios, w.scenarios_len, &scenarios) ||
-      !WireString(w.consents, w.consents_len, &consents)) {
+      !WireString(w.consents, w.consents_len, &consents) ||
+      !WireString(w.run_id, w.run_id_len, &run_id)) {
     return Bad("hello string length out of range");
   }
   h.scenarios = ParseScenarios(scenarios);
   h.consents = ParseConsents(consents);
+  // An invalid run id is dropped, not refused: the process is still observed.
+  if (IsValidRunId(run_id)) h.run_id = std::move(run_id);
   return TapMessage{std::move(h)};
 }
 
@@ -326,6 +314,14 @@ std::vector<std::string> ParseScenarios(std::string_view raw) {
   return out;
 }
 
+bool IsValidRunId(std::string_view id) {
+  if (id.empty() || id.size() > kTapRunIdMax) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == ':' ||
+           c == '-';
+  });
+}
+
 std::map<std::string, bool> ParseConsents(std::string_view raw) {
   std::map<std::string, bool> out;
   for (absl::string_view part : absl::StrSplit(absl::string_view(raw.data(), raw.size()), ',')) {
@@ -354,6 +350,7 @@ std::string EncodeHello(const TapHello& hello, std::string_view raw_scenarios,
   w.exe_len = PutWireString(w.exe, hello.exe);
   w.scenarios_len = PutWireString(w.scenarios, raw_scenarios);
   w.consents_len = PutWireString(w.consents, raw_consents);
+  w.run_id_len = PutWireString(w.run_id, hello.run_id);
   return AsBytes(w);
 }
 

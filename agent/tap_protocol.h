@@ -37,7 +37,8 @@ namespace idflow::agent {
 
 inline constexpr uint32_t kTapMagic = 0x50415449;  // "ITAP" in memory
 // 3: the call chain replaced the single module; cookies carry Domain.
-inline constexpr uint16_t kTapVersion = 3;
+// 4: Hello carries the QA run id (IDFLOW_RUN_ID).
+inline constexpr uint16_t kTapVersion = 4;
 
 // Largest message either side sends; receivers reject anything bigger.
 inline constexpr size_t kTapPatternChunkBytes = 32 * 1024;
@@ -48,6 +49,8 @@ inline constexpr uint32_t kTapMaxDatabaseBytes = 64u * 1024 * 1024;
 inline constexpr size_t kTapExeMax = 1024;
 inline constexpr size_t kTapScenarioMax = 512;
 inline constexpr size_t kTapConsentMax = 512;
+// A QA run id: [A-Za-z0-9._:-], at most this long (IsValidRunId).
+inline constexpr size_t kTapRunIdMax = 64;
 inline constexpr size_t kTapHostMax = 256;
 inline constexpr size_t kTapModuleMax = 1024;
 inline constexpr size_t kTapContextMax = 64;
@@ -116,12 +119,14 @@ struct TapWireHello {
   uint16_t exe_len;
   uint16_t scenarios_len;  // raw IDFLOW_SCENARIO ("a,b")
   uint16_t consents_len;   // raw IDFLOW_CONSENT ("k=true,k2=false")
-  uint16_t reserved;
+  uint16_t run_id_len;     // raw IDFLOW_RUN_ID
   char exe[kTapExeMax];
   char scenarios[kTapScenarioMax];
   char consents[kTapConsentMax];
+  char run_id[kTapRunIdMax];
 };
-static_assert(sizeof(TapWireHello) == 16 + 20 + kTapExeMax + kTapScenarioMax + kTapConsentMax);
+static_assert(sizeof(TapWireHello) ==
+              16 + 20 + kTapExeMax + kTapScenarioMax + kTapConsentMax + kTapRunIdMax);
 
 // Followed by chunk_bytes of database payload.
 struct TapWirePatternsChunk {
@@ -420,6 +425,8 @@ inline void FillTapHeader(TapWireHeader* h, uint16_t type, uint32_t length) {
 
 #include <sys/types.h>
 
+#include <algorithm>
+#include <cstring>
 #include <map>
 #include <string>
 #include <string_view>
@@ -429,6 +436,22 @@ inline void FillTapHeader(TapWireHeader* h, uint16_t type, uint32_t length) {
 #include "absl/status/statusor.h"
 
 namespace idflow::agent {
+
+// Copies a (len, array) wire string after checking len against the array.
+template <size_t N>
+bool WireString(const char (&arr)[N], uint16_t len, std::string* out) {
+  if (len > N) return false;
+  out->assign(arr, len);
+  return true;
+}
+
+// Copies at most N bytes of `s` into a wire array; returns the length kept.
+template <size_t N>
+uint16_t PutWireString(char (&arr)[N], std::string_view s) {
+  size_t n = std::min(N, s.size());
+  memcpy(arr, s.data(), n);
+  return static_cast<uint16_t>(n);
+}
 
 enum class TapAction { kTransmit, kAcquire };
 enum class TapChannel {
@@ -465,6 +488,7 @@ struct TapHello {
   std::string exe;
   std::vector<std::string> scenarios;    // empty entries dropped
   std::map<std::string, bool> consents;  // malformed entries dropped
+  std::string run_id;                    // "" when absent or not a valid run id
   PeerCredentials peer;                  // not on the wire: set by TapIngress
 };
 
@@ -553,6 +577,8 @@ absl::StatusOr<TapMessage> DecodeTapMessage(std::string_view bytes);
 // Parsers for the raw env strings carried by Hello.
 std::vector<std::string> ParseScenarios(std::string_view raw);
 std::map<std::string, bool> ParseConsents(std::string_view raw);
+// A run id is 1..kTapRunIdMax characters of [A-Za-z0-9._:-].
+bool IsValidRunId(std::string_view id);
 
 // Encoders: used by the agent (Patterns) and by tests (the others). Strings
 // longer than the wire arrays are truncated.

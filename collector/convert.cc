@@ -56,6 +56,7 @@ store::EventRecord ToRecord(const idflow::v1::Event& ev) {
   r.call_chain.reserve(ev.origin().call_chain_size());
   for (const auto& m : ev.origin().call_chain()) r.call_chain.push_back({m.path(), m.build_id()});
   r.sdk_hint = ev.origin().sdk();
+  r.run_id = ev.run_id();
   r.action = ActionName(ev.action());
   r.channel = ev.channel();
   r.dest_ip = ev.destination().ip();
@@ -177,6 +178,8 @@ store::VerdictFilter FromProto(const idflow::v1::VerdictFilter& f) {
     default:
       break;
   }
+  out.run_id = f.run_id();
+  out.since_unix_ms = f.since_unix_ms();
   if (f.limit() > 0) out.limit = f.limit();
   return out;
 }
@@ -218,6 +221,7 @@ idflow::v1::StoredEvent ToProto(const store::EventRecord& r) {
   idflow::v1::Event& ev = *out.mutable_event();
   ev.set_agent_id(r.agent_id);
   ev.set_seq(r.seq);
+  ev.set_run_id(r.run_id);
   ev.mutable_device()->set_id(r.device_id);
   ev.mutable_device()->set_class_(r.device_class);
   ev.mutable_device()->set_firmware(r.firmware);

@@ -37,6 +37,7 @@ size_t BoundEvent(idflow::v1::Event* ev) {
     bound(m.mutable_build_id(), kMaxDigestBytes);
   }
   bound(ev->mutable_channel(), kMaxShortBytes);
+  bound(ev->mutable_run_id(), kMaxShortBytes);
   auto* d = ev->mutable_destination();
   bound(d->mutable_ip(), kMaxShortBytes);
   bound(d->mutable_hostname(), kMaxHostnameBytes);

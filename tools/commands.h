@@ -3,6 +3,12 @@
 #ifndef IDFLOW_TOOLS_COMMANDS_H_
 #define IDFLOW_TOOLS_COMMANDS_H_
 
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
 namespace idflow::tools {
 
 int RunCommand(int argc, char** argv);         // idflowctl run ... -- CMD ARGS
@@ -10,6 +16,11 @@ int ViolationsCommand(int argc, char** argv);  // idflowctl violations ...
 int AgentsCommand(int argc, char** argv);      // idflowctl agents ...
 int PolicyCommand(int argc, char** argv);      // idflowctl policy import|lint|diff|explain
 int QaCommand(int argc, char** argv);          // idflowctl qa ... -- TEST COMMAND
+int ReportCommand(int argc, char** argv);      // idflowctl report --run-id ID | --since T
+int ContextCommand(int argc, char** argv);     // idflowctl context set KEY=VALUE...
+
+// `idflowctl report --since`: unix ms, RFC 3339, or a duration before `now`.
+absl::StatusOr<int64_t> ParseSince(const std::string& text, absl::Time now);
 
 }  // namespace idflow::tools
 

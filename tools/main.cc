@@ -16,9 +16,14 @@ constexpr char kUsage[] =
     "  agents --collector HOST:PORT [--device ID] [--format table|json]\n"
     "      agents, where their data stands, and what was lost per cause\n"
     "  qa [--format table|json|junit|sarif|html] [--out FILE] [--run-id ID] [--keep]\n"
-    "     [--policies DIR] [--identity FILE] -- TEST COMMAND...\n"
-    "      run a test command under an embedded agent and collector; report, exit 1 on\n"
-    "      violations\n"
+    "     [--policies DIR] [--identity FILE] [--socket PATH --collector HOST:PORT]\n"
+    "     -- TEST COMMAND...\n"
+    "      run a test command under an embedded (or the given) agent and collector; report,\n"
+    "      exit 1 on violations\n"
+    "  report --collector HOST:PORT (--run-id ID | --since TIME) [--format ...] [--out FILE]\n"
+    "      the report of an earlier run, or of everything since TIME\n"
+    "  context set --socket PATH [--pid PID] scenario=NAME consent.KEY=true|false run_id=ID\n"
+    "      change the usage context events are judged under, from now on\n"
     "  policy import FILE [--kind statement|cookies] [-o OUT.yaml]\n"
     "  policy lint DIR | policy diff OLD NEW | policy explain --sdk NAME --data TYPE\n"
     "      work with declared policies\n";
@@ -35,6 +40,8 @@ int main(int argc, char** argv) {
   if (!std::strcmp(cmd, "agents")) return idflow::tools::AgentsCommand(argc, argv);
   if (!std::strcmp(cmd, "policy")) return idflow::tools::PolicyCommand(argc, argv);
   if (!std::strcmp(cmd, "qa")) return idflow::tools::QaCommand(argc, argv);
+  if (!std::strcmp(cmd, "report")) return idflow::tools::ReportCommand(argc, argv);
+  if (!std::strcmp(cmd, "context")) return idflow::tools::ContextCommand(argc, argv);
   if (!std::strcmp(cmd, "help") || !std::strcmp(cmd, "--help")) {
     std::cout << kUsage;
     return 0;

@@ -1,5 +1,6 @@
 // idflowctl qa: one command that gates a test run. An agent and a collector
-// run inside this process; the test command runs under the tap; once every
+// run inside this process (or, with --socket and --collector, running ones
+// are used); the test command runs under the tap with its run id; once every
 // event it produced is judged, the report is written and the exit code says
 // whether a violation was found.
 #include <signal.h>
@@ -8,17 +9,24 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <functional>
 #include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "agent/control_protocol.h"
 #include "common/file_util.h"
 #include "common/flags.h"
 #include "tools/commands.h"
+#include "tools/control_client.h"
 #include "tools/embedded_stack.h"
 #include "tools/query_client.h"
 #include "tools/report.h"
+#include "tools/run_report.h"
 #include "tools/tap_launch.h"
 
 namespace idflow::tools {
@@ -27,6 +35,7 @@ namespace {
 constexpr char kUsage[] =
     "usage: idflowctl qa [--format table|json|junit|sarif|html] [--out FILE] [--run-id ID]\n"
     "                    [--keep] [--policies DIR] [--identity FILE] [--timeout SECONDS]\n"
+    "                    [--socket PATH --collector HOST:PORT [--tls-ca ...]]\n"
     "                    [--scenario NAME] [--consent KEY=true|false] -- TEST COMMAND...\n";
 
 bool IsDir(const std::string& path) {
@@ -88,14 +97,93 @@ RunSummary RunTestCommand(const TapLaunch& launch) {
   return run;
 }
 
-// A Query API client for the embedded collector.
-absl::StatusOr<QueryClient> ClientFor(const std::string& address) {
+// A Query API client for `address`, with the TLS and token flags given.
+absl::StatusOr<QueryClient> ClientFor(const std::string& address, const FlagSet& given) {
   FlagSet flags;
   AddQueryFlags(&flags);
-  std::string arg0 = "qa", flag = "--collector", value = address;
-  char* argv[] = {arg0.data(), flag.data(), value.data()};
-  if (absl::Status st = flags.Parse(3, argv); !st.ok()) return st;
+  std::vector<std::string> args = {"qa", "--collector", address};
+  for (const char* name : {"tls-ca", "tls-cert", "tls-key", "auth-token-file"}) {
+    if (!given.Get(name).empty()) {
+      args.push_back(absl::StrCat("--", name));
+      args.push_back(given.Get(name));
+    }
+  }
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  if (absl::Status st = flags.Parse(static_cast<int>(argv.size()), argv.data()); !st.ok())
+    return st;
   return QueryClient::FromFlags(flags);
+}
+
+// Tap events an agent lost, every cause, as the collector knows it.
+uint64_t Lost(const idflow::v1::AgentStatus& a) {
+  const auto& d = a.drops();
+  return d.tap_dropped() + d.ingress_rejected() + d.spool_dropped() + d.disk_dropped() +
+         d.dead_lettered() + a.gap_events();
+}
+
+// Polls `done` every 20 ms until it holds or `deadline` passes.
+bool PollUntil(const std::function<bool()>& done, absl::Time deadline) {
+  for (;;) {
+    if (done()) return true;
+    if (absl::Now() >= deadline) return false;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+}
+
+// With a running agent and collector: the run is flushed by the agent once
+// its processes are gone, then awaited at the collector by sequence number.
+// Returns 0 when judged, 2 (reason printed) otherwise.
+int AwaitRemote(const std::string& socket, const QueryClient& client, int timeout_s,
+                const std::map<std::string, uint64_t>& lost_before, RunSummary* run) {
+  agent::FlushRunRequest req;
+  req.run_id = run->run_id;
+  req.timeout_ms = static_cast<uint32_t>(timeout_s) * 1000;
+  absl::StatusOr<std::string> frame = agent::EncodeFlushRun(req);
+  if (!frame.ok()) {
+    std::cerr << "idflowctl qa: " << frame.status().message() << "\n";
+    return 2;
+  }
+  auto reply = SendControl(socket, *frame, std::chrono::seconds(timeout_s + 10));
+  if (!reply.ok()) {
+    std::cerr << "idflowctl qa: " << reply.status().message() << "\n";
+    return 2;
+  }
+  if (reply->code == absl::StatusCode::kDeadlineExceeded) {
+    std::cerr << "idflowctl qa: warning: " << reply->text << "\n";
+  } else if (absl::Status st = ReplyStatus(*reply); !st.ok()) {
+    std::cerr << "idflowctl qa: the agent on " << socket << ": " << st.message() << "\n";
+    return 2;
+  }
+  const absl::Time deadline = absl::Now() + absl::Seconds(timeout_s);
+  std::optional<idflow::v1::AgentStatus> mine;
+  absl::Status last = absl::OkStatus();
+  const bool judged = PollUntil(
+      [&] {
+        auto agents = client.ListAgents("");
+        if (!agents.ok()) {
+          last = agents.status();
+          return false;
+        }
+        for (const auto& a : *agents) {
+          if (a.agent_id() == reply->agent_id) mine = a;
+        }
+        return reply->seq == 0 || (mine && mine->stored_up_to() >= reply->seq);
+      },
+      deadline);
+  if (!judged) {
+    std::cerr << "idflowctl qa: the collector has agent " << reply->agent_id << " up to seq "
+              << (mine ? mine->stored_up_to() : 0) << " of " << reply->seq << " after " << timeout_s
+              << " s" << (last.ok() ? "" : absl::StrCat(" (", last.message(), ")"))
+              << "; is the agent on " << socket << " sending to this collector?\n";
+    return 2;
+  }
+  if (mine) {
+    auto it = lost_before.find(mine->agent_id());
+    run->events_lost =
+        Lost(*mine) - std::min(Lost(*mine), it == lost_before.end() ? 0 : it->second);
+  }
+  return 0;
 }
 
 }  // namespace
@@ -104,11 +192,17 @@ int QaCommand(int argc, char** argv) {
   FlagSet flags;
   flags.Add("format", "table", "table | json | junit | sarif | html");
   flags.Add("out", "", "write the report to FILE (atomically) instead of stdout");
-  flags.Add("run-id", "", "name of this run in the report (default: qa-<unix ms>-<pid>)");
+  flags.Add("run-id", "", "the run's id, on every event it produces (default: qa-<unix ms>-<pid>)");
   flags.Add("policies", "", "declared policies (default: ./policies, else the source tree's)");
   flags.Add("identity", "", "identity file (YAML) of the device (default: sysfs only)");
   flags.Add("timeout", "120", "seconds to wait for the events to be judged after the command");
   flags.AddBool("keep", "keep the scratch directory (SQLite file, spool) and print its path");
+  flags.Add("socket", "", "a running agent's socket (with --collector): no embedded stack");
+  flags.Add("collector", "", "the collector that agent sends to (HOST:PORT)");
+  flags.Add("tls-ca", "", "CA certificate (PEM) of --collector");
+  flags.Add("tls-cert", "", "client certificate (PEM) for mutual TLS to --collector");
+  flags.Add("tls-key", "", "client private key (PEM) for mutual TLS to --collector");
+  flags.Add("auth-token-file", "", "file holding the Query API bearer token of --collector");
   AddTapFlags(&flags);
   if (auto st = flags.Parse(argc, argv, 2, /*allow_positional=*/false); !st.ok()) {
     std::cerr << "idflowctl qa: " << st.message() << "\n" << kUsage;
@@ -120,8 +214,8 @@ int QaCommand(int argc, char** argv) {
     return 2;
   }
   int timeout_s = 0;
-  if (!absl::SimpleAtoi(flags.Get("timeout"), &timeout_s) || timeout_s <= 0) {
-    std::cerr << "idflowctl qa: --timeout takes a positive number of seconds\n";
+  if (!absl::SimpleAtoi(flags.Get("timeout"), &timeout_s) || timeout_s <= 0 || timeout_s > 86400) {
+    std::cerr << "idflowctl qa: --timeout takes 1 to 86400 seconds\n";
     return 2;
   }
   auto launch = TapLaunchFromFlags(flags, "");
@@ -129,72 +223,98 @@ int QaCommand(int argc, char** argv) {
     std::cerr << "idflowctl qa: " << launch.status().message() << "\n" << kUsage;
     return 2;
   }
-  const std::string policies = PoliciesDir(flags.Get("policies"));
-  if (!IsDir(policies)) {
-    std::cerr << "idflowctl qa: no policies directory at " << policies << " (give --policies)\n";
+  const std::string socket = flags.Get("socket"), collector = flags.Get("collector");
+  if (socket.empty() != collector.empty()) {
+    std::cerr << "idflowctl qa: --socket and --collector go together (a running agent and the "
+                 "collector it sends to); give neither for an embedded stack\n";
     return 2;
   }
-  EmbeddedStackOptions options;
-  options.policies_dir = policies;
-  options.identity_file = flags.Get("identity");
-  options.keep = flags.GetBool("keep");
-  auto stack = EmbeddedStack::Start(options);
-  if (!stack.ok()) {
-    std::cerr << "idflowctl qa: " << stack.status().message() << "\n";
-    return 2;
-  }
-  if (options.keep) std::cerr << "idflowctl qa: keeping " << (*stack)->dir() << "\n";
-  launch->socket = (*stack)->socket();
-
-  RunSummary run = RunTestCommand(*launch);
+  const bool remote = !socket.empty();
+  RunSummary run;
   run.run_id = flags.Get("run-id").empty()
-                   ? absl::StrCat("qa-", run.started_unix_ms, "-", ::getpid())
+                   ? absl::StrCat("qa-", absl::ToUnixMillis(absl::Now()), "-", ::getpid())
                    : flags.Get("run-id");
-  if (absl::Status st = (*stack)->WaitJudged(std::chrono::seconds(timeout_s)); !st.ok()) {
-    std::cerr << "idflowctl qa: " << st.message() << "\n";
+  if (!agent::IsValidRunId(run.run_id)) {
+    std::cerr << "idflowctl qa: --run-id takes 1 to 64 characters of [A-Za-z0-9._:-]\n";
     return 2;
   }
-  auto client = ClientFor((*stack)->collector_address());
-  if (!client.ok()) {
-    std::cerr << "idflowctl qa: " << client.status().message() << "\n";
-    return 2;
+  launch->run_id = run.run_id;
+
+  std::unique_ptr<EmbeddedStack> stack;
+  std::optional<QueryClient> client;
+  std::map<std::string, uint64_t> lost_before;
+  // A client of the collector at `address`, and what it knows of its agents.
+  auto connect =
+      [&](const std::string& address) -> absl::StatusOr<std::vector<idflow::v1::AgentStatus>> {
+    auto c = ClientFor(address, flags);
+    if (!c.ok()) return c.status();
+    client.emplace(*std::move(c));
+    return client->ListAgents("");
+  };
+  if (remote) {
+    if (std::string why = WhyUnobserved(socket); !why.empty()) {
+      std::cerr << "idflowctl qa: " << why << "\n";
+      return 2;
+    }
+    auto agents = connect(collector);
+    if (!agents.ok()) {
+      std::cerr << "idflowctl qa: " << agents.status().message() << "\n";
+      return 2;
+    }
+    for (const auto& a : *agents) lost_before[a.agent_id()] = Lost(a);
+    launch->socket = socket;
+  } else {
+    const std::string policies = PoliciesDir(flags.Get("policies"));
+    if (!IsDir(policies)) {
+      std::cerr << "idflowctl qa: no policies directory at " << policies << " (give --policies)\n";
+      return 2;
+    }
+    EmbeddedStackOptions options;
+    options.policies_dir = policies;
+    options.identity_file = flags.Get("identity");
+    options.keep = flags.GetBool("keep");
+    auto s = EmbeddedStack::Start(options);
+    if (!s.ok()) {
+      std::cerr << "idflowctl qa: " << s.status().message() << "\n";
+      return 2;
+    }
+    stack = *std::move(s);
+    if (options.keep) std::cerr << "idflowctl qa: keeping " << stack->dir() << "\n";
+    launch->socket = stack->socket();
   }
-  idflow::v1::VerdictFilter all;
-  auto verdicts = client->ListVerdicts(all, 100000);
-  auto agents = client->ListAgents("");
-  if (!verdicts.ok() || !agents.ok()) {
-    std::cerr << "idflowctl qa: " << (verdicts.ok() ? agents.status() : verdicts.status()).message()
-              << "\n";
-    return 2;
+
+  const std::string run_id = run.run_id;
+  run = RunTestCommand(*launch);
+  run.run_id = run_id;
+
+  RunReportOptions report;
+  report.format = format;
+  report.out = flags.Get("out");
+  report.command = "qa";
+  idflow::v1::VerdictFilter filter;
+  if (remote) {
+    if (int rc = AwaitRemote(socket, *client, timeout_s, lost_before, &run); rc != 0) return rc;
+    // A shared collector: this run's events only.
+    filter.set_run_id(run.run_id);
+    report.judged_from_verdicts = true;
+  } else {
+    if (absl::Status st = stack->WaitJudged(std::chrono::seconds(timeout_s)); !st.ok()) {
+      std::cerr << "idflowctl qa: " << st.message() << "\n";
+      return 2;
+    }
+    // A private stack: everything it judged belongs to the run, also what a
+    // process that dropped IDFLOW_RUN_ID from its environment did.
+    auto agents = connect(stack->collector_address());
+    if (!agents.ok()) {
+      std::cerr << "idflowctl qa: " << agents.status().message() << "\n";
+      return 2;
+    }
+    for (const auto& a : *agents) {
+      run.events_judged += a.events_stored();
+      run.events_lost += Lost(a);
+    }
   }
-  for (const auto& a : *agents) {
-    const auto& d = a.drops();
-    run.events_judged += a.events_stored();
-    run.events_lost += d.tap_dropped() + d.ingress_rejected() + d.spool_dropped() +
-                       d.disk_dropped() + d.dead_lettered() + a.gap_events();
-  }
-  auto text = FormatReport(*verdicts, format, &run);
-  if (!text.ok()) {
-    std::cerr << "idflowctl qa: " << text.status().message() << "\n";
-    return 2;
-  }
-  if (const std::string out = flags.Get("out"); out.empty()) {
-    std::cout << *text << std::flush;
-  } else if (absl::Status st = WriteFileAtomic(out, *text); !st.ok()) {
-    std::cerr << "idflowctl qa: " << st.message() << "\n";
-    return 2;
-  }
-  size_t violations = 0;
-  for (const auto& v : *verdicts) violations += IsViolation(v);
-  // The command's own result is reported apart and never hides a violation.
-  if (run.exit_code != 0) {
-    std::cerr << "idflowctl qa: the test command " << run.exit_text
-              << " (reported; its flows are judged all the same)\n";
-  }
-  std::cerr << "idflowctl qa: run " << run.run_id << ": " << violations << " violations in "
-            << verdicts->size() << " verdict groups; " << run.events_judged << " events judged, "
-            << run.events_lost << " lost\n";
-  return violations > 0 ? 1 : 0;
+  return WriteRunReport(*client, filter, &run, report);
 }
 
 }  // namespace idflow::tools

@@ -92,6 +92,27 @@ absl::StatusOr<std::vector<idflow::v1::Verdict>> QueryClient::ListVerdicts(
   return out;
 }
 
+absl::StatusOr<std::vector<idflow::v1::StoredEvent>> QueryClient::ListEvents(
+    const idflow::v1::VerdictFilter& filter, size_t max_items) const {
+  idflow::v1::ListEventsRequest req;
+  *req.mutable_filter() = filter;
+  req.mutable_filter()->set_limit(0);
+  std::vector<idflow::v1::StoredEvent> out;
+  absl::Status st = EachPage<idflow::v1::ListEventsRequest, idflow::v1::ListEventsResponse>(
+      req,
+      [&](grpc::ClientContext* ctx, const idflow::v1::ListEventsRequest& r,
+          idflow::v1::ListEventsResponse* resp) { return stub_->ListEvents(ctx, r, resp); },
+      [&](const idflow::v1::ListEventsResponse& resp) {
+        for (const auto& e : resp.events()) {
+          if (out.size() == max_items) return false;
+          out.push_back(e);
+        }
+        return out.size() < max_items;
+      });
+  if (!st.ok()) return st;
+  return out;
+}
+
 absl::StatusOr<std::vector<idflow::v1::AgentStatus>> QueryClient::ListAgents(
     const std::string& device) const {
   idflow::v1::ListAgentsRequest req;

@@ -24,6 +24,9 @@ class QueryClient {
   // Every page of a listing; errors name the collector.
   absl::StatusOr<std::vector<idflow::v1::Verdict>> ListVerdicts(
       const idflow::v1::VerdictFilter& filter, size_t max_items) const;
+  // Stored events, newest first, at most `max_items`.
+  absl::StatusOr<std::vector<idflow::v1::StoredEvent>> ListEvents(
+      const idflow::v1::VerdictFilter& filter, size_t max_items) const;
   absl::StatusOr<std::vector<idflow::v1::AgentStatus>> ListAgents(const std::string& device) const;
 
  private:

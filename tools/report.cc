@@ -139,9 +139,46 @@ Counts CountFindings(const std::vector<Verdict>& verdicts) {
 
 // One line about the run for people: command, how it ended, accounting.
 std::string RunLine(const RunSummary& run) {
+  if (run.later) {
+    return run.run_id.empty() ? std::string("reported from the collector")
+                              : absl::StrCat("run ", run.run_id, " (reported from the collector)");
+  }
   return absl::StrCat("run ", Or(run.run_id), ": `", absl::StrJoin(run.command, " "), "` ",
                       run.exit_text, "; ", run.events_judged, " events judged, ", run.events_lost,
                       " lost before the collector");
+}
+
+std::string ContextText(const ContextChange& c) {
+  std::vector<std::string> consents;
+  for (const auto& [k, v] : c.consents)
+    consents.push_back(absl::StrCat(k, "=", v ? "true" : "false"));
+  return absl::StrCat("scenarios [", absl::StrJoin(c.scenarios, ", "), "], consents [",
+                      absl::StrJoin(consents, ", "), "]");
+}
+
+// "context from TIME: ..." lines, one per change.
+std::string TimelineLines(const RunSummary& run) {
+  std::string out;
+  for (const ContextChange& c : run.context) {
+    absl::StrAppend(&out, "context from ", Utc(c.at_unix_ms), ": ", ContextText(c), "\n");
+  }
+  return out;
+}
+
+std::string TimelineJson(const RunSummary& run) {
+  std::vector<std::string> items;
+  for (const ContextChange& c : run.context) {
+    std::vector<std::string> consents;
+    for (const auto& [k, v] : c.consents) {
+      consents.push_back(absl::StrCat(Q(k), ":", v ? "true" : "false"));
+    }
+    items.push_back(absl::StrCat(
+        "{\"at_unix_ms\":", c.at_unix_ms, ",\"scenarios\":[",
+        absl::StrJoin(c.scenarios, ",",
+                      [](std::string* o, const std::string& x) { absl::StrAppend(o, Q(x)); }),
+        "],\"consents\":{", absl::StrJoin(consents, ","), "}}"));
+  }
+  return absl::StrCat("[", absl::StrJoin(items, ","), "]");
 }
 
 std::string Table(const std::vector<Verdict>& verdicts, const RunSummary* run) {
@@ -161,7 +198,7 @@ std::string Table(const std::vector<Verdict>& verdicts, const RunSummary* run) {
   const Counts c = CountFindings(verdicts);
   absl::StrAppend(&out, "\n", verdicts.size(), " verdict groups: ", c.violations, " violations, ",
                   c.observations, " observations, ", c.clear, " clear\n");
-  if (run != nullptr) absl::StrAppend(&out, RunLine(*run), "\n");
+  if (run != nullptr) absl::StrAppend(&out, RunLine(*run), "\n", TimelineLines(*run));
   return out;
 }
 
@@ -196,7 +233,7 @@ std::string Json(const std::vector<Verdict>& verdicts, const RunSummary* run) {
         "],\"exit_code\":", run->exit_code, ",\"exit\":", Q(run->exit_text),
         ",\"started_unix_ms\":", run->started_unix_ms,
         ",\"finished_unix_ms\":", run->finished_unix_ms, ",\"events_judged\":", run->events_judged,
-        ",\"events_lost\":", run->events_lost,
+        ",\"events_lost\":", run->events_lost, ",\"context_changes\":", TimelineJson(*run),
         ",\"violations\":", CountFindings(verdicts).violations, "}\n");
   }
   return out;
@@ -275,7 +312,7 @@ std::string JUnit(const std::vector<Verdict>& verdicts, const RunSummary* run) {
       "errors=\"0\">\n%s  </testsuite>\n",
       cases.size(), failing, body);
   size_t tests = cases.size(), errors = 0;
-  if (run != nullptr) {
+  if (run != nullptr && !run->later) {
     // The command's own result, apart from the entries: a failing command
     // is an error of the run, never a violation, and hides none.
     const bool failed = run->exit_code != 0;
@@ -296,8 +333,8 @@ std::string JUnit(const std::vector<Verdict>& verdicts, const RunSummary* run) {
                               MarkupEscape(absl::StrCat("the test command ", run->exit_text)),
                               "\"/>\n")
                : "",
-        "      <system-out>", MarkupEscape(RunLine(*run)), "</system-out>\n",
-        "    </testcase>\n  </testsuite>\n");
+        "      <system-out>", MarkupEscape(absl::StrCat(RunLine(*run), "\n", TimelineLines(*run))),
+        "</system-out>\n", "    </testcase>\n  </testsuite>\n");
   }
   return absl::StrFormat(
       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"idflow\" tests=\"%d\" "
@@ -385,7 +422,10 @@ std::string Sarif(const std::vector<Verdict>& verdicts, const RunSummary* run) {
   std::vector<std::string> results;
   for (const auto& v : verdicts) results.push_back(SarifResult(v));
   std::string extra;
-  if (run != nullptr) {
+  if (run != nullptr && run->later) {
+    absl::StrAppend(&extra, ",\"properties\":{\"run_id\":", Q(run->run_id),
+                    ",\"context_changes\":", TimelineJson(*run), "}");
+  } else if (run != nullptr) {
     const bool failed = run->exit_code != 0;
     absl::StrAppend(
         &extra, ",\"invocations\":[{\"executionSuccessful\":true,\"startTimeUtc\":",
@@ -398,7 +438,7 @@ std::string Sarif(const std::vector<Verdict>& verdicts, const RunSummary* run) {
         absl::StrJoin(run->command, ",",
                       [](std::string* o, const std::string& a) { absl::StrAppend(o, Q(a)); }),
         "],\"command_exit_code\":", run->exit_code, ",\"events_judged\":", run->events_judged,
-        ",\"events_lost\":", run->events_lost, "}");
+        ",\"events_lost\":", run->events_lost, ",\"context_changes\":", TimelineJson(*run), "}");
   }
   return absl::StrCat(
       "{\"$schema\":\"https://json.schemastore.org/sarif-2.1.0.json\",\"version\":\"2.1.0\","
@@ -426,13 +466,23 @@ std::string Html(const std::vector<Verdict>& verdicts, const RunSummary* run) {
   absl::StrAppend(&out, "<p>", verdicts.size(), " verdict groups: <strong>", c.violations,
                   " violations</strong>, ", c.observations, " observations, ", c.clear,
                   " clear.</p>");
-  if (run != nullptr) {
+  if (run != nullptr && run->later) {
+    absl::StrAppend(&out, "<p>Run <code>", MarkupEscape(run->run_id), "</code>.</p>");
+  } else if (run != nullptr) {
     absl::StrAppend(&out, "<p>Run <code>", MarkupEscape(run->run_id), "</code>: <code>",
                     MarkupEscape(absl::StrJoin(run->command, " ")), "</code> <span",
                     run->exit_code != 0 ? " class=\"failed\"" : "", ">",
                     MarkupEscape(run->exit_text), "</span>.</p><p>", run->events_judged,
                     " events judged, ", run->events_lost, " lost before the collector. Started ",
                     Utc(run->started_unix_ms), ", finished ", Utc(run->finished_unix_ms), ".</p>");
+  }
+  if (run != nullptr && !run->context.empty()) {
+    absl::StrAppend(&out, "<p>Usage context over the run:</p><ul>");
+    for (const ContextChange& ch : run->context) {
+      absl::StrAppend(&out, "<li>from ", Utc(ch.at_unix_ms), ": ", MarkupEscape(ContextText(ch)),
+                      "</li>");
+    }
+    absl::StrAppend(&out, "</ul>");
   }
   absl::StrAppend(&out,
                   "</div>\n<table>\n<tr><th>finding</th><th>verdict</th><th>SDK</th>"
@@ -457,6 +507,25 @@ std::string Html(const std::vector<Verdict>& verdicts, const RunSummary* run) {
 }
 
 }  // namespace
+
+std::vector<ContextChange> ContextTimeline(std::vector<idflow::v1::StoredEvent> events) {
+  std::stable_sort(events.begin(), events.end(), [](const auto& a, const auto& b) {
+    return a.event().first_seen_unix_ms() < b.event().first_seen_unix_ms();
+  });
+  std::vector<ContextChange> out;
+  for (const auto& e : events) {
+    ContextChange c;
+    c.at_unix_ms = e.event().first_seen_unix_ms();
+    c.scenarios.assign(e.event().context().scenarios().begin(),
+                       e.event().context().scenarios().end());
+    c.consents.insert(e.event().context().consents().begin(), e.event().context().consents().end());
+    if (!out.empty() && out.back().scenarios == c.scenarios && out.back().consents == c.consents) {
+      continue;
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
 
 absl::StatusOr<std::string> FormatReport(const std::vector<Verdict>& verdicts,
                                          const std::string& format, const RunSummary* run) {

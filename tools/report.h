@@ -4,6 +4,7 @@
 #define IDFLOW_TOOLS_REPORT_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,18 @@ namespace idflow::tools {
 Finding FindingOfVerdict(const idflow::v1::Verdict& v);
 bool IsViolation(const idflow::v1::Verdict& v);
 
+// The usage context events of a run were judged under, from a moment on.
+struct ContextChange {
+  int64_t at_unix_ms = 0;  // the first event seen under it
+  std::vector<std::string> scenarios;
+  std::map<std::string, bool> consents;
+  bool operator==(const ContextChange&) const = default;
+};
+
+// The context timeline of a run from its events: the first context, then
+// one change each time an event (in time order) carries a different one.
+std::vector<ContextChange> ContextTimeline(std::vector<idflow::v1::StoredEvent> events);
+
 // What `idflowctl qa` adds to a report: the test command, how it ended, and
 // the accounting that says every event it produced was judged or counted lost.
 struct RunSummary {
@@ -27,8 +40,11 @@ struct RunSummary {
   std::string exit_text;  // "exited 0", "killed by signal 9", "could not start: ..."
   int64_t started_unix_ms = 0;
   int64_t finished_unix_ms = 0;
-  uint64_t events_judged = 0;  // tap events stored and judged
-  uint64_t events_lost = 0;    // tap events counted lost on the way (every cause)
+  uint64_t events_judged = 0;          // tap events stored and judged
+  uint64_t events_lost = 0;            // tap events counted lost on the way (every cause)
+  std::vector<ContextChange> context;  // ContextTimeline of the run's events
+  // `idflowctl report` of an earlier run: no command, exit or accounting known.
+  bool later = false;
 };
 
 // "table, json, junit, sarif, html": for usage and error messages.

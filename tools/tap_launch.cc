@@ -88,11 +88,12 @@ std::vector<std::string> TapEnvironment(const TapLaunch& launch) {
   if (const char* existing = std::getenv("LD_PRELOAD"); existing && *existing) {
     preload += std::string(":") + existing;
   }
-  const std::vector<std::pair<std::string, std::string>> set = {
+  std::vector<std::pair<std::string, std::string>> set = {
       {"LD_PRELOAD", preload},
       {"IDFLOW_SOCKET", launch.socket},
       {"IDFLOW_SCENARIO", absl::StrJoin(launch.scenarios, ",")},
       {"IDFLOW_CONSENT", absl::StrJoin(launch.consents, ",")}};
+  if (!launch.run_id.empty()) set.emplace_back("IDFLOW_RUN_ID", launch.run_id);
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     absl::string_view kv = *e;

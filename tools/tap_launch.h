@@ -16,6 +16,7 @@ struct TapLaunch {
   std::string socket;                  // the agent's ingress socket
   std::vector<std::string> scenarios;  // active usage scenarios
   std::vector<std::string> consents;   // KEY=true|false
+  std::string run_id;                  // IDFLOW_RUN_ID ("" = leave the environment's)
   std::string tap;                     // path of libidflow-tap.so
   std::vector<std::string> command;    // program and arguments
 };
@@ -31,7 +32,8 @@ absl::StatusOr<TapLaunch> TapLaunchFromFlags(const FlagSet& flags, const std::st
 std::string WhyUnobserved(const std::string& socket);
 
 // In the process about to become the program: sets LD_PRELOAD (the tap
-// first), IDFLOW_SOCKET, IDFLOW_SCENARIO, IDFLOW_CONSENT and execs it.
+// first), IDFLOW_SOCKET, IDFLOW_SCENARIO, IDFLOW_CONSENT, IDFLOW_RUN_ID (when
+// set) and execs it.
 // Returns only on failure, with the reason.
 absl::Status ExecUnderTap(const TapLaunch& launch);
 

@@ -103,6 +103,11 @@ CREATE TABLE gaps (
   PRIMARY KEY (agent_id, from_seq)
 );
 )sql",
+    // v4: the QA run an event belongs to (idflowctl qa / IDFLOW_RUN_ID).
+    R"sql(
+ALTER TABLE events ADD COLUMN run_id TEXT NOT NULL DEFAULT '';
+CREATE INDEX events_run ON events (run_id, last_seen_ms);
+)sql",
 };
 static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion);
 
@@ -113,8 +118,8 @@ constexpr const char* kColumns =
     "instance, encoding, digest, byte_offset, snippet, scenarios, consents, count, "
     "first_seen_ms, last_seen_ms, verdict, statement, statement_version, entry, explanation, "
     "call_chain, sdk_hint, finding, cookie_name, cookie_direction, cookie_domain, "
-    "cookie_max_age, cookie_session, cookie_first_party, consents_json";
-constexpr int kNumColumns = 43;
+    "cookie_max_age, cookie_session, cookie_first_party, consents_json, run_id";
+constexpr int kNumColumns = 44;
 
 constexpr const char* kGroupKey =
     "device_id, sdk, module, data_type, encoding, destination, cookie_name, cookie_direction, "
@@ -256,6 +261,7 @@ void BindRecord(sqlite3_stmt* st, const EventRecord& r) {
   sqlite3_bind_int(st, ++i, r.has_cookie && r.cookie.session ? 1 : 0);
   sqlite3_bind_int(st, ++i, !r.has_cookie || r.cookie.first_party ? 1 : 0);
   BindText(st, ++i, ConsentsToJson(r.consents));
+  BindText(st, ++i, r.run_id);
 }
 
 void BindDrops(sqlite3_stmt* st, int first, const DropCounts& d) {
@@ -321,11 +327,12 @@ EventRecord ReadRecord(sqlite3_stmt* st, int c) {
   r.has_cookie = !r.cookie.direction.empty();
   if (!r.has_cookie) r.cookie = CookieRecord{};
   r.consents = ConsentsFromJson(ColumnText(st, c++));
+  r.run_id = ColumnText(st, c++);
   return r;
 }
 
 // WHERE clause for a filter; parameters are bound in the same order by
-// BindFilter. Building the text per filter shape (at most 2^6 shapes, each
+// BindFilter. Building the text per filter shape (at most 2^8 shapes, each
 // prepared once) keeps the indexes usable, unlike "(?1 = '' OR col = ?1)".
 std::string FilterSql(const VerdictFilter& f) {
   std::vector<std::string> conds;
@@ -334,6 +341,8 @@ std::string FilterSql(const VerdictFilter& f) {
   if (!f.verdict.empty()) conds.push_back("verdict = ?");
   if (!f.agent_id.empty()) conds.push_back("agent_id = ?");
   if (!f.finding.empty()) conds.push_back("finding = ?");
+  if (!f.run_id.empty()) conds.push_back("run_id = ?");
+  if (f.since_unix_ms > 0) conds.push_back("last_seen_ms >= ?");
   if (f.violations_only) conds.push_back("finding = 'violation'");
   if (conds.empty()) return "";
   return absl::StrCat(" WHERE ", absl::StrJoin(conds, " AND "));
@@ -346,6 +355,8 @@ int BindFilter(sqlite3_stmt* st, const VerdictFilter& f) {
   if (!f.verdict.empty()) BindText(st, ++i, f.verdict);
   if (!f.agent_id.empty()) BindText(st, ++i, f.agent_id);
   if (!f.finding.empty()) BindText(st, ++i, f.finding);
+  if (!f.run_id.empty()) BindText(st, ++i, f.run_id);
+  if (f.since_unix_ms > 0) sqlite3_bind_int64(st, ++i, f.since_unix_ms);
   return i;
 }
 

@@ -67,6 +67,7 @@ struct EventRecord {
   // context
   std::vector<std::string> scenarios;
   std::map<std::string, bool> consents;
+  std::string run_id;  // the QA run that produced it ("" = none)
   // accounting
   uint64_t count = 1;
   int64_t first_seen_unix_ms = 0;
@@ -118,6 +119,8 @@ struct VerdictFilter {
   bool violations_only = false;  // finding == "violation"
   std::string finding;           // "" = any; clear | observation | violation
   std::string agent_id;          // "" = any
+  std::string run_id;            // "" = any
+  int64_t since_unix_ms = 0;     // > 0: groups/events last seen at or after it
   size_t limit = 1000;
   size_t offset = 0;  // rows (groups for QueryVerdicts) to skip: pagination
 };

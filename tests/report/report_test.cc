@@ -173,7 +173,68 @@ RunSummary FailedRun() {
   run.finished_unix_ms = 1700000001456;
   run.events_judged = 9;
   run.events_lost = 0;
+  ContextChange first, second;
+  first.at_unix_ms = 1700000000200;
+  first.scenarios = {"device_discovery"};
+  first.consents = {{"user_experience_program", true}};
+  second.at_unix_ms = 1700000000900;
+  second.scenarios = {"casting<&>"};
+  second.consents = {{"user_experience_program", false}};
+  run.context = {first, second};
   return run;
+}
+
+RunSummary LaterRun() {
+  RunSummary run = FailedRun();
+  run.later = true;
+  return run;
+}
+
+idflow::v1::StoredEvent EventAt(int64_t ms, const std::string& scenario, bool consent) {
+  idflow::v1::StoredEvent e;
+  e.mutable_event()->set_first_seen_unix_ms(ms);
+  e.mutable_event()->mutable_context()->add_scenarios(scenario);
+  (*e.mutable_event()->mutable_context()->mutable_consents())["ux"] = consent;
+  return e;
+}
+
+TEST(ContextTimelineTest, OneChangeEachTimeTheContextDiffersInTimeOrder) {
+  // Newest first, as the collector lists them.
+  std::vector<idflow::v1::StoredEvent> events = {
+      EventAt(500, "casting", false), EventAt(400, "casting", false),
+      EventAt(300, "device_discovery", false), EventAt(100, "device_discovery", true),
+      EventAt(200, "device_discovery", true)};
+  std::vector<ContextChange> t = ContextTimeline(events);
+  ASSERT_EQ(t.size(), 3u);
+  EXPECT_EQ(t[0].at_unix_ms, 100);
+  EXPECT_EQ(t[1].at_unix_ms, 300);
+  EXPECT_EQ(t[1].consents.at("ux"), false);
+  EXPECT_EQ(t[2].at_unix_ms, 400);
+  EXPECT_EQ(t[2].scenarios, std::vector<std::string>{"casting"});
+  EXPECT_TRUE(ContextTimeline({}).empty());
+}
+
+TEST(ReportTest, EveryFormatShowsTheContextTimeline) {
+  const RunSummary run = FailedRun();
+  auto table = FormatReport(DemoLike(), "table", &run);
+  ASSERT_THAT(table, IsOk());
+  EXPECT_THAT(*table, HasSubstr("context from 2023-11-14T22:13:20.900Z: scenarios [casting<&>], "
+                                "consents [user_experience_program=false]"));
+  auto json = FormatReport(DemoLike(), "json", &run);
+  ASSERT_THAT(json, IsOk());
+  EXPECT_THAT(*json, HasSubstr("\"context_changes\":[{\"at_unix_ms\":1700000000200,"
+                               "\"scenarios\":[\"device_discovery\"],"
+                               "\"consents\":{\"user_experience_program\":true}}"));
+  auto html = FormatReport(DemoLike(), "html", &run);
+  ASSERT_THAT(html, IsOk());
+  EXPECT_THAT(*html, HasSubstr("scenarios [casting&lt;&amp;&gt;]"));
+  // A report made later has no command to speak of.
+  const RunSummary later = LaterRun();
+  auto junit = FormatReport(DemoLike(), "junit", &later);
+  ASSERT_THAT(junit, IsOk());
+  EXPECT_THAT(*junit, Not(HasSubstr("test command")));
+  EXPECT_THAT(*FormatReport(DemoLike(), "table", &later),
+              HasSubstr("run run-<1> (reported from the collector)"));
 }
 
 TEST(ReportTest, JUnitIsOneTestCasePerEntryExercisedFailingWithItsViolations) {
@@ -260,14 +321,19 @@ std::string WriteReport(const std::string& name, const std::string& text) {
 // Every shape a report takes: empty, clear only, with violations, with the
 // run and a failed command.
 std::vector<std::pair<std::string, std::string>> EveryReport(const std::string& format) {
-  const RunSummary run = FailedRun();
+  const RunSummary run = FailedRun(), later = LaterRun();
   std::vector<std::pair<std::string, std::string>> out;
   const std::vector<idflow::v1::Verdict> clear_only = {Sample()[0]};
   int i = 0;
   for (const auto& [verdicts, with_run] :
-       std::vector<std::pair<std::vector<idflow::v1::Verdict>, bool>>{
-           {{}, false}, {clear_only, false}, {DemoLike(), false}, {DemoLike(), true}, {{}, true}}) {
-    auto text = FormatReport(verdicts, format, with_run ? &run : nullptr);
+       std::vector<std::pair<std::vector<idflow::v1::Verdict>, const RunSummary*>>{
+           {{}, nullptr},
+           {clear_only, nullptr},
+           {DemoLike(), nullptr},
+           {DemoLike(), &run},
+           {{}, &run},
+           {DemoLike(), &later}}) {
+    auto text = FormatReport(verdicts, format, with_run);
     EXPECT_THAT(text, IsOk());
     if (text.ok()) out.emplace_back(WriteReport(absl::StrCat(format, "-", i++), *text), *text);
   }

@@ -89,6 +89,7 @@ EventRecord MakeEvent(const std::string& agent, uint64_t seq) {
   e.statement_version = "2024-01";
   e.entry = "lebo-1";
   e.explanation = absl::StrCat("declared (", seq, ")");
+  e.run_id = seq % 2 == 0 ? "run-even" : "";
   return e;
 }
 
@@ -153,6 +154,36 @@ TEST(SqliteStoreTest, FreshFileHasSchemaAndWal) {
   sqlite3_close(db);
 }
 
+// `idflowctl report --run-id` and `--since`: only that run's events, or
+// those last seen from then on, in verdicts, events and counts alike.
+TEST(SqliteStoreTest, FiltersByRunIdAndSince) {
+  TempDir dir;
+  auto s = OpenOrDie(dir.File("s.db"));
+  ASSERT_NE(s, nullptr);
+  std::vector<EventRecord> batch;
+  for (uint64_t seq = 1; seq <= 6; ++seq) batch.push_back(MakeEvent("agent-a", seq));
+  ASSERT_THAT(s->Append(batch), IsOk());
+  VerdictFilter run;
+  run.run_id = "run-even";
+  EXPECT_THAT(s->CountEvents(run), IsOkAndHolds(3u));
+  auto events = s->QueryEvents(run);
+  ASSERT_THAT(events, IsOk());
+  for (const auto& e : *events) EXPECT_EQ(e.seq % 2, 0u);
+  auto groups = s->QueryVerdicts(run);
+  ASSERT_THAT(groups, IsOk());
+  uint64_t counted = 0;
+  for (const auto& g : *groups) counted += g.count;
+  EXPECT_EQ(counted, 3u);
+  VerdictFilter since;
+  since.since_unix_ms = 2005;  // last seen 2001..2006
+  EXPECT_THAT(s->CountEvents(since), IsOkAndHolds(2u));
+  since.run_id = "run-even";
+  EXPECT_THAT(s->CountEvents(since), IsOkAndHolds(1u));  // seq 6
+  VerdictFilter other;
+  other.run_id = "no-such-run";
+  EXPECT_THAT(s->CountEvents(other), IsOkAndHolds(0u));
+}
+
 TEST(SqliteStoreTest, AppendAndReadBackAllFields) {
   TempDir dir;
   auto s = OpenOrDie(dir.File("s.db"));
@@ -161,11 +192,13 @@ TEST(SqliteStoreTest, AppendAndReadBackAllFields) {
   e.scenarios = {"a,b", "", "c\\d"};
   e.seq = (1ull << 63) - 1;  // the largest seq the wire contract allows
   e.count = 7;
+  e.run_id = "qa-1700000000000-42";
   ASSERT_THAT(s->Append({e}), IsOk());
   auto events = s->QueryEvents({});
   ASSERT_THAT(events, IsOk());
   ASSERT_EQ(events->size(), 1u);
   const EventRecord& r = (*events)[0];
+  EXPECT_EQ(r.run_id, e.run_id);
   EXPECT_EQ(r.agent_id, e.agent_id);
   EXPECT_EQ(r.seq, e.seq);
   EXPECT_EQ(r.device_id, e.device_id);

@@ -237,6 +237,8 @@ int ConnectAgent(bool want_patterns, int64_t deadline_ms) {
       static_cast<uint16_t>(CopyEnv("IDFLOW_SCENARIO", hello.scenarios, sizeof(hello.scenarios)));
   hello.consents_len =
       static_cast<uint16_t>(CopyEnv("IDFLOW_CONSENT", hello.consents, sizeof(hello.consents)));
+  hello.run_id_len =
+      static_cast<uint16_t>(CopyEnv("IDFLOW_RUN_ID", hello.run_id, sizeof(hello.run_id)));
   iovec iov{&hello, sizeof(hello)};
   msghdr msg;
   memset(&msg, 0, sizeof(msg));

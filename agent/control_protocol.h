@@ -1,0 +1,121 @@
+// Control messages on the agent's tap socket, from test harnesses, apps and
+// `idflowctl`: change the active usage context (scenarios, consents, run id)
+// of one process or of the device, and flush a QA run. Each request is
+// answered by one ControlReply on the same connection; a client sends no
+// Hello first. The frames share the tap's header (TapWireHeader, magic and
+// version) so one socket carries both; their types are far from the tap's
+// own (agent/tap_protocol.h).
+#ifndef IDFLOW_AGENT_CONTROL_PROTOCOL_H_
+#define IDFLOW_AGENT_CONTROL_PROTOCOL_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "agent/tap_protocol.h"
+
+namespace idflow::agent {
+
+inline constexpr uint16_t kTapMsgContextSet = 16;
+inline constexpr uint16_t kTapMsgFlushRun = 17;
+inline constexpr uint16_t kTapMsgControlReply = 18;
+
+inline constexpr uint32_t kContextHasScenarios = 1u << 0;  // scenarios replace the active ones
+inline constexpr uint32_t kContextHasRunId = 1u << 1;      // run_id replaces the active one
+inline constexpr size_t kControlReplyTextMax = 512;
+inline constexpr size_t kControlAgentIdMax = 128;
+
+struct TapWireContextSet {
+  TapWireHeader header;
+  uint32_t pid;    // 0 = the device (every process without its own change)
+  uint32_t flags;  // kContextHas*
+  uint16_t scenarios_len;
+  uint16_t consents_len;
+  uint16_t run_id_len;
+  uint16_t reserved;
+  char scenarios[kTapScenarioMax];  // "a,b"; with kContextHasScenarios, "" = none active
+  char consents[kTapConsentMax];    // "k=true,k2=false": merged into the active ones
+  char run_id[kTapRunIdMax];
+};
+static_assert(sizeof(TapWireContextSet) ==
+              16 + 16 + kTapScenarioMax + kTapConsentMax + kTapRunIdMax);
+
+struct TapWireFlushRun {
+  TapWireHeader header;
+  uint32_t timeout_ms;  // how long to wait for the run's processes to end
+  uint16_t run_id_len;
+  uint16_t reserved;
+  char run_id[kTapRunIdMax];
+};
+static_assert(sizeof(TapWireFlushRun) == 16 + 8 + kTapRunIdMax);
+
+struct TapWireControlReply {
+  TapWireHeader header;
+  uint32_t code;             // absl::StatusCode
+  uint32_t open_processes;   // flush: the run's processes still connected
+  uint64_t seq;              // flush: every event of the run is at or below it
+  uint64_t applied_unix_ms;  // context: the change applies to events from then on
+  uint16_t text_len;
+  uint16_t agent_id_len;
+  uint32_t reserved;
+  char text[kControlReplyTextMax];  // the error message, or a note
+  char agent_id[kControlAgentIdMax];
+};
+static_assert(sizeof(TapWireControlReply) == 16 + 32 + kControlReplyTextMax + kControlAgentIdMax);
+
+// A context change. Unset parts leave the active value as it is.
+struct ContextPatch {
+  std::optional<std::vector<std::string>> scenarios;
+  std::map<std::string, bool> consents;
+  std::optional<std::string> run_id;
+  bool operator==(const ContextPatch&) const = default;
+};
+
+struct ContextSetRequest {
+  uint32_t pid = 0;  // 0 = the device
+  ContextPatch patch;
+};
+
+struct FlushRunRequest {
+  std::string run_id;
+  uint32_t timeout_ms = 10000;
+};
+
+struct ControlReply {
+  absl::StatusCode code = absl::StatusCode::kOk;
+  std::string text;
+  uint32_t open_processes = 0;
+  uint64_t seq = 0;
+  uint64_t applied_unix_ms = 0;
+  std::string agent_id;
+};
+
+using ControlRequest = std::variant<ContextSetRequest, FlushRunRequest>;
+
+// True when `bytes` starts with a control request header (type 16 or 17):
+// such a frame goes to DecodeControlRequest, not DecodeTapMessage.
+bool IsControlRequest(std::string_view bytes);
+
+// Exactly well-formed or InvalidArgument: size, magic, version, lengths,
+// a valid run id, scenario and consent syntax ("k=v" with v true/false).
+absl::StatusOr<ControlRequest> DecodeControlRequest(std::string_view bytes);
+absl::StatusOr<ControlReply> DecodeControlReply(std::string_view bytes);
+
+// Encoders. A string longer than its wire array is an error.
+absl::StatusOr<std::string> EncodeContextSet(const ContextSetRequest& req);
+absl::StatusOr<std::string> EncodeFlushRun(const FlushRunRequest& req);
+std::string EncodeControlReply(const ControlReply& reply);
+
+// Parses `idflowctl context set` arguments: scenario=a,b (or scenario= for
+// none), consent.KEY=true|false, run_id=ID. InvalidArgument names the bad one.
+absl::StatusOr<ContextPatch> ParseContextAssignments(const std::vector<std::string>& args);
+
+}  // namespace idflow::agent
+
+#endif  // IDFLOW_AGENT_CONTROL_PROTOCOL_H_
