@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job: installs dependencies, builds, starts a collector on an
-# embedded SQLite file and an agent, runs the demo app under the tap, prints
-# the verdict table and stops everything.
+# embedded SQLite file and an agent, runs a representative part of the
+# scenario suite (tests/fixtures/scenario_table.h) under the tap, prints per
+# SDK the declared data types against the observed ones, then the violations
+# with their explanations, and stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -9,6 +11,7 @@ bash scripts/build.sh
 BIN=$PWD/${BUILD_DIR:-build}/bin
 WORK=$(mktemp -d /tmp/idflow-demo.XXXXXX)
 cleanup() {
+  [ -n "${TLS_PID:-}" ] && kill "$TLS_PID" 2>/dev/null && wait "$TLS_PID" 2>/dev/null || true
   [ -n "${AGENT_PID:-}" ] && kill "$AGENT_PID" 2>/dev/null && wait "$AGENT_PID" 2>/dev/null || true
   [ -n "${COLLECTOR_PID:-}" ] && kill "$COLLECTOR_PID" 2>/dev/null && wait "$COLLECTOR_PID" 2>/dev/null || true
 }
@@ -30,46 +33,67 @@ wait_for 30 grep -q grpc= "$WORK/ports" || { cat "$WORK/collector.log"; exit 1; 
 GRPC_PORT=$(sed -n 's/^grpc=//p' "$WORK/ports")
 echo "collector: grpc 127.0.0.1:$GRPC_PORT, store $WORK/idflow.db"
 
-# The device's identity: declared identifiers beside those found in sysfs.
-# The values are demo data.
-cat >"$WORK/identity.yaml" <<YAML
-device:
-  id: demo-hub-0001
-  class: hub
-  firmware: "demo-1.0"
-identifiers:
-  - kind: oaid
-    value: "5a0e3c7f-21d4-4b8e-9c6a-0f7e2d1b3a49"
-  - kind: device_id
-    value: "c3f19a7e42d86b05"
-YAML
+# The simulated device: its identity (declared identifiers beside those found
+# in sysfs) for the agent, and the properties its SDKs read them from. The
+# values are demo data (tests/fixtures/scenario_table.h).
+HOST=$BIN/idflow-scenario-host
+"$HOST" --write-device "$WORK"
+# The tap matches acquisitions with the patterns it loads at start-up: give it
+# time to load them on a busy machine.
+export IDFLOW_TAP_TIMEOUT_MS=10000
 "$BIN/idflow-agent" --collector "127.0.0.1:$GRPC_PORT" --socket "$WORK/agent.sock" \
   --spool "$WORK/spool" --identity "$WORK/identity.yaml" 2>"$WORK/agent.log" &
 AGENT_PID=$!
 wait_for 30 test -S "$WORK/agent.sock" || { cat "$WORK/agent.log"; exit 1; }
 echo "agent: socket $WORK/agent.sock, spool $WORK/spool"
 
-echo "== running the demo app under the tap (scenario: device_discovery)"
-"$BIN/idflowctl" run --socket "$WORK/agent.sock" --scenario device_discovery -- \
-  "$BIN/idflow-demo-host" --device-id c3f19a7e42d86b05 --oaid 5a0e3c7f-21d4-4b8e-9c6a-0f7e2d1b3a49
+# A TLS server standing in for the SDKs' HTTPS servers: it answers each GET
+# with the response file the host app names (-HTTP, from /).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+  -subj /CN=localhost -keyout "$WORK/tls.key" -out "$WORK/tls.pem" 2>/dev/null
+(cd / && exec openssl s_server -accept 0 -cert "$WORK/tls.pem" -key "$WORK/tls.key" -HTTP \
+  >"$WORK/tls.log" 2>&1) &
+TLS_PID=$!
+wait_for 30 grep -q ACCEPT "$WORK/tls.log" || { cat "$WORK/tls.log"; exit 1; }
+TLS_PORT=$(sed -n 's/^ACCEPT .*:\([0-9]*\)$/\1/p' "$WORK/tls.log")
 
-# Delivery is asynchronous: wait until the five flows are judged.
+# The first interface with a real MAC address, which the SDKs read.
+IFACE=none
+for a in /sys/class/net/*/address; do
+  mac=$(cat "$a" 2>/dev/null) || continue
+  case $mac in 00:00:00:00:00:00 | 02:00:00:00:00:00 | "") continue ;; esac
+  [ ${#mac} -eq 17 ] && { IFACE=$(basename "$(dirname "$a")"); break; }
+done
+
+echo "== running SDKs of the scenario suite under the tap (interface $IFACE)"
+groups=0
+while read -r sdk flow scenario consent; do
+  if [ "$sdk" = groups ]; then groups=$flow; continue; fi
+  args=()
+  [ "$scenario" != - ] && args+=(--scenario "$scenario")
+  if [ "$consent" != - ]; then
+    IFS=, read -ra kv <<<"$consent"
+    for c in "${kv[@]}"; do args+=(--consent "$c"); done
+  fi
+  echo "$sdk $flow: ${args[*]:-no scenario, no consent}"
+  "$BIN/idflowctl" run --socket "$WORK/agent.sock" "${args[@]}" -- \
+    "$HOST" --sdk "$sdk" --flow "$flow" --props "$WORK/props" --tls-port "$TLS_PORT" \
+    --iface "$IFACE"
+done < <("$HOST" --demo-plan --iface "$IFACE")
+
+# Delivery is asynchronous: wait until every verdict group the runs make is
+# stored (the plan says how many).
 count_verdicts() {
   "$BIN/idflowctl" violations --collector "127.0.0.1:$GRPC_PORT" --all --format json | wc -l
 }
-# Seven verdict groups (three without a MAC address on this machine: the
-# simulated SDKs then read and send no MAC); the README lists them.
-expected=7
-ls /sys/class/net/*/address >/dev/null 2>&1 &&
-  grep -qvE '^(00:00:00:00:00:00|02:00:00:00:00:00)$' /sys/class/net/*/address || expected=3
 # A function, so that every poll counts again.
-have_verdicts() { [ "$(count_verdicts)" -ge "$expected" ]; }
+have_verdicts() { [ "$(count_verdicts)" -ge "$groups" ]; }
 wait_for 30 have_verdicts ||
-  echo "warning: only $(count_verdicts) of $expected verdict groups arrived within 30 s" >&2
+  echo "warning: only $(count_verdicts) of $groups verdict groups arrived within 30 s" >&2
 
-echo "== verdicts"
+echo "== per SDK: declared data types against observed ones, then the violations"
 set +e
-"$BIN/idflowctl" violations --collector "127.0.0.1:$GRPC_PORT" --all --format table
+"$BIN/idflowctl" summary --collector "127.0.0.1:$GRPC_PORT" --policies policies
 rc=$?
 set -e
 echo "== idflowctl exit code $rc (1 = violations found; observations never fail a run)"

@@ -15,6 +15,8 @@ constexpr char kUsage[] =
     "      list verdicts; exit 1 when violations are found\n"
     "  agents --collector HOST:PORT [--device ID] [--format table|json]\n"
     "      agents, where their data stands, and what was lost per cause\n"
+    "  summary --collector HOST:PORT [--device ID] [--policies DIR]\n"
+    "      per SDK, declared data types against observed ones, then the violations\n"
     "  qa [--format table|json|junit|sarif|html] [--out FILE] [--run-id ID] [--keep]\n"
     "     [--policies DIR] [--identity FILE] [--socket PATH --collector HOST:PORT]\n"
     "     -- TEST COMMAND...\n"
@@ -40,6 +42,7 @@ int main(int argc, char** argv) {
   if (!std::strcmp(cmd, "agents")) return idflow::tools::AgentsCommand(argc, argv);
   if (!std::strcmp(cmd, "policy")) return idflow::tools::PolicyCommand(argc, argv);
   if (!std::strcmp(cmd, "qa")) return idflow::tools::QaCommand(argc, argv);
+  if (!std::strcmp(cmd, "summary")) return idflow::tools::SummaryCommand(argc, argv);
   if (!std::strcmp(cmd, "report")) return idflow::tools::ReportCommand(argc, argv);
   if (!std::strcmp(cmd, "context")) return idflow::tools::ContextCommand(argc, argv);
   if (!std::strcmp(cmd, "help") || !std::strcmp(cmd, "--help")) {

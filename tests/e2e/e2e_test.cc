@@ -121,76 +121,8 @@ std::string GroupKey(const idflow::v1::Verdict& v) {
                       " to=", v.destination().empty() ? "-" : v.destination());
 }
 
-// The README's demo: every verdict group it produces, and nothing else. The
-// README's table lists the same groups.
-TEST(DemoTest, DemoPrintsExactlyTheTrueVerdicts) {
-  Stack stack;
-  std::string why;
-  ASSERT_TRUE(stack.Start(&why)) << why;
-  std::string out, err;
-  int code = RunToEnd({BinDir() + "/idflowctl", "run", "--socket", stack.socket, "--scenario",
-                       "device_discovery", "--", BinDir() + "/idflow-demo-host", "--device-id",
-                       Stack::kHwDeviceId, "--oaid", Stack::kOaid},
-                      &out, &err);
-  ASSERT_EQ(code, 0) << err;
-
-  // The simulated SDKs read the first MAC of this machine; without one they
-  // neither read nor send a MAC, and those groups are not expected.
-  const bool has_mac = !FirstMac().empty();
-  std::multiset<std::string> expected = {
-      "violation undeclared_party sdk=- module=libmystery_sdk.so transmit oaid "
-      "to=collect.adnet.example",
-      "violation omitted sdk=Lebo SDK module=liblebo_sdk.so transmit oaid to=cast.hpplay.com.cn",
-      "clear clear sdk=IDM SDK module=libidm_sdk.so transmit device_id to=idm.discovery.mi.com",
-  };
-  if (has_mac) {
-    expected.insert({
-        // Collection beyond the declaration: Lebo declares only TV name and type.
-        "violation omitted sdk=Lebo SDK module=liblebo_sdk.so acquire mac_address to=-",
-        "violation omitted sdk=Lebo SDK module=liblebo_sdk.so transmit mac_address "
-        "to=cast.hpplay.com.cn",
-        "clear clear sdk=IDM SDK module=libidm_sdk.so acquire mac_address to=-",
-        "clear clear sdk=IDM SDK module=libidm_sdk.so transmit mac_address to=idm.discovery.mi.com",
-    });
-  }
-  std::multiset<std::string> got;
-  std::vector<idflow::v1::Verdict> vs;
-  // Wait until every expected group is there, then compare the whole set:
-  // an extra group (e.g. one blaming a runtime library) fails the test.
-  ASSERT_TRUE(WaitFor([&] {
-    vs = QueryVerdicts(stack.collector_address());
-    got.clear();
-    for (const auto& v : vs) got.insert(GroupKey(v));
-    return std::includes(got.begin(), got.end(), expected.begin(), expected.end());
-  })) << "verdicts so far:\n"
-      << absl::StrJoin(got, "\n") << "\nagent: " << stack.agent->Stderr();
-  EXPECT_EQ(got, expected) << "got:\n" << absl::StrJoin(got, "\n");
-  for (const auto& v : vs) {
-    EXPECT_EQ(v.statement(), "interconnectivity-data-sharing") << GroupKey(v);
-    EXPECT_EQ(v.statement_version(), "v20250508") << GroupKey(v);
-    if (v.verdict() != "undeclared_party") {
-      EXPECT_FALSE(v.entry().empty()) << GroupKey(v);
-    }
-    EXPECT_FALSE(v.explanation().empty()) << GroupKey(v);
-    EXPECT_EQ(v.device(), Stack::kDeviceId);
-    EXPECT_EQ(v.count(), 1u) << GroupKey(v);
-    EXPECT_FALSE(IsRuntimeModule(v.module())) << GroupKey(v);
-    ASSERT_GE(v.call_chain_size(), 1) << GroupKey(v);
-  }
-  // The QA gate: violations exist, so `idflowctl violations` exits 1 and
-  // lists exactly the violation groups; with --all it lists every group.
-  std::string json;
-  EXPECT_EQ(RunViolations(stack.collector_address(), {}, &json, &err), 1) << err;
-  size_t violations = 0;
-  for (const auto& k : expected) violations += absl::StartsWith(k, "violation") ? 1 : 0;
-  EXPECT_EQ(static_cast<size_t>(std::count(json.begin(), json.end(), '\n')), violations) << json;
-  EXPECT_THAT(json, ::testing::Not(HasSubstr("\"finding\":\"clear\"")));
-  EXPECT_EQ(RunViolations(stack.collector_address(), {"--all"}, &json, &err), 1) << err;
-  EXPECT_EQ(static_cast<size_t>(std::count(json.begin(), json.end(), '\n')), expected.size());
-  // Only clear groups (the IDM SDK alone) pass the gate.
-  EXPECT_EQ(RunViolations(stack.collector_address(), {"--sdk", "IDM SDK"}, &json, &err), 0)
-      << json << err;
-}
+// The README's demo (DemoTest.DemoPrintsExactlyTheTrueVerdicts) runs part of
+// the scenario suite: tests/e2e/scenario_suite_test.cc.
 
 // Runtime libraries in the way: an SDK that reads and sends the MAC through
 // libstdc++ streams, a std::thread callback, a Boost.Asio thread pool and

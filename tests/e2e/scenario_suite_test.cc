@@ -5,6 +5,7 @@
 // waits on the agent's accounting until everything is judged, then asserts
 // the exact set of verdict groups: every entry of statement v20250508 clear
 // and violated, the mini program's consent rules, the cookie policies.
+#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -16,6 +17,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <thread>
@@ -25,10 +27,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "collector/policy/policy.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/harness.h"
 #include "tests/fixtures/scenario_table.h"
 #include "tools/embedded_stack.h"
+#include "tools/sdk_summary.h"
 #include "tools/tap_launch.h"
 
 namespace idflow::e2e {
@@ -36,6 +41,7 @@ namespace {
 
 using fixtures::kScenarioFlows;
 using fixtures::ScenarioFlow;
+using ::testing::HasSubstr;
 
 // One verdict group as the table writes it.
 std::string GroupKey(const idflow::v1::Verdict& v) {
@@ -133,35 +139,47 @@ int RunUnderTap(const tools::TapLaunch& launch) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-class SdkFlows : public ::testing::TestWithParam<std::string> {};
-
-TEST_P(SdkFlows, JudgedExactlyAsTheTableSays) {
-  const std::string sdk = GetParam();
-  const std::string dir = MakeTempDir("idflow-scenario");
-  ASSERT_FALSE(dir.empty());
-  ASSERT_GT(TlsEnvironment::port(), 0) << "openssl s_server did not start";
-  std::string identity = "device:\n  id: scenario-hub-0001\n  class: hub\nidentifiers:\n";
-  std::string props;
-  for (const auto& v : fixtures::kScenarioValues) {
-    absl::StrAppend(&identity, "  - kind: ", v.kind, "\n    value: \"", v.value, "\"\n");
-    absl::StrAppend(&props, v.kind, "=", v.value, "\n");
+// Runs a program to its end, not under the tap (posix_spawn: nothing runs
+// in a child of this multithreaded process); returns its exit code.
+int RunPlain(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  if (::posix_spawn(&pid, args[0], nullptr, nullptr, args.data(), environ) != 0) return 127;
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  WriteText(dir + "/identity.yaml", identity);
-  WriteText(dir + "/props", props);
-  UnixPeer peer(dir + "/peer.sock");
-  ASSERT_TRUE(peer.ok());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
 
-  tools::EmbeddedStackOptions options;
-  options.policies_dir = SourceDir() + "/policies";
-  options.identity_file = dir + "/identity.yaml";
-  auto stack = tools::EmbeddedStack::Start(options);
-  ASSERT_TRUE(stack.ok()) << stack.status();
+// The simulated device (idflow-scenario-host --write-device), a unix peer,
+// an embedded agent and collector; runs table rows under the tap with their
+// scenario and consent, then waits until everything is judged.
+class ScenarioRun {
+ public:
+  ScenarioRun() : dir_(MakeTempDir("idflow-scenario")), peer_(dir_ + "/peer.sock") {}
 
-  const std::string iface = FirstMacInterface();
-  for (const ScenarioFlow& f : kScenarioFlows) {
-    if (sdk != f.sdk) continue;
+  // Starts the stack; "" or why it failed.
+  std::string Start() {
+    if (dir_.empty() || !peer_.ok()) return "no scratch directory or unix peer";
+    if (TlsEnvironment::port() <= 0) return "openssl s_server did not start";
+    if (RunPlain({BinDir() + "/idflow-scenario-host", "--write-device", dir_}) != 0) {
+      return "idflow-scenario-host --write-device failed";
+    }
+    tools::EmbeddedStackOptions options;
+    options.policies_dir = SourceDir() + "/policies";
+    options.identity_file = dir_ + "/identity.yaml";
+    auto stack = tools::EmbeddedStack::Start(options);
+    if (!stack.ok()) return std::string(stack.status().message());
+    stack_ = *std::move(stack);
+    return "";
+  }
+
+  // The row's exit code under the tap.
+  int Run(const ScenarioFlow& f) {
     tools::TapLaunch launch;
-    launch.socket = (*stack)->socket();
+    launch.socket = stack_->socket();
     launch.tap = LibDir() + "/libidflow-tap.so";
     launch.scenarios = absl::StrSplit(f.scenario, ',', absl::SkipEmpty());
     launch.consents = absl::StrSplit(f.consent, ',', absl::SkipEmpty());
@@ -171,19 +189,52 @@ TEST_P(SdkFlows, JudgedExactlyAsTheTableSays) {
                       "--flow",
                       f.id,
                       "--props",
-                      dir + "/props",
+                      dir_ + "/props",
                       "--tls-port",
                       std::to_string(TlsEnvironment::port()),
                       "--unix",
-                      dir + "/peer.sock",
+                      dir_ + "/peer.sock",
                       "--iface",
-                      iface.empty() ? "none" : iface};
-    ASSERT_EQ(RunUnderTap(launch), 0) << sdk << " flow " << f.id;
+                      iface_.empty() ? "none" : iface_};
+    return RunUnderTap(launch);
   }
-  // Every event the taps handed over is judged: the agent's accounting, no sleep.
-  ASSERT_TRUE((*stack)->WaitJudged(std::chrono::seconds(60)).ok());
 
-  const std::vector<idflow::v1::Verdict> verdicts = QueryVerdicts((*stack)->collector_address());
+  // Every event the taps handed over judged (the agent's accounting, no
+  // sleep), then every verdict group.
+  std::vector<idflow::v1::Verdict> Verdicts() {
+    absl::Status st = stack_->WaitJudged(std::chrono::seconds(60));
+    EXPECT_TRUE(st.ok()) << st;
+    return QueryVerdicts(stack_->collector_address());
+  }
+
+  bool has_mac() const { return !iface_.empty(); }
+
+ private:
+  std::string dir_;
+  UnixPeer peer_;
+  std::string iface_ = FirstMacInterface();
+  std::unique_ptr<tools::EmbeddedStack> stack_;
+};
+
+std::string Explained(const std::vector<idflow::v1::Verdict>& verdicts) {
+  return absl::StrJoin(verdicts, "\n", [](std::string* out, const idflow::v1::Verdict& v) {
+    absl::StrAppend(out, Basename(v.module()), " ", GroupKey(v), ": ", v.explanation());
+  });
+}
+
+class SdkFlows : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SdkFlows, JudgedExactlyAsTheTableSays) {
+  const std::string sdk = GetParam();
+  ScenarioRun run;
+  const std::string why = run.Start();
+  ASSERT_EQ(why, "");
+  for (const ScenarioFlow& f : kScenarioFlows) {
+    if (sdk == f.sdk) {
+      ASSERT_EQ(run.Run(f), 0) << sdk << " flow " << f.id;
+    }
+  }
+  const std::vector<idflow::v1::Verdict> verdicts = run.Verdicts();
   std::set<std::string> got;
   for (const auto& v : verdicts) {
     got.insert(GroupKey(v));
@@ -193,16 +244,66 @@ TEST_P(SdkFlows, JudgedExactlyAsTheTableSays) {
     EXPECT_TRUE(absl::EndsWith(v.explanation(), ".")) << v.explanation();
     EXPECT_FALSE(v.statement().empty()) << GroupKey(v);
   }
-  EXPECT_EQ(got, ExpectedGroups(sdk, !iface.empty()))
-      << "got:\n"
-      << absl::StrJoin(got, "\n") << "\nexplanations:\n"
-      << absl::StrJoin(verdicts, "\n", [](std::string* out, const idflow::v1::Verdict& v) {
-           absl::StrAppend(out, GroupKey(v), ": ", v.explanation());
-         });
+  EXPECT_EQ(got, ExpectedGroups(sdk, run.has_mac())) << "got:\n" << Explained(verdicts);
 }
 
 INSTANTIATE_TEST_SUITE_P(Scenario, SdkFlows, ::testing::ValuesIn(SuiteSdks()),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
+// The README's demo (scripts/demo.sh runs the same plan, kDemoFlows, with
+// `idflowctl run` and prints `idflowctl summary`): exactly the verdict groups
+// the table gives its rows, as many as the plan announces, and a summary
+// whose every line is one of them.
+TEST(DemoTest, DemoPrintsExactlyTheTrueVerdicts) {
+  ScenarioRun run;
+  const std::string why = run.Start();
+  ASSERT_EQ(why, "");
+  std::set<std::string> want;
+  for (const fixtures::FlowRef& ref : fixtures::kDemoFlows) {
+    for (const ScenarioFlow& f : kScenarioFlows) {
+      if (std::string(f.sdk) != ref.sdk || std::string(f.id) != ref.id) continue;
+      ASSERT_EQ(run.Run(f), 0) << f.sdk << " flow " << f.id;
+      for (absl::string_view g : absl::StrSplit(f.expect, ';', absl::SkipEmpty())) {
+        if (run.has_mac() || !absl::StrContains(g, " mac_address ")) {
+          want.insert(absl::StrCat("lib", f.sdk, ".so ", g));
+        }
+      }
+    }
+  }
+  const std::vector<idflow::v1::Verdict> verdicts = run.Verdicts();
+  std::set<std::string> got;
+  for (const auto& v : verdicts) got.insert(absl::StrCat(Basename(v.module()), " ", GroupKey(v)));
+  EXPECT_EQ(got, want) << Explained(verdicts);
+  // One stored group per table group: the count the demo script waits for.
+  EXPECT_EQ(verdicts.size(), want.size()) << Explained(verdicts);
+
+  auto policy = policy::LoadPolicyDir(SourceDir() + "/policies");
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  const std::string summary =
+      tools::FormatSdkSummary(tools::SummarizeSdks(*policy, verdicts), verdicts);
+  EXPECT_THAT(summary, HasSubstr(absl::StrCat(
+                           "Lebo SDK (liblebo_sdk.so)\n  declared  device_name, device_type\n"
+                           "  observed  device_name (declared: clear), device_type (declared: "
+                           "clear), ",
+                           run.has_mac() ? "mac_address (not declared: omitted), " : "",
+                           "oaid (not declared: omitted)\n")))
+      << summary;
+  EXPECT_THAT(summary, HasSubstr("libadnet_sdk.so\n  declared  nothing (no statement names it)\n"
+                                 "  observed  oaid (not declared: undeclared_party)\n"))
+      << summary;
+  EXPECT_THAT(summary, HasSubstr("  cookies   passToken (third_party_cookie), pass_ua "
+                                 "(lifetime_exceeded), trackId (undeclared_cookie), uLocale "
+                                 "(clear), userId (clear)\n"))
+      << summary;
+  // Every violation is listed with its explanation.
+  size_t violations = 0;
+  for (const auto& v : verdicts) {
+    if (v.finding() != idflow::v1::FINDING_VIOLATION) continue;
+    ++violations;
+    EXPECT_THAT(summary, HasSubstr(absl::StrCat("\n    ", v.explanation(), "\n"))) << GroupKey(v);
+  }
+  EXPECT_THAT(summary, HasSubstr(absl::StrCat("\nViolations (", violations, ")\n")));
+}
 
 // Across the suite every violation category of a flow appears, and every
 // cookie verdict; each is asserted above by the SDK that produces it.
