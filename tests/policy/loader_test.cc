@@ -422,6 +422,12 @@ TEST_F(RealPolicyTest, DemoBindings) {
   EXPECT_EQ(policy_->SdkForModule("/opt/demo/lib/liblebo_sdk.so", ""), "Lebo SDK");
   EXPECT_EQ(policy_->SdkForModule("/opt/demo/lib/libonetrack_sdk.so", ""), "OneTrack SDK");
   EXPECT_EQ(policy_->SdkForModule("/opt/demo/lib/libmystery_sdk.so", "/opt/demo/bin/app"), "");
+  // The scenario suite's SDKs, among them one only an app policy declares.
+  EXPECT_EQ(policy_->SdkForModule("/b/fixtures/scenarios/libsearch_services_sdk.so", ""),
+            "search services");
+  EXPECT_EQ(policy_->SdkForModule("/b/fixtures/scenarios/libmijia_mini_program.so", ""),
+            "Mijia Mini Program");
+  EXPECT_EQ(policy_->SdkForModule("/b/fixtures/scenarios/libadnet_sdk.so", ""), "");
   EXPECT_EQ(policy_->SdkForModule("/usr/lib/x86_64-linux-gnu/libcurl.so.4", "/usr/bin/curl"), "");
 }
 
