@@ -95,7 +95,8 @@ absl::Status TapPayloadMatcher::Match(std::string_view record,
     return Bad("bad lengths");
   }
   if (p.frame_count > kTapFramesMax || p.host_len > kTapHostMax || p.peer_len > kTapPeerMax ||
-      p.channel > kTapChannelLast) {
+      p.channel > kTapChannelLast ||
+      ((p.flags & kTapPayloadAcquire) != 0 && (p.carry_len != 0 || p.family != kTapFamilyNone))) {
     return Bad("field out of range");
   }
   if (db == nullptr || db->size() == 0 || db->database() == nullptr) return absl::OkStatus();
@@ -118,7 +119,8 @@ absl::Status TapPayloadMatcher::Match(std::string_view record,
   ev.timestamp_ms = p.timestamp_ms;
   ev.pid = p.pid;
   ev.tid = p.tid;
-  ev.action = kTapActionTransmit;
+  const bool acquire = (p.flags & kTapPayloadAcquire) != 0;
+  ev.action = acquire ? kTapActionAcquire : kTapActionTransmit;
   ev.channel = p.channel;
   ev.family = p.family;
   memcpy(ev.addr, p.addr, sizeof(ev.addr));

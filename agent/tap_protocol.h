@@ -281,6 +281,9 @@ inline constexpr size_t kTapFramesMax = 64;
 inline constexpr size_t kTapPayloadChunkMax = 64 * 1024;
 // The carry is this call's previous chunk (a match across it is not split).
 inline constexpr uint8_t kTapPayloadContinued = 1u << 0;
+// An identifier read from the system (channel sysfs, ioctl or getifaddrs):
+// its events are acquisitions (the tap had no database to match it).
+inline constexpr uint8_t kTapPayloadAcquire = 1u << 1;
 struct TapWirePayload {
   TapWireHeader header;  // type kTapMsgPayload; length includes carry and data
   uint64_t timestamp_ms;

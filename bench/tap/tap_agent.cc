@@ -53,6 +53,9 @@ struct Collected {
   std::vector<int64_t> latencies_ns;
   agent::TapStats stats;  // summed over every tapped process
   uint64_t stats_messages = 0;
+  uint64_t goodbyes = 0;      // connections closed (their ring drained first)
+  uint64_t tap_lost = 0;      // counted by the ring (full, or process died mid-write)
+  uint64_t ingress_lost = 0;  // counted by the ingress (rate, malformed)
 };
 
 void OnEvent(Collected* c, bool latency, const agent::TapEvent& ev) {
@@ -98,13 +101,15 @@ int Run(int argc, char** argv) {
   flags.Add("corpus-bytes", "67108864", "size of --corpus-out");
   flags.Add("preload", "", "run the command with LD_PRELOAD=this and IDFLOW_SOCKET");
   flags.Add("timeout-s", "120", "kill the command after this long");
+  flags.Add("wake-delay-ms", "4", "ring wake-up delay, as idflow-agent --ring-wake-delay-ms");
   flags.AddBool("latency", "collect send->receipt latency from |ts= markers");
   if (absl::Status s = flags.Parse(argc, argv, 1, true); !s.ok()) {
     fprintf(stderr, "%s\n%s", std::string(s.message()).c_str(), flags.Usage().c_str());
     return 2;
   }
-  size_t min_patterns = 0, corpus_bytes = 0, timeout_s = 0;
+  size_t min_patterns = 0, corpus_bytes = 0, timeout_s = 0, wake_delay_ms = 0;
   if (!absl::SimpleAtoi(flags.Get("min-patterns"), &min_patterns) ||
+      !absl::SimpleAtoi(flags.Get("wake-delay-ms"), &wake_delay_ms) ||
       !absl::SimpleAtoi(flags.Get("corpus-bytes"), &corpus_bytes) ||
       !absl::SimpleAtoi(flags.Get("timeout-s"), &timeout_s)) {
     fprintf(stderr, "bad numeric flag\n");
@@ -154,10 +159,21 @@ int Run(int argc, char** argv) {
   auto work = boost::asio::make_work_guard(io);
   agent::TapIngress::Options options;
   options.socket_path = flags.Get("socket");
+  // As idflow-agent (--ring-wake-delay-ms, default 4): one wake-up reads a
+  // few ms of records.
+  options.wake_delay = std::chrono::milliseconds(wake_delay_ms);
+  options.on_loss = [&](agent::TapIngress::Loss loss, uint64_t n) {
+    std::lock_guard<std::mutex> lock(collected.mu);
+    (loss == agent::TapIngress::Loss::kTap ? collected.tap_lost : collected.ingress_lost) += n;
+  };
   agent::TapIngress ingress(
       io, options,
       [&](const agent::TapHello&, const agent::TapEvent& ev) { OnEvent(&collected, latency, ev); },
-      [&](const agent::TapHello&, const agent::TapStats& s) { OnStats(&collected, s); });
+      [&](const agent::TapHello&, const agent::TapStats& s) { OnStats(&collected, s); },
+      [&](const agent::TapHello&) {
+        std::lock_guard<std::mutex> lock(collected.mu);
+        ++collected.goodbyes;
+      });
   ingress.UpdatePatterns(bench->db);
   if (absl::Status s = ingress.Start(); !s.ok()) {
     fprintf(stderr, "ingress: %s\n", std::string(s.message()).c_str());
@@ -207,16 +223,18 @@ int Run(int argc, char** argv) {
     usleep(2000);  // polling the child's exit only; no measurement depends on it
   }
   int64_t end = MonoNs();
-  // The tap sends Stats from its destructor, just before the child exits: wait
-  // (bounded) for the ingress to have decoded it.
+  // The tap sends Stats from its destructor, just before the child exits;
+  // the connection then closes once its ring is drained (calls handed over
+  // are matched by then): wait (bounded) for both.
   const bool tapped = !flags.Get("preload").empty();
-  for (int64_t until = MonoNs() + 2000000000; tapped && MonoNs() < until;) {
+  for (int64_t until = MonoNs() + 10000000000; tapped && MonoNs() < until;) {
     {
       std::lock_guard<std::mutex> lock(collected.mu);
-      if (collected.stats_messages > 0) break;
+      if (collected.stats_messages > 0 && collected.goodbyes > 0) break;
     }
     usleep(1000);
   }
+  const int64_t drained = MonoNs();
   const double agent_cpu = io_cpu_s() - agent_cpu0;
   ingress.Stop();
   work.reset();
@@ -228,7 +246,8 @@ int Run(int argc, char** argv) {
   printf(
       "result: exit=%d killed=%d wall_s=%.3f app_cpu_s=%.3f agent_cpu_s=%.3f events=%llu "
       "stats_msgs=%llu events_sent=%llu events_dropped=%llu calls_scanned=%llu "
-      "bytes_scanned=%llu scan_cap_hits=%llu split_matches=%llu stream_fallbacks=%llu\n",
+      "bytes_scanned=%llu scan_cap_hits=%llu split_matches=%llu stream_fallbacks=%llu "
+      "tap_lost=%llu ingress_lost=%llu drain_ms=%.1f\n",
       WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), killed ? 1 : 0,
       static_cast<double>(end - start) / 1e9, CpuSeconds(child), agent_cpu,
       static_cast<unsigned long long>(collected.events),
@@ -239,7 +258,10 @@ int Run(int argc, char** argv) {
       static_cast<unsigned long long>(st.bytes_scanned),
       static_cast<unsigned long long>(st.scan_cap_hits),
       static_cast<unsigned long long>(st.split_matches),
-      static_cast<unsigned long long>(st.stream_fallbacks));
+      static_cast<unsigned long long>(st.stream_fallbacks),
+      static_cast<unsigned long long>(collected.tap_lost),
+      static_cast<unsigned long long>(collected.ingress_lost),
+      static_cast<double>(drained - end) / 1e6);
   if (latency) {
     const std::vector<int64_t>& v = collected.latencies_ns;
     if (v.empty()) {

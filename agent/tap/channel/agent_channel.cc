@@ -110,7 +110,8 @@ bool CreateRing() {
   }
   g_ring_fd = fd;
   g_doorbell_fd = efd;
-  g_ring_pid.store(static_cast<int>(getpid()), std::memory_order_release);
+  g_pid = static_cast<int>(getpid());
+  g_ring_pid.store(g_pid, std::memory_order_release);
   g_ring.store(h, std::memory_order_release);
   return true;
 }
@@ -126,7 +127,8 @@ void DestroyRing() {
 
 TapRingHeader* OwnRing() {
   TapRingHeader* h = g_ring.load(std::memory_order_acquire);
-  return h != nullptr && g_ring_pid.load(std::memory_order_acquire) == static_cast<int>(getpid())
+  // g_pid, not getpid() (a system call): set at start and in a fork child.
+  return h != nullptr && g_ring_pid.load(std::memory_order_acquire) == g_pid
              ? h
              : nullptr;
 }

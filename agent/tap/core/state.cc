@@ -14,7 +14,7 @@ namespace idflow::tap {
 
 std::atomic<int> g_state{kUninit};
 bool g_debug = false;
-size_t g_inline_max = 256;
+size_t g_inline_max = 16 * 1024;
 bool g_nothing_to_scan = false;
 int g_timeout_ms = 2000;
 int g_stack_depth = 32;

@@ -18,8 +18,13 @@ using agent::TapWireEvent;
 // An identifier read from the system (sysfs file, ioctl, getifaddrs), given
 // as text in its canonical form.
 void OnAcquire(uint8_t channel, const char* text, size_t n, void* caller) {
-  // Matched here only: without the database an acquisition is not seen.
-  if (n == 0 || g_db == nullptr || !EnsureThreadResources() || t_scratch == nullptr) return;
+  if (n == 0 || !EnsureThreadResources()) return;
+  if (g_db == nullptr || t_scratch == nullptr) {
+    // No database (the agent did not answer at start-up): it matches.
+    Call c{-1, kFdNotScanned, channel, nullptr, 0, caller};
+    HandOverAcquired(c, text, n);
+    return;
+  }
   MatchSet m;
   m.count = 0;
   hs_scan(g_db, text, static_cast<unsigned int>(n), 0, t_scratch, OnMatch, &m);

@@ -53,6 +53,10 @@ void ScanOutgoing(const Call& c, const char* data, size_t n);
 // Gathers an iovec (up to the scan cap) and scans it.
 void ScanIov(const Call& c, const iovec* iov, size_t iovcnt, size_t sent);
 
+// An identifier read from the system while the tap has no database:
+// handed to the agent, which reports it as an acquisition.
+void HandOverAcquired(const Call& c, const char* text, size_t n);
+
 // One read of a stream that begins an HTTP response or continues one whose
 // header block did not end in an earlier read: reports its Set-Cookie
 // headers.

@@ -78,7 +78,7 @@ void FillPayload(const Call& c, const char* data, size_t n, TapWirePayload* p) {
 // Hands data[0, n) (one call, or its part from `offset` on) to the agent in
 // chunks of at most kTapPayloadChunkMax, each after the bytes before it.
 void HandOver(const Call& c, const char* carry, size_t carry_len, const char* data, size_t n,
-              uint64_t offset, bool continued) {
+              uint64_t offset, bool continued, uint8_t flags = 0) {
   TapWirePayload p;
   FillPayload(c, data, n, &p);
   for (size_t done = 0; done < n;) {
@@ -90,7 +90,7 @@ void HandOver(const Call& c, const char* carry, size_t carry_len, const char* da
       continued = true;
     }
     p.call_offset = offset + done;
-    p.flags = continued ? agent::kTapPayloadContinued : 0;
+    p.flags = static_cast<uint8_t>((continued ? agent::kTapPayloadContinued : 0) | flags);
     p.carry_len = static_cast<uint16_t>(carry_len);
     p.data_len = static_cast<uint32_t>(take);
     p.header.length = static_cast<uint32_t>(sizeof(p) + carry_len + take);
@@ -136,6 +136,11 @@ void ScanOutgoingAt(const Call& c, const char* data, size_t n, uint64_t offset, 
 }
 
 }  // namespace
+
+void HandOverAcquired(const Call& c, const char* text, size_t n) {
+  if (n > 0 && !g_nothing_to_scan)
+    HandOver(c, nullptr, 0, text, n, 0, false, agent::kTapPayloadAcquire);
+}
 
 void ScanOutgoing(const Call& c, const char* data, size_t n) {
   if (!EnsureThreadResources()) return;

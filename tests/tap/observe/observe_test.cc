@@ -45,6 +45,7 @@ class TapCoreTest : public ::testing::Test {
               HS_SUCCESS);
     ASSERT_EQ(hs_alloc_scratch(g_db, &g_proto_scratch), HS_SUCCESS);
     g_ring_slots = 256;
+    g_pid = getpid();
     g_ring_mode = true;
     ASSERT_TRUE(CreateRing());
     auto reader = agent::TapRingReader::Attach(dup(RingFd()), dup(DoorbellFd()));
@@ -190,6 +191,22 @@ TEST_F(TapCoreTest, WithoutDatabaseEveryCallIsHandedOverAndSplitsAreFound) {
   ASSERT_EQ(events.size(), 1u);
   EXPECT_TRUE(events[0].split);
   EXPECT_EQ(payloads_, 1);
+}
+
+// An identifier read from the system while the tap has no database is
+// handed over too, and reported as an acquisition.
+TEST_F(TapCoreTest, AcquisitionWithoutDatabaseIsMatchedByTheAgent) {
+  hs_database_t* db = g_db;
+  g_db = nullptr;
+  const std::string mac = "00:1a:2b:3c:4d:5e";
+  OnAcquire(agent::kTapChannelSysfs, mac.data(), mac.size(), nullptr);
+  g_db = db;
+  std::vector<agent::TapEvent> events = Events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].action, agent::TapAction::kAcquire);
+  EXPECT_EQ(events[0].channel, agent::TapChannel::kSysfs);
+  EXPECT_EQ(events[0].family, 0);
+  EXPECT_EQ(events[0].offset, 0u);
 }
 
 // A full ring never blocks: the record is counted in the shared `dropped`

@@ -1,0 +1,57 @@
+// Handed-over calls (agent/tap_matcher.h): a Payload record and a module
+// table, both written by the app in shared memory. Any bytes, never a
+// crash; every event the matcher builds is one the tap protocol decoder
+// accepts. Input: one byte N (module entries, N % 5), N entries of the
+// table, then the record.
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/inventory.h"
+#include "agent/pattern_db.h"
+#include "agent/tap_matcher.h"
+#include "agent/tap_protocol.h"
+#include "tests/fuzz/fuzz_util.h"
+
+namespace {
+
+using idflow::agent::TapRingModule;
+
+std::shared_ptr<const idflow::agent::PatternDb> Db() {
+  static std::shared_ptr<const idflow::agent::PatternDb> db = [] {
+    idflow::agent::Identity id;
+    id.digest_key = "k";
+    id.identifiers = {{"mac_address", "eth0", "00:1a:2b:3c:4d:5e", "identity_file"}};
+    auto built = idflow::agent::PatternDb::Build(id);
+    if (!built.ok()) idflow::fuzz::Die("no database");
+    return std::make_shared<const idflow::agent::PatternDb>(std::move(*built));
+  }();
+  return db;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  size_t modules = data[0] % 5;
+  ++data;
+  --size;
+  if (size < modules * sizeof(TapRingModule)) modules = size / sizeof(TapRingModule);
+  std::vector<TapRingModule> table(modules);
+  if (modules > 0) memcpy(table.data(), data, modules * sizeof(TapRingModule));
+  data += modules * sizeof(TapRingModule);
+  size -= modules * sizeof(TapRingModule);
+  idflow::agent::TapPayloadMatcher matcher;
+  std::vector<std::string> events;
+  auto st = matcher.Match(std::string_view(reinterpret_cast<const char*>(data), size), Db(),
+                          table.data(), static_cast<uint32_t>(table.size()), &events);
+  if (!st.ok() && st.message().empty()) idflow::fuzz::Die("refusal without a message");
+  for (const std::string& e : events) {
+    if (!idflow::agent::DecodeTapMessage(e).ok()) idflow::fuzz::Die("built an undecodable event");
+  }
+  return 0;
+}
