@@ -260,7 +260,7 @@ struct TapWireStats {
   uint32_t reserved;
   uint64_t events_sent;
   uint64_t events_dropped;  // agent socket full/absent
-  uint64_t scan_cap_hits;   // calls whose bytes were cut at IDFLOW_TAP_SCAN_CAP
+  uint64_t scan_cap_hits;   // formatted stdio output observed only in part (past 4 KiB)
   uint64_t calls_scanned;
   uint64_t bytes_scanned;
   uint64_t split_matches;     // matches found across two calls (stream carry)

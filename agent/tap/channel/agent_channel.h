@@ -66,7 +66,8 @@ bool ReceivePatterns(int fd, int64_t deadline_ms);
 // The agent fd for this process; reconnects (without asking for patterns)
 // after fork() or if the app closed our fd, at most every 250 ms.
 int AgentFd();
-// Notices a dead agent (a zero-wait poll at most every 250 ms, or now).
+// Notices a dead agent: a zero-wait poll at most every 250 ms (every 10 ms
+// when the ring is full: now_please).
 void CheckAgent(bool now_please);
 
 // Hands one event or cookie to the agent (ring, else socket); counts a drop

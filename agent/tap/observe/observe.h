@@ -1,5 +1,6 @@
 // What the tap does with a hooked call once the real function returned:
-// scan what was sent for identifiers (with the stream carry), parse HTTP
+// match what was sent for identifiers (with the stream carry), in the app
+// for small calls, else by handing the bytes to the agent; parse HTTP
 // responses for Set-Cookie, report identifiers read from the system. Called
 // by the hooks (agent/tap/hooks/) under the re-entrancy guard, with errno
 // saved; never changes what the app sees.
@@ -48,9 +49,11 @@ struct Call {
   void* caller;
 };
 
-// Scans what a hooked call actually sent (n contiguous bytes) and reports.
+// What a hooked call actually sent (n contiguous bytes): matched here or
+// handed over (every byte, unless the ring drops the record, counted).
 void ScanOutgoing(const Call& c, const char* data, size_t n);
-// Gathers an iovec (up to the scan cap) and scans it.
+// The same for an iovec: gathered when it fits one chunk, else buffer by
+// buffer.
 void ScanIov(const Call& c, const iovec* iov, size_t iovcnt, size_t sent);
 
 // An identifier read from the system while the tap has no database:
