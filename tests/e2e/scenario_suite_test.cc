@@ -12,15 +12,14 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
-#include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -50,16 +49,22 @@ std::string GroupKey(const idflow::v1::Verdict& v) {
                       v.entry().empty() ? "-" : v.entry());
 }
 
-// The groups the table expects from `sdk`'s flows (mac_address groups only
-// on a machine with a MAC address).
+// The groups the table expects from row `f` (mac_address groups only on a
+// machine with a MAC address).
+std::vector<std::string> Groups(const ScenarioFlow& f, bool has_mac) {
+  std::vector<std::string> out;
+  for (absl::string_view g : absl::StrSplit(f.expect, ';', absl::SkipEmpty())) {
+    if (has_mac || !absl::StrContains(g, " mac_address ")) out.emplace_back(g);
+  }
+  return out;
+}
+
+// The groups the table expects from `sdk`'s flows.
 std::set<std::string> ExpectedGroups(const std::string& sdk, bool has_mac) {
   std::set<std::string> want;
   for (const ScenarioFlow& f : kScenarioFlows) {
     if (sdk != f.sdk) continue;
-    for (absl::string_view g : absl::StrSplit(f.expect, ';', absl::SkipEmpty())) {
-      if (!has_mac && absl::StrContains(g, " mac_address ")) continue;
-      want.insert(std::string(g));
-    }
+    for (std::string& g : Groups(f, has_mac)) want.insert(std::move(g));
   }
   return want;
 }
@@ -263,10 +268,8 @@ TEST(DemoTest, DemoPrintsExactlyTheTrueVerdicts) {
     for (const ScenarioFlow& f : kScenarioFlows) {
       if (std::string(f.sdk) != ref.sdk || std::string(f.id) != ref.id) continue;
       ASSERT_EQ(run.Run(f), 0) << f.sdk << " flow " << f.id;
-      for (absl::string_view g : absl::StrSplit(f.expect, ';', absl::SkipEmpty())) {
-        if (run.has_mac() || !absl::StrContains(g, " mac_address ")) {
-          want.insert(absl::StrCat("lib", f.sdk, ".so ", g));
-        }
+      for (const std::string& g : Groups(f, run.has_mac())) {
+        want.insert(absl::StrCat("lib", f.sdk, ".so ", g));
       }
     }
   }
