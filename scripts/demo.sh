@@ -38,9 +38,6 @@ echo "collector: grpc 127.0.0.1:$GRPC_PORT, store $WORK/idflow.db"
 # values are demo data (tests/fixtures/scenario_table.h).
 HOST=$BIN/idflow-scenario-host
 "$HOST" --write-device "$WORK"
-# The tap matches acquisitions with the patterns it loads at start-up: give it
-# time to load them on a busy machine.
-export IDFLOW_TAP_TIMEOUT_MS=10000
 "$BIN/idflow-agent" --collector "127.0.0.1:$GRPC_PORT" --socket "$WORK/agent.sock" \
   --spool "$WORK/spool" --identity "$WORK/identity.yaml" 2>"$WORK/agent.log" &
 AGENT_PID=$!

@@ -14,7 +14,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <cstdlib>
 #include <memory>
 #include <set>
 #include <string>
@@ -335,10 +334,6 @@ TEST(ScenarioTable, CoversEveryCategoryAndEveryStatementEntry) {
 }  // namespace idflow::e2e
 
 int main(int argc, char** argv) {
-  // Acquisitions are matched in the tap, with the pattern database it loads
-  // at start-up: let it wait for the agent however loaded the machine is, so
-  // that no acquisition the table expects depends on timing.
-  setenv("IDFLOW_TAP_TIMEOUT_MS", "10000", 1);
   ::testing::InitGoogleTest(&argc, argv);
   ::testing::AddGlobalTestEnvironment(new idflow::e2e::TlsEnvironment);
   return RUN_ALL_TESTS();
