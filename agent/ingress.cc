@@ -549,7 +549,13 @@ class TapConnection : public std::enable_shared_from_this<TapConnection> {
     auto self = shared_from_this();
     const std::string& chunk = (*pending_chunks_)[next_chunk_];
     socket_.async_send(asio::buffer(chunk), 0, [self](const boost::system::error_code& ec, size_t) {
-      if (ec) return self->Close();
+      // The tap went away, or gave up on the database (it waits a few ms at
+      // most) and never reads it: stop sending, and let the read side close
+      // the connection once it has read what the tap sent (its exit Stats).
+      if (ec) {
+        self->pending_chunks_.reset();
+        return;
+      }
       ++self->shared_->chunks_sent;
       ++self->next_chunk_;
       self->WriteNext();

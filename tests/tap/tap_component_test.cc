@@ -601,6 +601,24 @@ TEST_F(TapComponentTest, EmptySocketPathLeavesTheTapOff) {
   EXPECT_TRUE(EventsFor(pid2).empty());
 }
 
+// Issue 10: the call chain of a handed-over call comes from the ring's
+// module table. A library dlopen'ed after start-up is named (the table
+// catches up through the loader's counters), with its build id, and still
+// is after its dlclose (entries are never reused: the record was stamped
+// before) and after a second dlopen at the same place.
+TEST_F(TapComponentTest, DlopenedLibraryIsNamedAcrossDlclose) {
+  const std::string oaid = "3f2a1b4c-5d6e-4f70-8192-a3b4c5d6e7f8";
+  const std::string lib = fs::canonical(IDFLOW_MYSTERY_SDK).string();
+  auto events = RunAndCollect({"dlopen", std::to_string(sink_.tcp_port()), lib + "|" + oaid});
+  ASSERT_GE(events.size(), 2u);
+  for (const auto& ev : events) {
+    ASSERT_FALSE(ev.call_chain.empty()) << ChainText(ev.call_chain);
+    EXPECT_EQ(ev.call_chain[0].path, lib) << ChainText(ev.call_chain);
+    EXPECT_FALSE(ev.call_chain[0].build_id.empty());
+    EXPECT_EQ(IndexOf(ev.call_chain, "libidflow-tap"), -1);
+  }
+}
+
 // Issue 10: stdio on a socket FILE* was not seen (glibc writes its buffer
 // with an internal write). Each call is observed with the bytes it hands to
 // stdio; the putc run is one identifier spread over 17 calls (split).

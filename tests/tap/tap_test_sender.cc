@@ -11,6 +11,8 @@
 //   tap_test_sender sysfs|fopen PATH -     read a file with open()/fopen()
 //   tap_test_sender ioctl IFNAME -         SIOCGIFHWADDR
 //   tap_test_sender getifaddrs - -
+//   tap_test_sender dlopen PORT LIB|OAID    twice: dlopen LIB, its
+//                                           mystery_sdk_track sends OAID, dlclose
 //   tap_test_sender stdio PORT PAYLOAD      PAYLOAD four times through stdio
 //                                           (fprintf, fwrite, fputs, putc)
 //   tap_test_sender wait-send PORT PAYLOAD  print "ready", wait for a line on
@@ -23,6 +25,7 @@
 //       agent restart).
 // Exits 0 when the payload was sent, 1 otherwise.
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <net/if.h>
@@ -261,6 +264,21 @@ int main(int argc, char** argv) {
   int port = atoi(argv[2]);
   std::string payload = argv[3];
   if (mode == "udp") return SendUdp(port, payload) ? 0 : 1;
+  if (mode == "dlopen") {
+    // PAYLOAD is LIB|OAID: twice, dlopen LIB, mystery_sdk_track(PORT, OAID)
+    // from it, dlclose it.
+    const size_t bar = payload.find('|');
+    if (bar == std::string::npos) return 2;
+    const std::string lib = payload.substr(0, bar), oaid = payload.substr(bar + 1);
+    for (int round = 0; round < 2; ++round) {
+      void* h = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
+      auto track = h != nullptr
+                       ? reinterpret_cast<int (*)(int, const char*)>(dlsym(h, "mystery_sdk_track"))
+                       : nullptr;
+      if (track == nullptr || track(port, oaid.c_str()) != 0 || dlclose(h) != 0) return 1;
+    }
+    return 0;
+  }
   if (mode == "stdio") {
     // The payload through stdio on a socket FILE*: fprintf, fwrite, fputs,
     // then putc byte by byte.

@@ -20,7 +20,6 @@ using agent::TapRingModule;
 
 // One writer at a time (the table is append-only; readers never lock).
 std::atomic<bool> g_sync_busy{false};
-std::atomic<int64_t> g_last_check_ms{0};
 // Loader counters (dl_phdr_info::dlpi_adds/dlpi_subs) at the last sync.
 std::atomic<uint64_t> g_adds{0}, g_subs{0};
 
@@ -179,11 +178,7 @@ void SyncModules(TapRingHeader* ring) {
 }
 
 void MaybeSyncModules(TapRingHeader* ring) {
-  if (ring == nullptr) return;
-  const int64_t now = NowMs(CLOCK_MONOTONIC_COARSE);
-  int64_t last = g_last_check_ms.load(std::memory_order_relaxed);
-  if (now - last < 50 || !g_last_check_ms.compare_exchange_strong(last, now)) return;
-  if (!EnterDl()) return;
+  if (ring == nullptr || !EnterDl()) return;
   uint64_t counters[2] = {0, 0};
   dl_iterate_phdr(ReadCounters, counters);
   const bool moved = counters[0] != g_adds.load(std::memory_order_relaxed) ||

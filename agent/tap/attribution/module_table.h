@@ -7,10 +7,11 @@
 //
 // The table is brought up to date from dl_iterate_phdr: when the ring is
 // made, after every dlclose (hooked), and when the loader's load/unload
-// counters moved (checked at most every 50 ms by the hooks that capture
-// frames). dlopen itself is not interposed: glibc resolves $ORIGIN, the
-// caller's RUNPATH and its namespace from dlopen's return address, which a
-// wrapper would change.
+// counters moved (looked at before every capture of frames: about 100 ns,
+// paid by calls handed over, which are large or carry a match). dlopen
+// itself is not interposed: glibc resolves $ORIGIN, the caller's RUNPATH
+// and its namespace from dlopen's return address, which a wrapper would
+// change.
 #ifndef IDFLOW_AGENT_TAP_ATTRIBUTION_MODULE_TABLE_H_
 #define IDFLOW_AGENT_TAP_ATTRIBUTION_MODULE_TABLE_H_
 
@@ -24,8 +25,8 @@ namespace idflow::tap {
 
 // Fills (or brings up to date) the table of `ring` from the loader.
 void SyncModules(agent::TapRingHeader* ring);
-// Rate-limited SyncModules for the hooks: only when the loader's counters
-// moved, looked at most every 50 ms (outside the fork window).
+// SyncModules for the hooks: only when the loader's counters moved (and
+// outside the fork window).
 void MaybeSyncModules(agent::TapRingHeader* ring);
 // A fork child's new ring starts with its parent's table.
 void CopyModules(const agent::TapRingHeader* from, agent::TapRingHeader* to);
