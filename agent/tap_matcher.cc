@@ -70,6 +70,14 @@ void ResolveTapChain(const uint64_t* frames, size_t count, uint64_t caller, uint
     memcpy(&m, &modules[mods[i].base - 1], sizeof(m));
     if (m.path_len == 0 || m.path_len > kTapModuleMax) continue;
     const size_t id_len = m.build_id_len <= kTapBuildIdMax ? m.build_id_len : 0;
+    // Each path once (an object loaded twice, e.g. in two namespaces, has
+    // two entries): a chain lists modules, and the decoder holds it to that.
+    bool seen = false;
+    for (size_t k = 0, at = 0; k < chain->count && !seen; at += chain->entries[k++].path_len) {
+      seen = chain->entries[k].path_len == m.path_len &&
+             memcmp(chain->paths + at, m.path, m.path_len) == 0;
+    }
+    if (seen) continue;
     if (!AppendTapChain(chain, m.path, m.path_len, m.build_id, id_len))
       break;  // keep the inner part
   }
@@ -96,6 +104,8 @@ absl::Status TapPayloadMatcher::Match(std::string_view record,
   }
   if (p.frame_count > kTapFramesMax || p.host_len > kTapHostMax || p.peer_len > kTapPeerMax ||
       p.channel > kTapChannelLast ||
+      (p.family != kTapFamilyNone && p.family != kTapFamilyInet && p.family != kTapFamilyInet6 &&
+       p.family != kTapFamilyUnix) ||
       ((p.flags & kTapPayloadAcquire) != 0 && (p.carry_len != 0 || p.family != kTapFamilyNone))) {
     return Bad("field out of range");
   }

@@ -51,7 +51,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                           table.data(), static_cast<uint32_t>(table.size()), &events);
   if (!st.ok() && st.message().empty()) idflow::fuzz::Die("refusal without a message");
   for (const std::string& e : events) {
-    if (!idflow::agent::DecodeTapMessage(e).ok()) idflow::fuzz::Die("built an undecodable event");
+    auto decoded = idflow::agent::DecodeTapMessage(e);
+    if (!decoded.ok()) {
+      idflow::fuzz::Die("built an undecodable event: " + std::string(decoded.status().message()));
+    }
   }
   return 0;
 }

@@ -78,6 +78,14 @@ TEST_F(ChainTest, GenerationsKeepUnloadedObjectsForEarlierRecords) {
   EXPECT_EQ(Paths(Resolve({0xa100}, 4)), std::vector<std::string>{"/opt/late.so"});
 }
 
+// Found by fuzz_tap_payload: two entries with one path (an object loaded
+// twice) gave a chain the decoder refuses; each path is listed once.
+TEST_F(ChainTest, AnObjectLoadedTwiceIsListedOnce) {
+  table_.push_back(Module(0xa000, 0xb000, "/usr/bin/app", 1));
+  EXPECT_EQ(Paths(Resolve({0x1100, 0xa100, 0x7100}, 2)),
+            (std::vector<std::string>{"/usr/bin/app", "/lib/libc.so.6"}));
+}
+
 TEST_F(ChainTest, NothingUnwoundFallsBackToTheCaller) {
   EXPECT_EQ(Paths(Resolve({}, 1, 0x1101)), std::vector<std::string>{"/usr/bin/app"});
   EXPECT_EQ(Resolve({0x3100}, 1).count, 0u);  // the tap alone, no caller: empty
@@ -109,9 +117,7 @@ std::string Payload(const std::string& data, const std::string& carry = "") {
 TEST(TapPayloadMatcherTest, MalformedRecordsAreRefused) {
   TapPayloadMatcher matcher;
   std::vector<std::string> events;
-  auto match = [&](const std::string& r) {
-    return matcher.Match(r, nullptr, nullptr, 0, &events);
-  };
+  auto match = [&](const std::string& r) { return matcher.Match(r, nullptr, nullptr, 0, &events); };
   EXPECT_TRUE(match(Payload("hello")).ok());  // no database: nothing to find
   std::string r = Payload("hello");
   EXPECT_FALSE(match(r.substr(0, 40)).ok());
