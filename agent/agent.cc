@@ -497,7 +497,7 @@ void Agent::OnControl(const PeerCredentials& peer, const ControlRequest& request
   CheckFlushWaiters();
 }
 
-ControlReply Agent::FlushedReply(uint32_t open_processes) {
+ControlReply Agent::FlushedReply(uint32_t open_processes, bool quiet) {
   ControlReply reply;
   reply.seq = spool_->last_seq();
   reply.agent_id = spool_->agent_id();
@@ -506,6 +506,10 @@ ControlReply Agent::FlushedReply(uint32_t open_processes) {
     reply.code = absl::StatusCode::kDeadlineExceeded;
     reply.text = absl::StrCat(
         open_processes, " process(es) of the run are still connected; flushed what they sent");
+  } else if (!quiet) {
+    reply.code = absl::StatusCode::kDeadlineExceeded;
+    reply.text =
+        "connections that have not sent their first message are still open; flushed what was read";
   }
   return reply;
 }
@@ -522,7 +526,7 @@ void Agent::CheckFlushWaiters() {
     if ((n == 0 && quiet) || now >= it->deadline) {
       if (!flushed) Flush();
       flushed = true;
-      it->respond(FlushedReply(n));
+      it->respond(FlushedReply(n, quiet));
       it = flush_waiters_.erase(it);
     } else {
       ++it;

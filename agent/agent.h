@@ -125,7 +125,7 @@ class Agent {
                  TapIngress::Respond respond);
   // Answers the flush waiters whose run has ended (or whose time is up).
   void CheckFlushWaiters();
-  ControlReply FlushedReply(uint32_t open_processes);
+  ControlReply FlushedReply(uint32_t open_processes, bool quiet);
   // Device, origin (pid, exe, call chain), context, count and times.
   void FillCommon(const TapHello& who, uint32_t pid, const std::vector<TapModule>& chain,
                   uint64_t timestamp_ms, idflow::v1::Event* out) const;
