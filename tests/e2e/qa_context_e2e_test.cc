@@ -57,9 +57,11 @@ TEST(QaContextE2e, AContextChangeInTheMiddleOfARunJudgesWhatFollowsUnderIt) {
   // The test: the demo under device_discovery, then the device switches to
   // casting, then the demo again.
   const std::string demo = absl::StrJoin(Demo(), " ");
+  // idflowctl itself runs without the tap: a sanitizer build's runtime must
+  // come first in its library list, which LD_PRELOAD would break.
   const std::string script =
-      absl::StrCat(demo, " && ", BinDir(), "/idflowctl context set --socket ", stack.socket,
-                   " scenario=casting && ", demo);
+      absl::StrCat(demo, " && env -u LD_PRELOAD ", BinDir(), "/idflowctl context set --socket ",
+                   stack.socket, " scenario=casting && ", demo);
   std::string out, err;
   const std::string report = stack.dir + "/report.json";
   int code = RunToEnd({BinDir() + "/idflowctl", "qa", "--socket", stack.socket, "--collector",
@@ -76,6 +78,7 @@ TEST(QaContextE2e, AContextChangeInTheMiddleOfARunJudgesWhatFollowsUnderIt) {
   EXPECT_EQ(groups.count("undeclared_party  transmit oaid"), 1u) << out;
   // The run line: its id, the accounting, and the two contexts in order.
   EXPECT_EQ(run["run_id"], "ctx-run-1");
+  EXPECT_EQ(run["exit_code"], 0) << run.dump();  // the test script itself passed
   EXPECT_EQ(run["events_lost"], 0);
   EXPECT_GE(run["events_judged"].get<int>(), 6);
   ASSERT_EQ(run["context_changes"].size(), 2u) << run.dump();
