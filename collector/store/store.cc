@@ -17,6 +17,34 @@ std::string EventRecord::Destination() const {
   return dest_peer_exe;
 }
 
+absl::StatusOr<std::vector<absl::Status>> Store::Write(const std::vector<WriteOp>& ops) {
+  std::vector<absl::Status> out;
+  out.reserve(ops.size());
+  for (const WriteOp& op : ops) {
+    if (!op.events.empty()) {
+      out.push_back(AppendContiguous(op.agent_id, op.events));
+    } else if (op.gap_from != 0 && op.gap_to >= op.gap_from) {
+      out.push_back(RecordGap(op.agent_id, op.gap_from, op.gap_to, op.gap_cause));
+    } else {
+      out.push_back(absl::InvalidArgumentError("write op with neither events nor a gap"));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<uint64_t> Store::ClaimStream(const std::string&, const std::string&) { return 0; }
+absl::StatusOr<uint64_t> Store::StreamGeneration(const std::string&) { return 0; }
+
+absl::StatusOr<std::vector<MatrixRow>> Store::QueryMatrix(const VerdictFilter&) {
+  return absl::UnimplementedError("this store keeps no matrix aggregates");
+}
+absl::StatusOr<std::vector<HistogramRow>> Store::QueryHistogram(const VerdictFilter&, int64_t) {
+  return absl::UnimplementedError("this store keeps no histogram aggregates");
+}
+absl::StatusOr<uint64_t> Store::PruneBefore(int64_t) {
+  return absl::UnimplementedError("this store has no retention");
+}
+
 absl::StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& url) {
   if (url.empty()) return absl::InvalidArgumentError("store URL is empty");
   if (absl::StartsWith(url, "postgresql://") || absl::StartsWith(url, "postgres://")) {

@@ -1,5 +1,6 @@
 // Storage of events and their verdicts. Plain C++ types; back-ends beside this
-// header (sqlite_store.h; PostgreSQL later). Idempotent on (agent_id, seq).
+// header (sqlite_store.h, postgres_store.h). Idempotent on (agent_id, seq).
+// Every back-end passes the one conformance suite (tests/store/).
 #ifndef IDFLOW_COLLECTOR_STORE_STORE_H_
 #define IDFLOW_COLLECTOR_STORE_STORE_H_
 
@@ -114,13 +115,17 @@ struct AgentRecord {
 
 struct VerdictFilter {
   std::string device_id;         // "" = any
+  std::string device_class;      // "" = any
+  std::string firmware;          // "" = any
   std::string sdk;               // "" = any
+  std::string data_type;         // "" = any
   std::string verdict;           // "" = any
   bool violations_only = false;  // finding == "violation"
   std::string finding;           // "" = any; clear | observation | violation
   std::string agent_id;          // "" = any
   std::string run_id;            // "" = any
   int64_t since_unix_ms = 0;     // > 0: groups/events last seen at or after it
+  int64_t until_unix_ms = 0;     // > 0: groups/events last seen before it
   size_t limit = 1000;
   size_t offset = 0;  // rows (groups for QueryVerdicts) to skip: pagination
 };
@@ -135,9 +140,70 @@ struct VerdictGroup {
   int64_t last_seen_unix_ms = 0;
 };
 
+// One cell line of the SDK x data-type matrix: the events of one
+// (sdk, data_type, verdict), summed. A cell is every line with its sdk and
+// data_type; its colour is the worst finding among them.
+struct MatrixRow {
+  std::string sdk;  // "" = no SDK bound (unattributed or app code)
+  std::string data_type;
+  std::string verdict;
+  std::string finding;
+  uint64_t count = 0;  // sum of the events' count
+  int64_t first_seen_unix_ms = 0;
+  int64_t last_seen_unix_ms = 0;
+};
+
+// Events of one (time bucket, sdk, verdict), summed: the overview's chart.
+struct HistogramRow {
+  int64_t bucket_start_unix_ms = 0;  // multiple of the bucket width (UTC)
+  std::string sdk;
+  std::string verdict;
+  std::string finding;
+  uint64_t count = 0;
+};
+
+// One agent's batch or declared gap, for Store::Write. `generation` fences
+// the write: when nonzero it must equal the agent's current ClaimStream
+// generation, or the op fails with ABORTED (a newer stream, maybe on another
+// collector sharing the database, owns the agent). 0 = unfenced.
+struct WriteOp {
+  std::string agent_id;
+  uint64_t generation = 0;
+  // Either events, whose seqs run contiguously from LastSeq(agent_id) + 1 ...
+  std::vector<EventRecord> events;
+  // ... or, when `events` is empty, the declared-lost range gap_from..gap_to.
+  uint64_t gap_from = 0;
+  uint64_t gap_to = 0;
+  std::string gap_cause;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
+
+  // Group commit: every op in one durable transaction, each op checked on
+  // its own (a savepoint each). The outer status fails only when nothing
+  // could be committed (I/O, connection); otherwise one status per op, in
+  // order: OK (committed), FAILED_PRECONDITION (the first seq does not follow
+  // what is stored, counting earlier ops of the same call), INVALID_ARGUMENT
+  // (not contiguous in itself, or empty), ABORTED (fenced out). Ops of one
+  // agent are applied in order, so a stream's in-flight batches can share a
+  // call. Verdict aggregates (QueryVerdicts, QueryMatrix, QueryHistogram) are
+  // updated in the same transaction.
+  // The default runs each op through AppendContiguous / RecordGap without
+  // fencing (back-ends override it).
+  virtual absl::StatusOr<std::vector<absl::Status>> Write(const std::vector<WriteOp>& ops);
+
+  // Makes `collector_id` the owner of `agent_id`'s one live stream and
+  // returns the new generation (strictly increasing per agent, across every
+  // collector sharing the store). Writes fenced with an older generation
+  // fail with ABORTED. The default returns 0: no fencing (a store that only
+  // one collector may open).
+  virtual absl::StatusOr<uint64_t> ClaimStream(const std::string& agent_id,
+                                               const std::string& collector_id);
+  // Current generation of `agent_id` (0 when never claimed), so that a
+  // collector can end a stream another collector superseded.
+  virtual absl::StatusOr<uint64_t> StreamGeneration(const std::string& agent_id);
 
   // Appends in one transaction. Events whose (agent_id, seq) is already
   // stored are skipped, so re-delivery never duplicates. Returns how many
@@ -169,14 +235,32 @@ class Store {
   virtual absl::StatusOr<std::vector<AgentRecord>> ListAgents(const std::string& device_id,
                                                               size_t limit, size_t offset) = 0;
 
+  // Groups matching every set field of `f`, non-clear first, then newest
+  // last seen first; `limit`/`offset` page through them.
   virtual absl::StatusOr<std::vector<VerdictGroup>> QueryVerdicts(const VerdictFilter& f) = 0;
+  // The matrix over the events matching `f` (every field but
+  // limit/offset/agent_id/run_id, which are INVALID_ARGUMENT when set: the
+  // aggregates do not keep them), ordered by sdk, data_type, verdict.
+  // Served from aggregates maintained at ingest.
+  virtual absl::StatusOr<std::vector<MatrixRow>> QueryMatrix(const VerdictFilter& f);
+  // Per bucket of `bucket_ms` (a positive multiple of one hour), sdk and
+  // verdict, over events matching `f`'s device_id, sdk, data_type, verdict,
+  // finding and since/until (bucket granularity; other fields set are
+  // INVALID_ARGUMENT). Ordered by bucket, sdk, verdict. From aggregates.
+  virtual absl::StatusOr<std::vector<HistogramRow>> QueryHistogram(const VerdictFilter& f,
+                                                                   int64_t bucket_ms);
   // Raw events, newest first, for drill-down and tests.
   virtual absl::StatusOr<std::vector<EventRecord>> QueryEvents(const VerdictFilter& f) = 0;
   virtual absl::StatusOr<uint64_t> CountEvents(const VerdictFilter& f) = 0;
+
+  // Retention: deletes stored events last seen before `before_unix_ms`
+  // (whole day partitions where the back-end has them) and returns how many
+  // rows went. Aggregates, agents' accounting and LastSeq are kept: a pruned
+  // event still counts as delivered. Default: UNIMPLEMENTED.
+  virtual absl::StatusOr<uint64_t> PruneBefore(int64_t before_unix_ms);
 };
 
-// "sqlite:PATH" (or a bare path). PostgreSQL URLs are refused with a clear
-// error until that back-end exists.
+// "sqlite:PATH" (or a bare path) or "postgresql://..." / "postgres://...".
 absl::StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& url);
 
 }  // namespace idflow::store
