@@ -8,7 +8,7 @@ PACKAGES=(
   libabsl-dev libboost-dev libyaml-cpp-dev libsqlite3-dev sqlite3 libvectorscan-dev
   libssl-dev zlib1g-dev nlohmann-json3-dev libxml2-dev libicu-dev libgtest-dev libgmock-dev libbenchmark-dev
   curl wget python3 openssl strace clang libclang-rt-14-dev chromium
-  libxml2-utils nodejs npm
+  libxml2-utils nodejs npm postgresql libpq-dev
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
