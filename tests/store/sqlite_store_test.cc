@@ -5,10 +5,14 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <map>
+#include <random>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -579,6 +583,675 @@ TEST(SqliteStoreTest, ConcurrentWritersAndReader) {
   ASSERT_THAT(groups, IsOk());
   ASSERT_EQ(groups->size(), 1u);
   EXPECT_EQ((*groups)[0].count, 2u * kBatches * kPerBatch);
+}
+
+// ---------------------------------------------------------------------------
+// Fleet scale: aggregates maintained at ingest, group commit, stream claims,
+// retention, the one-writer lock.
+
+// What a scan of the written events gives, computed independently of the
+// store: the reference the aggregate tables must equal.
+struct Expected {
+  struct Group {
+    EventRecord sample;
+    uint64_t count = 0;
+    int64_t first = 0;
+    int64_t last = 0;
+  };
+  std::map<std::vector<std::string>, Group> groups;
+  std::map<std::tuple<std::string, std::string, std::string>, MatrixRow> matrix;
+  // (hour, device, sdk, data_type, verdict) -> count
+  std::map<std::tuple<int64_t, std::string, std::string, std::string, std::string>, uint64_t>
+      hourly;
+
+  static std::vector<std::string> Key(const EventRecord& e) {
+    return {e.device_id,
+            e.device_class,
+            e.firmware,
+            e.sdk,
+            e.module,
+            e.data_type,
+            e.encoding,
+            e.Destination(),
+            e.has_cookie ? e.cookie.name : "",
+            e.has_cookie ? e.cookie.direction : "",
+            e.verdict,
+            e.statement,
+            e.statement_version,
+            e.entry};
+  }
+
+  // `e` was stored, after every event added before it.
+  void Add(const EventRecord& e) {
+    auto [g, fresh] = groups.try_emplace(Key(e));
+    if (fresh || e.last_seen_unix_ms >= g->second.last) g->second.sample = e;
+    g->second.first =
+        fresh ? e.first_seen_unix_ms : std::min(g->second.first, e.first_seen_unix_ms);
+    g->second.last = fresh ? e.last_seen_unix_ms : std::max(g->second.last, e.last_seen_unix_ms);
+    g->second.count += e.count;
+    auto [m, mfresh] = matrix.try_emplace({e.sdk, e.data_type, e.verdict});
+    m->second.sdk = e.sdk;
+    m->second.data_type = e.data_type;
+    m->second.verdict = e.verdict;
+    m->second.finding = e.finding;
+    m->second.count += e.count;
+    m->second.first_seen_unix_ms =
+        mfresh ? e.first_seen_unix_ms
+               : std::min(m->second.first_seen_unix_ms, e.first_seen_unix_ms);
+    m->second.last_seen_unix_ms =
+        mfresh ? e.last_seen_unix_ms : std::max(m->second.last_seen_unix_ms, e.last_seen_unix_ms);
+    int64_t hour = e.last_seen_unix_ms - (((e.last_seen_unix_ms % 3600000) + 3600000) % 3600000);
+    hourly[{hour, e.device_id, e.sdk, e.data_type, e.verdict}] += e.count;
+  }
+
+  static bool Matches(const VerdictFilter& f, const EventRecord& s, int64_t last) {
+    return (f.device_id.empty() || s.device_id == f.device_id) &&
+           (f.device_class.empty() || s.device_class == f.device_class) &&
+           (f.firmware.empty() || s.firmware == f.firmware) && (f.sdk.empty() || s.sdk == f.sdk) &&
+           (f.data_type.empty() || s.data_type == f.data_type) &&
+           (f.verdict.empty() || s.verdict == f.verdict) &&
+           (f.finding.empty() || s.finding == f.finding) &&
+           (!f.violations_only || s.finding == "violation") &&
+           (f.since_unix_ms <= 0 || last >= f.since_unix_ms) &&
+           (f.until_unix_ms <= 0 || last < f.until_unix_ms);
+  }
+
+  // Groups as QueryVerdicts must list them: violations, observations, clear,
+  // then newest first (ties are left to the store's stable order).
+  std::vector<const Group*> Verdicts(const VerdictFilter& f) const {
+    std::vector<const Group*> out;
+    for (const auto& [k, g] : groups) {
+      if (Matches(f, g.sample, g.last)) out.push_back(&g);
+    }
+    auto rank = [](const Group* g) {
+      return g->sample.finding == "violation" ? 0 : g->sample.finding == "observation" ? 1 : 2;
+    };
+    std::stable_sort(out.begin(), out.end(), [&](const Group* a, const Group* b) {
+      if (rank(a) != rank(b)) return rank(a) < rank(b);
+      return a->last > b->last;
+    });
+    return out;
+  }
+
+  std::vector<MatrixRow> Matrix(const VerdictFilter& f) const {
+    std::map<std::tuple<std::string, std::string, std::string>, MatrixRow> rows;
+    for (const auto& [k, g] : groups) {
+      if (!Matches(f, g.sample, g.last)) continue;
+      auto [r, fresh] = rows.try_emplace({g.sample.sdk, g.sample.data_type, g.sample.verdict});
+      r->second.sdk = g.sample.sdk;
+      r->second.data_type = g.sample.data_type;
+      r->second.verdict = g.sample.verdict;
+      r->second.finding = g.sample.finding;
+      r->second.count += g.count;
+      r->second.first_seen_unix_ms =
+          fresh ? g.first : std::min(r->second.first_seen_unix_ms, g.first);
+      r->second.last_seen_unix_ms = fresh ? g.last : std::max(r->second.last_seen_unix_ms, g.last);
+    }
+    std::vector<MatrixRow> out;
+    for (auto& [k, r] : rows) out.push_back(r);
+    return out;
+  }
+
+  std::vector<HistogramRow> Histogram(const VerdictFilter& f, int64_t bucket) const {
+    std::map<std::tuple<int64_t, std::string, std::string>, HistogramRow> rows;
+    for (const auto& [k, count] : hourly) {
+      const auto& [hour, device, sdk, data_type, verdict] = k;
+      if ((!f.device_id.empty() && device != f.device_id) || (!f.sdk.empty() && sdk != f.sdk) ||
+          (!f.data_type.empty() && data_type != f.data_type) ||
+          (!f.verdict.empty() && verdict != f.verdict) ||
+          (f.since_unix_ms > 0 && hour + 3600000 <= f.since_unix_ms) ||
+          (f.until_unix_ms > 0 && hour >= f.until_unix_ms)) {
+        continue;
+      }
+      int64_t b = hour - (((hour % bucket) + bucket) % bucket);
+      HistogramRow& r = rows[{b, sdk, verdict}];
+      r.bucket_start_unix_ms = b;
+      r.sdk = sdk;
+      r.verdict = verdict;
+      r.finding = verdict == "clear" ? "clear" : "violation";
+      r.count += count;
+    }
+    std::vector<HistogramRow> out;
+    for (auto& [k, r] : rows) out.push_back(r);
+    return out;
+  }
+};
+
+AgentRecord AgentNamed(const std::string& id) {
+  AgentRecord a;
+  a.agent_id = id;
+  return a;
+}
+
+void ExpectVerdictsMatch(Store& s, const Expected& want, const VerdictFilter& f) {
+  SCOPED_TRACE(absl::StrCat("filter device=", f.device_id, " class=", f.device_class,
+                            " fw=", f.firmware, " sdk=", f.sdk, " type=", f.data_type,
+                            " verdict=", f.verdict, " finding=", f.finding,
+                            " since=", f.since_unix_ms, " until=", f.until_unix_ms));
+  VerdictFilter all = f;
+  all.limit = 0;
+  auto got = s.QueryVerdicts(all);
+  ASSERT_THAT(got, IsOk());
+  std::vector<const Expected::Group*> exp = want.Verdicts(f);
+  ASSERT_EQ(got->size(), exp.size());
+  for (size_t i = 0; i < exp.size(); ++i) {
+    const VerdictGroup& g = (*got)[i];
+    // Equal-rank, equal-time groups may come in either order: find by key.
+    EXPECT_EQ(g.sample.finding, exp[i]->sample.finding) << i;
+    EXPECT_EQ(g.last_seen_unix_ms, exp[i]->last) << i;
+    auto it = want.groups.find(Expected::Key(g.sample));
+    ASSERT_NE(it, want.groups.end()) << i;
+    EXPECT_EQ(g.count, it->second.count) << i;
+    EXPECT_EQ(g.first_seen_unix_ms, it->second.first) << i;
+    EXPECT_EQ(g.last_seen_unix_ms, it->second.last) << i;
+    EXPECT_EQ(g.sample.agent_id, it->second.sample.agent_id) << i;
+    EXPECT_EQ(g.sample.seq, it->second.sample.seq) << i;
+    EXPECT_EQ(g.sample.explanation, it->second.sample.explanation) << i;
+    EXPECT_EQ(g.sample.call_chain, it->second.sample.call_chain) << i;
+  }
+}
+
+void ExpectMatrixMatches(Store& s, const Expected& want, const VerdictFilter& f) {
+  auto got = s.QueryMatrix(f);
+  ASSERT_THAT(got, IsOk());
+  std::vector<MatrixRow> exp = want.Matrix(f);
+  ASSERT_EQ(got->size(), exp.size());
+  for (size_t i = 0; i < exp.size(); ++i) {
+    SCOPED_TRACE(absl::StrCat("matrix row ", i, " ", exp[i].sdk, "/", exp[i].data_type, "/",
+                              exp[i].verdict));
+    EXPECT_EQ((*got)[i].sdk, exp[i].sdk);
+    EXPECT_EQ((*got)[i].data_type, exp[i].data_type);
+    EXPECT_EQ((*got)[i].verdict, exp[i].verdict);
+    EXPECT_EQ((*got)[i].finding, exp[i].finding);
+    EXPECT_EQ((*got)[i].count, exp[i].count);
+    EXPECT_EQ((*got)[i].first_seen_unix_ms, exp[i].first_seen_unix_ms);
+    EXPECT_EQ((*got)[i].last_seen_unix_ms, exp[i].last_seen_unix_ms);
+  }
+}
+
+void ExpectHistogramMatches(Store& s, const Expected& want, const VerdictFilter& f,
+                            int64_t bucket) {
+  auto got = s.QueryHistogram(f, bucket);
+  ASSERT_THAT(got, IsOk());
+  std::vector<HistogramRow> exp = want.Histogram(f, bucket);
+  ASSERT_EQ(got->size(), exp.size());
+  for (size_t i = 0; i < exp.size(); ++i) {
+    SCOPED_TRACE(absl::StrCat("histogram row ", i));
+    EXPECT_EQ((*got)[i].bucket_start_unix_ms, exp[i].bucket_start_unix_ms);
+    EXPECT_EQ((*got)[i].sdk, exp[i].sdk);
+    EXPECT_EQ((*got)[i].verdict, exp[i].verdict);
+    EXPECT_EQ((*got)[i].finding, exp[i].finding);
+    EXPECT_EQ((*got)[i].count, exp[i].count);
+  }
+}
+
+// A varied event of `agent`: a few devices, classes, firmwares, SDKs, data
+// types, verdicts, destinations and cookies, over a few hours; equal
+// last_seen values on purpose (the later write must win the sample).
+EventRecord VariedEvent(std::mt19937& rng, const std::string& agent, uint64_t seq) {
+  auto pick = [&](std::initializer_list<const char*> l) {
+    return std::string(*(l.begin() + rng() % l.size()));
+  };
+  EventRecord e = MakeEvent(agent, seq);
+  e.device_id = pick({"dev-1", "dev-2", "dev-3"});
+  e.device_class = pick({"tv", "phone"});
+  e.firmware = pick({"1.0", "2.0"});
+  e.sdk = pick({"lebo", "umeng", ""});
+  e.data_type = pick({"mac_address", "oaid"});
+  e.verdict = pick({"clear", "omitted", "vague"});
+  e.finding = e.verdict == "clear" ? "clear" : "violation";
+  if (rng() % 4 == 0) e.dest_host.clear();  // ip:port destination
+  if (rng() % 5 == 0) {
+    e.data_type = "cookie";
+    e.has_cookie = true;
+    e.cookie = {
+        pick({"sid", "uid"}), pick({"set_by_server", "sent_by_client"}), "", -1, true, true};
+  }
+  e.count = 1 + rng() % 3;
+  e.last_seen_unix_ms = 7200000 + static_cast<int64_t>(rng() % 4) * 1800000 + rng() % 3;
+  e.first_seen_unix_ms = e.last_seen_unix_ms - static_cast<int64_t>(rng() % 5000);
+  e.explanation = absl::StrCat("event ", agent, "/", seq);
+  return e;
+}
+
+void ExpectAllAggregatesMatch(Store& s, const Expected& want) {
+  std::vector<VerdictFilter> filters(1);
+  auto with = [&](auto set) {
+    VerdictFilter f;
+    set(f);
+    filters.push_back(f);
+  };
+  with([](VerdictFilter& f) { f.device_id = "dev-2"; });
+  with([](VerdictFilter& f) { f.device_class = "phone"; });
+  with([](VerdictFilter& f) { f.firmware = "2.0"; });
+  with([](VerdictFilter& f) { f.sdk = "lebo"; });
+  with([](VerdictFilter& f) {
+    f.sdk = "";
+    f.data_type = "cookie";
+  });
+  with([](VerdictFilter& f) { f.verdict = "vague"; });
+  with([](VerdictFilter& f) { f.violations_only = true; });
+  with([](VerdictFilter& f) { f.finding = "clear"; });
+  with([](VerdictFilter& f) { f.since_unix_ms = 9000000; });
+  with([](VerdictFilter& f) { f.until_unix_ms = 9000000; });
+  with([](VerdictFilter& f) {
+    f.device_id = "dev-1";
+    f.firmware = "1.0";
+    f.since_unix_ms = 7200001;
+    f.until_unix_ms = 12600000;
+  });
+  for (const VerdictFilter& f : filters) {
+    ExpectVerdictsMatch(s, want, f);
+    ExpectMatrixMatches(s, want, f);
+  }
+  for (int64_t bucket : {3600000, 7200000, 86400000}) {
+    ExpectHistogramMatches(s, want, {}, bucket);
+    VerdictFilter f;
+    f.device_id = "dev-3";
+    f.verdict = "omitted";
+    ExpectHistogramMatches(s, want, f, bucket);
+    VerdictFilter t;
+    t.sdk = "umeng";
+    t.data_type = "oaid";
+    t.since_unix_ms = 9000000;  // mid-hour: its whole hour counts
+    t.until_unix_ms = 14400000;
+    ExpectHistogramMatches(s, want, t, bucket);
+  }
+}
+
+// Writes a mixed history through every write path: Append (with duplicates),
+// Write with accepted and refused ops, AppendContiguous and RecordGap.
+void WriteMixedHistory(Store& s, Expected& want, uint32_t seed) {
+  std::mt19937 rng(seed);
+  // Append: any agents, re-delivery skipped (the first copy stays).
+  std::vector<EventRecord> appended;
+  for (uint64_t seq = 1; seq <= 40; ++seq) appended.push_back(VariedEvent(rng, "app", seq));
+  appended.push_back(appended[3]);
+  ASSERT_THAT(s.Append(appended), IsOk());
+  for (size_t i = 0; i < 40; ++i) want.Add(appended[i]);
+  std::vector<EventRecord> again = {VariedEvent(rng, "app", 5), VariedEvent(rng, "app", 41)};
+  ASSERT_THAT(s.Append(again), IsOkAndHolds(1u));
+  want.Add(again[1]);
+  // Write: several agents in one call, refused ops store nothing.
+  uint64_t next_a = 1, next_b = 1;
+  for (int round = 0; round < 6; ++round) {
+    std::vector<WriteOp> ops;
+    std::vector<bool> accepted;
+    auto add_events = [&](const std::string& agent, uint64_t first, size_t n, bool ok) {
+      WriteOp op;
+      op.agent_id = agent;
+      for (size_t i = 0; i < n; ++i) op.events.push_back(VariedEvent(rng, agent, first + i));
+      ops.push_back(std::move(op));
+      accepted.push_back(ok);
+    };
+    add_events("a", next_a, 30, true);
+    next_a += 30;
+    add_events("b", next_b + 1, 5, false);  // leaves a hole: refused
+    add_events("b", next_b, 20, true);
+    next_b += 20;
+    add_events("a", next_a, 10, true);  // follows the op before it in this call
+    next_a += 10;
+    WriteOp gap;
+    gap.agent_id = "b";
+    gap.gap_from = next_b;
+    gap.gap_to = next_b + 2;
+    gap.gap_cause = "spool";
+    ops.push_back(gap);
+    accepted.push_back(true);
+    next_b += 3;
+    auto statuses = s.Write(ops);
+    ASSERT_THAT(statuses, IsOk());
+    ASSERT_EQ(statuses->size(), ops.size());
+    for (size_t i = 0; i < ops.size(); ++i) {
+      EXPECT_EQ((*statuses)[i].ok(), accepted[i]) << round << "/" << i << (*statuses)[i];
+      if (accepted[i]) {
+        for (const auto& e : ops[i].events) want.Add(e);
+      }
+    }
+  }
+  // The older entry points share the same code.
+  std::vector<EventRecord> contiguous;
+  for (uint64_t i = 0; i < 15; ++i) contiguous.push_back(VariedEvent(rng, "a", next_a + i));
+  ASSERT_THAT(s.AppendContiguous("a", contiguous), IsOk());
+  for (const auto& e : contiguous) want.Add(e);
+  next_a += 15;
+  EXPECT_THAT(s.AppendContiguous("a", {VariedEvent(rng, "a", next_a + 1)}),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  ASSERT_THAT(s.RecordGap("a", next_a, next_a + 9, "tap"), IsOk());
+}
+
+TEST(SqliteAggregatesTest, EqualAScanOfTheEventsAfterMixedWrites) {
+  TempDir dir;
+  auto s = OpenOrDie(dir.File("s.db"));
+  ASSERT_NE(s, nullptr);
+  Expected want;
+  WriteMixedHistory(*s, want, 7);
+  if (HasFatalFailure()) return;
+  // Cross-check the reference against what the store holds row by row.
+  VerdictFilter all;
+  all.limit = 0;
+  auto events = s->QueryEvents(all);
+  ASSERT_THAT(events, IsOk());
+  uint64_t total = 0;
+  for (const auto& e : *events) total += e.count;
+  uint64_t want_total = 0;
+  for (const auto& [k, g] : want.groups) want_total += g.count;
+  EXPECT_EQ(total, want_total);
+  ExpectAllAggregatesMatch(*s, want);
+  EXPECT_THAT(s->LastSeq("a"), IsOkAndHolds(6u * 40 + 15 + 10));
+  EXPECT_THAT(s->LastSeq("b"), IsOkAndHolds(6u * 23));
+  EXPECT_THAT(s->LastSeq("app"), IsOkAndHolds(41u));
+}
+
+TEST(SqliteAggregatesTest, AgentAndRunFiltersGroupThatAgentsEvents) {
+  TempDir dir;
+  auto s = OpenOrDie(dir.File("s.db"));
+  ASSERT_NE(s, nullptr);
+  EventRecord a1 = MakeEvent("a", 1);
+  a1.count = 2;
+  EventRecord a2 = MakeEvent("a", 2);
+  a2.count = 3;
+  EventRecord b1 = MakeEvent("b", 1);
+  b1.count = 5;
+  b1.last_seen_unix_ms = 99999;
+  ASSERT_THAT(s->Append({a1, a2, b1}), IsOk());
+  VerdictFilter f;
+  f.agent_id = "a";
+  auto groups = s->QueryVerdicts(f);
+  ASSERT_THAT(groups, IsOk());
+  ASSERT_EQ(groups->size(), 1u);
+  EXPECT_EQ((*groups)[0].count, 5u);
+  EXPECT_EQ((*groups)[0].sample.seq, 2u);
+  auto fleet = s->QueryVerdicts({});
+  ASSERT_THAT(fleet, IsOk());
+  ASSERT_EQ(fleet->size(), 1u);
+  EXPECT_EQ((*fleet)[0].count, 10u);
+  EXPECT_EQ((*fleet)[0].sample.agent_id, "b");
+  VerdictFilter run;
+  run.run_id = "run-even";  // seq 2 of a only
+  groups = s->QueryVerdicts(run);
+  ASSERT_THAT(groups, IsOk());
+  ASSERT_EQ(groups->size(), 1u);
+  EXPECT_EQ((*groups)[0].count, 3u);
+}
+
+TEST(SqliteAggregatesTest, PagesInAStableOrder) {
+  TempDir dir;
+  auto s = OpenOrDie(dir.File("s.db"));
+  ASSERT_NE(s, nullptr);
+  std::vector<EventRecord> batch;
+  for (uint64_t seq = 1; seq <= 25; ++seq) {
+    EventRecord e = MakeEvent("a", seq);
+    e.entry = absl::StrCat("entry-", seq);                       // 25 groups
+    e.last_seen_unix_ms = 1000 + static_cast<int64_t>(seq % 3);  // many ties
+    batch.push_back(e);
+  }
+  ASSERT_THAT(s->Append(batch), IsOk());
+  VerdictFilter all;
+  all.limit = 0;
+  auto whole = s->QueryVerdicts(all);
+  ASSERT_THAT(whole, IsOk());
+  ASSERT_EQ(whole->size(), 25u);
+  std::vector<std::string> paged;
+  for (size_t off = 0; off < 25; off += 7) {
+    VerdictFilter page;
+    page.limit = 7;
+    page.offset = off;
+    auto p = s->QueryVerdicts(page);
+    ASSERT_THAT(p, IsOk());
+    for (const auto& g : *p) paged.push_back(g.sample.entry);
+  }
+  ASSERT_EQ(paged.size(), 25u);
+  for (size_t i = 0; i < 25; ++i) EXPECT_EQ(paged[i], (*whole)[i].sample.entry) << i;
+  for (size_t i = 1; i < 25; ++i) {
+    EXPECT_GE((*whole)[i - 1].last_seen_unix_ms, (*whole)[i].last_seen_unix_ms) << i;
+  }
+}
+
+TEST(SqliteAggregatesTest, MatrixAndHistogramRefuseWhatTheyDoNotKeep) {
+  TempDir dir;
+  auto s = OpenOrDie(dir.File("s.db"));
+  ASSERT_NE(s, nullptr);
+  VerdictFilter agent;
+  agent.agent_id = "a";
+  VerdictFilter run;
+  run.run_id = "r";
+  VerdictFilter cls;
+  cls.device_class = "tv";
+  VerdictFilter fw;
+  fw.firmware = "1";
+  EXPECT_THAT(s->QueryMatrix(agent), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(s->QueryMatrix(run), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(s->QueryMatrix(cls), IsOk());
+  for (const VerdictFilter& f : {agent, run, cls, fw}) {
+    EXPECT_THAT(s->QueryHistogram(f, 3600000), StatusIs(absl::StatusCode::kInvalidArgument));
+  }
+  for (int64_t bad : {int64_t{0}, int64_t{-3600000}, int64_t{1800000}, int64_t{3600001}}) {
+    EXPECT_THAT(s->QueryHistogram({}, bad), StatusIs(absl::StatusCode::kInvalidArgument)) << bad;
+  }
+  EXPECT_THAT(s->QueryHistogram({}, 3600000), IsOkAndHolds(::testing::IsEmpty()));
+  EXPECT_THAT(s->QueryMatrix({}), IsOkAndHolds(::testing::IsEmpty()));
+}
+
+TEST(SqliteWriteTest, OneStatusPerOpAndRefusedOpsStoreNothing) {
+  TempDir dir;
+  auto s = OpenOrDie(dir.File("s.db"));
+  ASSERT_NE(s, nullptr);
+  auto batch = [](const std::string& agent, uint64_t first, uint64_t n) {
+    WriteOp op;
+    op.agent_id = agent;
+    for (uint64_t i = 0; i < n; ++i) op.events.push_back(MakeEvent(agent, first + i));
+    return op;
+  };
+  WriteOp not_contiguous = batch("c", 1, 3);
+  not_contiguous.events[2].seq = 7;
+  WriteOp foreign = batch("c", 1, 2);
+  foreign.events[1].agent_id = "d";
+  WriteOp empty;
+  empty.agent_id = "c";
+  WriteOp gap;
+  gap.agent_id = "a";
+  gap.gap_from = 6;
+  gap.gap_to = 9;
+  gap.gap_cause = "spool";
+  std::vector<WriteOp> ops = {
+      batch("a", 1, 3), batch("a", 5, 2), batch("a", 4, 2), gap, not_contiguous, foreign, empty,
+      batch("b", 2, 1), batch("a", 10, 1)};
+  auto st = s->Write(ops);
+  ASSERT_THAT(st, IsOk());
+  ASSERT_EQ(st->size(), ops.size());
+  EXPECT_THAT((*st)[0], IsOk());
+  EXPECT_THAT((*st)[1], StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT((*st)[1].message(), HasSubstr("stored_up_to 3"));
+  EXPECT_THAT((*st)[2], IsOk());  // follows op 0 of the same call
+  EXPECT_THAT((*st)[3], IsOk());
+  EXPECT_THAT((*st)[4], StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT((*st)[5], StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT((*st)[6], StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT((*st)[7], StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT((*st)[8], IsOk());  // after the gap
+  EXPECT_THAT(s->LastSeq("a"), IsOkAndHolds(10u));
+  EXPECT_THAT(s->LastSeq("b"), IsOkAndHolds(0u));
+  EXPECT_THAT(s->LastSeq("c"), IsOkAndHolds(0u));
+  EXPECT_THAT(s->CountEvents({}), IsOkAndHolds(6u));
+  auto groups = s->QueryVerdicts({});
+  ASSERT_THAT(groups, IsOk());
+  ASSERT_EQ(groups->size(), 1u);
+  EXPECT_EQ((*groups)[0].count, 6u);
+  ASSERT_THAT(s->UpsertAgent(AgentNamed("a")), IsOk());
+  auto agents = s->ListAgents("", 0, 0);
+  ASSERT_THAT(agents, IsOk());
+  ASSERT_EQ(agents->size(), 1u);
+  EXPECT_EQ((*agents)[0].stored_up_to, 10u);
+  EXPECT_EQ((*agents)[0].events_stored, 6u);
+  EXPECT_EQ((*agents)[0].gap_events, 4u);
+  EXPECT_THAT(s->Write({}), IsOkAndHolds(::testing::IsEmpty()));
+}
+
+TEST(SqliteWriteTest, ClaimsFenceOlderStreamsAcrossConnections) {
+  TempDir dir;
+  const std::string path = dir.File("s.db");
+  auto first = OpenOrDie(path);
+  auto second = OpenOrDie(path);  // as a second collector process would
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  EXPECT_THAT(first->StreamGeneration("a"), IsOkAndHolds(0u));
+  EXPECT_THAT(first->ClaimStream("a", "collector-1"), IsOkAndHolds(1u));
+  EXPECT_THAT(second->StreamGeneration("a"), IsOkAndHolds(1u));
+  WriteOp op;
+  op.agent_id = "a";
+  op.generation = 1;
+  op.events = {MakeEvent("a", 1)};
+  auto st = first->Write({op});
+  ASSERT_THAT(st, IsOk());
+  EXPECT_THAT((*st)[0], IsOk());
+  // The agent reconnects to the other collector: the old stream is fenced.
+  EXPECT_THAT(second->ClaimStream("a", "collector-2"), IsOkAndHolds(2u));
+  op.events = {MakeEvent("a", 2)};
+  WriteOp unfenced_b;
+  unfenced_b.agent_id = "b";
+  unfenced_b.events = {MakeEvent("b", 1)};
+  st = first->Write({op, unfenced_b});
+  ASSERT_THAT(st, IsOk());
+  EXPECT_THAT((*st)[0], StatusIs(absl::StatusCode::kAborted));
+  EXPECT_THAT((*st)[1], IsOk());
+  op.generation = 2;
+  st = second->Write({op});
+  ASSERT_THAT(st, IsOk());
+  EXPECT_THAT((*st)[0], IsOk());
+  EXPECT_THAT(first->LastSeq("a"), IsOkAndHolds(2u));
+  EXPECT_THAT(first->ClaimStream("", "x"), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(SqliteWriteTest, ConcurrentWritesFromSeveralThreads) {
+  TempDir dir;
+  auto s = OpenOrDie(dir.File("s.db"));
+  ASSERT_NE(s, nullptr);
+  constexpr int kThreads = 4;
+  constexpr uint64_t kBatches = 15;
+  constexpr uint64_t kPerBatch = 40;
+  std::atomic<bool> done{false};
+  std::atomic<int> reader_errors{0};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kThreads; ++t) {
+    writers.emplace_back([&, t] {
+      const std::string agent = absl::StrCat("agent-", t);
+      uint64_t generation = *s->ClaimStream(agent, "c");
+      for (uint64_t b = 0; b < kBatches; ++b) {
+        // Two in-flight batches of the stream in one call, as the collector
+        // groups them.
+        std::vector<WriteOp> ops(2);
+        for (int k = 0; k < 2; ++k) {
+          ops[k].agent_id = agent;
+          ops[k].generation = generation;
+          for (uint64_t i = 0; i < kPerBatch / 2; ++i) {
+            ops[k].events.push_back(
+                MakeEvent(agent, b * kPerBatch + static_cast<uint64_t>(k) * kPerBatch / 2 + i + 1));
+          }
+        }
+        auto st = s->Write(ops);
+        if (!st.ok() || !(*st)[0].ok() || !(*st)[1].ok()) reader_errors++;
+      }
+    });
+  }
+  std::thread reader([&] {
+    uint64_t last = 0;
+    while (!done.load()) {
+      auto m = s->QueryMatrix({});
+      if (!m.ok()) {
+        reader_errors++;
+        continue;
+      }
+      uint64_t n = 0;
+      for (const auto& r : *m) n += r.count;
+      if (n < last) reader_errors++;
+      last = n;
+    }
+  });
+  for (auto& w : writers) w.join();
+  done = true;
+  reader.join();
+  EXPECT_EQ(reader_errors.load(), 0);
+  const uint64_t total = kThreads * kBatches * kPerBatch;
+  EXPECT_THAT(s->CountEvents({}), IsOkAndHolds(total));
+  auto m = s->QueryMatrix({});
+  ASSERT_THAT(m, IsOk());
+  ASSERT_EQ(m->size(), 1u);
+  EXPECT_EQ((*m)[0].count, total);
+  auto h = s->QueryHistogram({}, 3600000);
+  ASSERT_THAT(h, IsOk());
+  ASSERT_EQ(h->size(), 1u);
+  EXPECT_EQ((*h)[0].count, total);
+}
+
+TEST(SqliteRetentionTest, PruneKeepsAggregatesAndAccounting) {
+  TempDir dir;
+  auto s = OpenOrDie(dir.File("s.db"));
+  ASSERT_NE(s, nullptr);
+  std::mt19937 rng(3);
+  Expected want;
+  WriteOp op;
+  op.agent_id = "a";
+  for (uint64_t seq = 1; seq <= 60; ++seq) op.events.push_back(VariedEvent(rng, "a", seq));
+  for (const auto& e : op.events) want.Add(e);
+  auto st = s->Write({op});
+  ASSERT_THAT(st, IsOk());
+  ASSERT_THAT((*st)[0], IsOk());
+  ASSERT_THAT(s->UpsertAgent(AgentNamed("a")), IsOk());
+  const int64_t cut = 10800000;
+  uint64_t older = 0;
+  for (const auto& e : op.events) older += e.last_seen_unix_ms < cut ? 1 : 0;
+  ASSERT_GT(older, 0u);
+  ASSERT_LT(older, 60u);
+  EXPECT_THAT(s->PruneBefore(cut), IsOkAndHolds(older));
+  EXPECT_THAT(s->CountEvents({}), IsOkAndHolds(60u - older));
+  VerdictFilter before;
+  before.until_unix_ms = cut;
+  EXPECT_THAT(s->CountEvents(before), IsOkAndHolds(0u));
+  EXPECT_THAT(s->LastSeq("a"), IsOkAndHolds(60u));
+  auto agents = s->ListAgents("", 0, 0);
+  ASSERT_THAT(agents, IsOk());
+  ASSERT_EQ(agents->size(), 1u);
+  uint64_t stored = 0;
+  for (const auto& e : op.events) stored += e.count;
+  EXPECT_EQ((*agents)[0].events_stored, stored);
+  ExpectAllAggregatesMatch(*s, want);
+  EXPECT_THAT(s->PruneBefore(cut), IsOkAndHolds(0u));
+  // A pruned seq stays accounted for.
+  EXPECT_THAT(s->AppendContiguous("a", {MakeEvent("a", 1)}),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+TEST(SqliteMigrationTest, V4FileWithEventsIsBackfilled) {
+  TempDir dir;
+  const std::string path = dir.File("s.db");
+  Expected want;
+  {
+    auto s = OpenOrDie(path);
+    ASSERT_NE(s, nullptr);
+    WriteMixedHistory(*s, want, 11);
+    if (HasFatalFailure()) return;
+  }
+  // Take the file back to v4: what a v4 build left (v5 only added tables).
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "DROP TABLE streams; DROP TABLE verdict_groups; DROP TABLE verdict_matrix;"
+                         " DROP TABLE verdict_hourly; DELETE FROM schema_version WHERE version = 5",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  auto s = OpenOrDie(path);
+  ASSERT_NE(s, nullptr);
+  EXPECT_THAT(s->SchemaVersion(), IsOkAndHolds(5));
+  ExpectAllAggregatesMatch(*s, want);
+  EXPECT_THAT(s->LastSeq("a"), IsOkAndHolds(6u * 40 + 15 + 10));
+  EXPECT_THAT(s->LastSeq("b"), IsOkAndHolds(6u * 23));
+  // And ingest carries on from the backfilled rows.
+  ASSERT_THAT(s->AppendContiguous("b", {MakeEvent("b", 6 * 23 + 1)}), IsOk());
+  want.Add(MakeEvent("b", 6 * 23 + 1));
+  ExpectAllAggregatesMatch(*s, want);
 }
 
 }  // namespace
