@@ -3,6 +3,8 @@
 
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -1252,6 +1254,83 @@ TEST(SqliteMigrationTest, V4FileWithEventsIsBackfilled) {
   ASSERT_THAT(s->AppendContiguous("b", {MakeEvent("b", 6 * 23 + 1)}), IsOk());
   want.Add(MakeEvent("b", 6 * 23 + 1));
   ExpectAllAggregatesMatch(*s, want);
+}
+
+TEST(SqliteLockTest, SecondWriterInTheSameProcessIsRefused) {
+  TempDir dir;
+  const std::string path = dir.File("s.db");
+  auto first = SqliteStore::Open(path, {.exclusive_writer = true});
+  ASSERT_THAT(first, IsOk());
+  // flock belongs to the open file description: a second open conflicts
+  // even within one process.
+  auto second = SqliteStore::Open(path, {.exclusive_writer = true});
+  EXPECT_THAT(second, StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(second.status().message(),
+              HasSubstr(absl::StrCat("in use by another collector (pid ", getpid(), ")")));
+  EXPECT_THAT(second.status().message(), HasSubstr("postgresql://"));
+  EXPECT_THAT(second.status().message(), HasSubstr(path));
+  // The lock file is private and names its holder.
+  struct stat st;
+  ASSERT_EQ(stat((path + ".lock").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto pid = ReadFile(path + ".lock");
+  ASSERT_THAT(pid, IsOk());
+  EXPECT_EQ(*pid, absl::StrCat(getpid(), "\n"));
+  // Readers (idflowctl, a shell) open without the lock and see the data.
+  ASSERT_THAT((*first)->Append({MakeEvent("a", 1)}), IsOk());
+  auto reader = SqliteStore::Open(path);
+  ASSERT_THAT(reader, IsOk());
+  EXPECT_THAT((*reader)->CountEvents({}), IsOkAndHolds(1u));
+  // Released with the store.
+  first->reset();
+  EXPECT_THAT(SqliteStore::Open(path, {.exclusive_writer = true}), IsOk());
+}
+
+TEST(SqliteLockTest, WriterInAnotherProcessIsNamed) {
+  TempDir dir;
+  const std::string path = dir.File("s.db");
+  int ready[2], quit[2];
+  ASSERT_EQ(pipe(ready), 0);
+  ASSERT_EQ(pipe(quit), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto s = SqliteStore::Open(path, {.exclusive_writer = true});
+    char c = s.ok() ? 'y' : 'n';
+    if (write(ready[1], &c, 1) != 1) _exit(2);
+    if (read(quit[0], &c, 1) < 0) _exit(3);  // held until the parent is done
+    _exit(s.ok() ? 0 : 1);
+  }
+  char c = 0;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  ASSERT_EQ(c, 'y');
+  auto refused = SqliteStore::Open(path, {.exclusive_writer = true});
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(refused.status().message(), HasSubstr(absl::StrCat("(pid ", child, ")")));
+  ASSERT_EQ(write(quit[1], "q", 1), 1);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  for (int fd : {ready[0], ready[1], quit[0], quit[1]}) close(fd);
+  // The holder is gone (a crash too): the kernel released its lock.
+  EXPECT_THAT(SqliteStore::Open(path, {.exclusive_writer = true}), IsOk());
+}
+
+TEST(SqliteLockTest, SymlinkedOrNonRegularLockFileIsRefused) {
+  TempDir dir;
+  const std::string path = dir.File("s.db");
+  const std::string victim = dir.File("victim");
+  ASSERT_THAT(WriteFileAtomic(victim, "keep"), IsOk());
+  ASSERT_EQ(symlink(victim.c_str(), (path + ".lock").c_str()), 0);
+  auto linked = SqliteStore::Open(path, {.exclusive_writer = true});
+  EXPECT_THAT(linked, StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(linked.status().message(), HasSubstr("symbolic link"));
+  EXPECT_THAT(ReadFile(victim), IsOkAndHolds(std::string("keep")));
+  const std::string other = dir.File("t.db");
+  ASSERT_EQ(mkdir((other + ".lock").c_str(), 0700), 0);
+  auto directory = SqliteStore::Open(other, {.exclusive_writer = true});
+  EXPECT_THAT(directory, StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(directory.status().message(), HasSubstr("lock file"));
 }
 
 }  // namespace
