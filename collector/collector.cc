@@ -3,8 +3,16 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <unistd.h>
 
+#include <cstdio>
+
+#include <condition_variable>
+#include <deque>
 #include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -75,56 +83,197 @@ const char* DropCauseName(idflow::v1::DropCause c) {
 
 }  // namespace
 
-// One reactor per agent stream. Each message is handled (and each batch
-// committed) before the next read starts: the store's commit latency is the
-// back-pressure, and an ack is only written after the commit (DESIGN §5).
-// Every refusal goes through Fail(), which maps the status in one place.
+class IngestReactor;
+
+// A batch or declared gap on its way to the store, with what is counted
+// once it is committed.
+struct PendingWrite {
+  store::WriteOp op;
+  IngestReactor* stream = nullptr;  // holds a reference until the result is delivered
+  uint64_t memory_generation = 0;   // the stream's StreamRegistry claim
+  uint64_t up_to = 0;               // acked once committed
+  size_t events = 0;                // op.events.size(), kept once the op is moved
+  size_t truncated = 0;
+  size_t cookies = 0;
+  std::vector<Category> categories;
+};
+
+// Group commit across streams: one committer thread drains a bounded queue
+// of writes into Store::Write (one durable transaction for all of them) and
+// hands each stream its result, in order. A second thread checks the store
+// claims of idle streams, so that a stream superseded on another collector
+// ends without waiting for its next write.
+class IngestPipeline {
+ public:
+  IngestPipeline(Collector* c, const CollectorOptions& o) : c_(c), options_(o) {}
+  ~IngestPipeline() { Stop(); }
+
+  void Start() {
+    committer_ = std::thread([this] { RunCommitter(); });
+    checker_ = std::thread([this] { RunClaimChecks(); });
+  }
+
+  // Never blocks: RoomOrWait bounds the queue. Once stopped, the write fails
+  // at once (UNAVAILABLE: nothing was committed, the agent resends).
+  void Enqueue(PendingWrite w);
+
+  // True when the queue has room for another read; otherwise `stream` is
+  // resumed (OnRoom) once the committer has taken writes off the queue.
+  bool RoomOrWait(IngestReactor* stream);
+
+  // Streams whose claim the store fences (ClaimStream != 0).
+  void Watch(IngestReactor* stream) {
+    std::lock_guard lock(mu_);
+    watched_.insert(stream);
+  }
+  void Unwatch(IngestReactor* stream) {
+    std::lock_guard lock(mu_);
+    watched_.erase(stream);
+  }
+
+  // Commits what is queued, then fails whatever comes later; joins threads.
+  void Stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (committer_.joinable()) committer_.join();
+    if (checker_.joinable()) checker_.join();
+  }
+
+ private:
+  void RunCommitter();
+  void Commit(std::vector<PendingWrite>* group);
+  void ResumeWaiters(std::vector<IngestReactor*> waiters);
+  void RunClaimChecks();
+
+  Collector* const c_;
+  const CollectorOptions options_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<PendingWrite> queue_;
+  size_t queued_events_ = 0;
+  std::vector<IngestReactor*> waiters_;  // each holds a reference
+  std::set<IngestReactor*> watched_;     // removed in OnDone, before the last reference goes
+  bool stopping_ = false;
+  bool committer_done_ = false;
+  std::thread committer_;
+  std::thread checker_;
+};
+
+// One reactor per agent stream. A read batch is validated and judged here,
+// handed to the pipeline, and the next read starts at once, up to
+// max_batches_in_flight / max_events_in_flight (and while the commit queue
+// has room): past that the stream stops reading and gRPC flow control holds
+// the agent. Acks are cumulative and written only after the commit, one write
+// outstanding. Every refusal goes through Step(), which ends the stream once
+// nothing it handed on is still in flight.
+//
+// Threads: gRPC callbacks, the committer (OnCommitted, OnRoom) and the claim
+// checker (IdleClaim, Supersede) all decide under mu_; gRPC calls are made
+// after it is released. The object lives until gRPC is done with it and the
+// pipeline has returned every reference it took (Ref/Unref).
 class IngestReactor : public grpc::ServerBidiReactor<AgentMessage, CollectorMessage> {
  public:
-  IngestReactor(Collector* c, grpc::CallbackServerContext* ctx) : c_(c), ctx_(ctx) {
+  IngestReactor(Collector* c, IngestPipeline* pipeline, grpc::CallbackServerContext* ctx)
+      : c_(c), pipeline_(pipeline), ctx_(ctx) {
     c_->counters().streams++;
+    reading_ = true;
     StartRead(&in_);
   }
 
+  void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void Unref() {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
   void OnReadDone(bool ok) override {
-    if (!ok) {
-      End(grpc::Status::OK);
-      return;
+    {
+      std::unique_lock lock(mu_);
+      if (!ok || end_.has_value()) {
+        // The agent closed its side, or the end is decided: what came after it
+        // is not handled.
+        reading_ = false;
+        if (!ok) read_closed_ = true;
+        Step(std::move(lock));
+        return;
+      }
+      handling_ = true;
     }
     absl::Status st = Handle();
-    if (!st.ok()) {
-      Fail(st);
-      return;
-    }
-    StartRead(&in_);
+    std::unique_lock lock(mu_);
+    handling_ = false;
+    reading_ = false;
+    Step(std::move(lock), st);
   }
 
   void OnWriteDone(bool ok) override {
     std::unique_lock lock(mu_);
     writing_ = false;
-    bool start = ok && PrepareNextLocked();
-    if (!writing_ && finish_pending_) {
-      finish_pending_ = false;
-      grpc::Status status = finish_status_;
-      lock.unlock();
-      Finish(status);
-      return;
-    }
-    lock.unlock();
-    // No gRPC call under mu_: a reaction could be run inline on this thread.
-    if (start) StartWrite(&out_);
+    if (!ok) write_broken_ = true;
+    Step(std::move(lock));
   }
 
-  void OnDone() override { delete this; }
+  void OnCancel() override {
+    std::unique_lock lock(mu_);
+    cancelled_ = true;
+    Step(std::move(lock));
+  }
+
+  void OnDone() override {
+    if (watched_) pipeline_->Unwatch(this);
+    Unref();
+  }
+
+  // The committer's result for a write this stream handed on, in order.
+  void OnCommitted(const absl::Status& st, const PendingWrite& w) {
+    std::unique_lock lock(mu_);
+    --inflight_batches_;
+    inflight_events_ -= w.events;
+    absl::Status end;
+    if (st.ok()) {
+      if (!commit_failed_) pending_ack_ = std::max(pending_ack_, w.up_to);
+    } else if (!commit_failed_.exchange(true)) {
+      end = st;  // later writes of this stream fail too: no ack beyond this point
+    }
+    Step(std::move(lock), end);
+  }
+
+  void OnRoom() {
+    std::unique_lock lock(mu_);
+    waiting_room_ = false;
+    Step(std::move(lock));
+  }
+
+  // An earlier write failed: the committer skips the later ones.
+  bool CommitFailed() const { return commit_failed_.load(); }
+
+  // The claim to check when the stream has nothing in flight.
+  bool IdleClaim(std::string* agent_id, uint64_t* generation) {
+    std::lock_guard lock(mu_);
+    if (end_.has_value() || handling_ || inflight_batches_ > 0) return false;
+    *agent_id = agent_id_;
+    *generation = store_generation_;
+    return true;
+  }
+
+  void Supersede() {
+    std::unique_lock lock(mu_);
+    Step(std::move(lock),
+         absl::AbortedError("superseded by a newer stream of the same agent (another collector)"));
+  }
 
  private:
+  ~IngestReactor() override = default;
+
   absl::Status Handle() {
     switch (in_.msg_case()) {
       case AgentMessage::kHello:
         return OnHello(in_.hello());
       case AgentMessage::kBatch:
         RETURN_IF_ERROR(RequireCurrent());
-        return Commit(in_.batch());
+        return OnBatch(in_.batch());
       case AgentMessage::kGap:
         RETURN_IF_ERROR(RequireCurrent());
         return OnGap(in_.gap());
@@ -146,7 +295,15 @@ class IngestReactor : public grpc::ServerBidiReactor<AgentMessage, CollectorMess
       return auth;
     }
     agent_id_ = hello.agent_id();
-    generation_ = c_->streams().Claim(agent_id_);
+    // The store's claim orders streams across collectors sharing it (0: a
+    // store only this collector writes); the registry orders them here.
+    ASSIGN_OR_RETURN(store_generation_,
+                     c_->store().ClaimStream(agent_id_, c_->options().collector_id));
+    memory_generation_ = c_->streams().Claim(agent_id_);
+    if (store_generation_ != 0) {
+      watched_ = true;
+      pipeline_->Watch(this);
+    }
     store::AgentRecord a;
     a.agent_id = agent_id_;
     idflow::v1::Event bounded;  // reuse the event bounds for the device fields
@@ -173,22 +330,19 @@ class IngestReactor : public grpc::ServerBidiReactor<AgentMessage, CollectorMess
 
   absl::Status RequireCurrent() {
     if (agent_id_.empty()) return absl::FailedPreconditionError("message before hello");
-    if (!c_->streams().IsCurrent(agent_id_, generation_)) {
-      c_->counters().superseded_streams++;
+    if (!c_->streams().IsCurrent(agent_id_, memory_generation_)) {
       return absl::AbortedError("superseded by a newer stream of the same agent");
     }
     return absl::OkStatus();
   }
 
-  absl::Status Commit(const idflow::v1::EventBatch& batch) {
+  absl::Status OnBatch(const idflow::v1::EventBatch& batch) {
     if (batch.events_size() == 0) return absl::OkStatus();
     uint64_t first = batch.events(0).seq();
     uint64_t last = first + static_cast<uint64_t>(batch.events_size()) - 1;
-    std::vector<store::EventRecord> records;
-    records.reserve(batch.events_size());
-    std::vector<Category> categories;
-    categories.reserve(batch.events_size());
-    size_t truncated = 0;
+    PendingWrite w;
+    w.op.events.reserve(batch.events_size());
+    w.categories.reserve(batch.events_size());
     for (int i = 0; i < batch.events_size(); ++i) {
       const idflow::v1::Event& in = batch.events(i);
       if (in.seq() != first + static_cast<uint64_t>(i) || first == 0 || last > kMaxSeq) {
@@ -203,24 +357,16 @@ class IngestReactor : public grpc::ServerBidiReactor<AgentMessage, CollectorMess
       }
       if (!valid.ok()) return Reject(first, last, valid);
       idflow::v1::Event ev = in;
-      truncated += BoundEvent(&ev);
+      w.truncated += BoundEvent(&ev);
       store::EventRecord rec = ToRecord(ev);
       rec.agent_id = agent_id_;
-      categories.push_back(JudgeEvent(c_->policy(), &rec));
-      records.push_back(std::move(rec));
+      w.categories.push_back(JudgeEvent(c_->policy(), &rec));
+      if (rec.has_cookie) ++w.cookies;
+      w.op.events.push_back(std::move(rec));
     }
-    RETURN_IF_ERROR(c_->store().AppendContiguous(agent_id_, records));
-    // Counted once, after the commit.
-    c_->counters().batches++;
-    c_->counters().events += records.size();
-    c_->counters().fields_truncated += truncated;
-    for (size_t i = 0; i < records.size(); ++i) {
-      c_->counters().verdicts_by_category[static_cast<size_t>(categories[i])]++;
-      if (records[i].has_cookie) c_->counters().cookie_verdicts++;
-    }
-    CollectorMessage ack;
-    ack.mutable_ack()->set_up_to(last);
-    Send(std::move(ack));
+    w.events = w.op.events.size();
+    w.up_to = last;
+    HandOn(std::move(w));
     return absl::OkStatus();
   }
 
@@ -229,20 +375,32 @@ class IngestReactor : public grpc::ServerBidiReactor<AgentMessage, CollectorMess
       return absl::InvalidArgumentError(
           absl::StrCat("gap ", gap.from_seq(), "..", gap.to_seq(), " out of range"));
     }
-    RETURN_IF_ERROR(
-        c_->store().RecordGap(agent_id_, gap.from_seq(), gap.to_seq(), DropCauseName(gap.cause())));
-    uint64_t n = gap.to_seq() - gap.from_seq() + 1;
-    c_->counters().gap_events += n;
-    LogWarning("agent ", agent_id_, " declared ", n, " events lost (", DropCauseName(gap.cause()),
-               ", seq ", gap.from_seq(), "..", gap.to_seq(), ")");
-    CollectorMessage ack;
-    ack.mutable_ack()->set_up_to(gap.to_seq());
-    Send(std::move(ack));
+    PendingWrite w;
+    w.op.gap_from = gap.from_seq();
+    w.op.gap_to = gap.to_seq();
+    w.op.gap_cause = DropCauseName(gap.cause());
+    w.up_to = gap.to_seq();
+    HandOn(std::move(w));
     return absl::OkStatus();
   }
 
+  void HandOn(PendingWrite w) {
+    w.op.agent_id = agent_id_;
+    w.op.generation = store_generation_;
+    w.memory_generation = memory_generation_;
+    w.stream = this;
+    {
+      std::lock_guard lock(mu_);
+      ++inflight_batches_;
+      inflight_events_ += w.events;
+    }
+    Ref();  // returned by the pipeline with the result
+    pipeline_->Enqueue(std::move(w));
+  }
+
   // A batch that can never be stored as sent: tell the agent which range to
-  // set aside, then end the stream with the reason.
+  // set aside (after the acks of what was handed on before it), then end the
+  // stream with the reason.
   absl::Status Reject(uint64_t first, uint64_t last, const absl::Status& why) {
     CollectorMessage msg;
     msg.mutable_reject()->set_from_seq(first);
@@ -252,17 +410,20 @@ class IngestReactor : public grpc::ServerBidiReactor<AgentMessage, CollectorMess
     return why;
   }
 
-  void Fail(const absl::Status& st) {
-    if (absl::IsUnavailable(st) || absl::IsResourceExhausted(st) || absl::IsInternal(st) ||
-        absl::IsDataLoss(st)) {
+  // Counts and logs the reason a stream ends, once.
+  void Account(const absl::Status& st) {
+    const std::string who = agent_id_.empty() ? "(no hello)" : agent_id_;
+    if (absl::IsAborted(st)) {
+      c_->counters().superseded_streams++;
+      LogInfo("agent ", who, ": ", st.message());
+    } else if (absl::IsUnavailable(st) || absl::IsResourceExhausted(st) || absl::IsInternal(st) ||
+               absl::IsDataLoss(st) || absl::IsUnknown(st)) {
       c_->counters().store_errors++;
-      LogError("agent ", agent_id_.empty() ? "(no hello)" : agent_id_, ": ", st.ToString());
-    } else if (!absl::IsAborted(st) && !absl::IsUnauthenticated(st)) {
+      LogError("agent ", who, ": ", st.ToString());
+    } else if (!absl::IsUnauthenticated(st) && !absl::IsCancelled(st)) {
       c_->counters().rejected_streams++;
-      LogWarning("agent ", agent_id_.empty() ? "(no hello)" : agent_id_,
-                 ": stream refused: ", st.ToString());
+      LogWarning("agent ", who, ": stream refused: ", st.ToString());
     }
-    End(ToGrpcStatus(st));
   }
 
   // One write outstanding; a newer cumulative ack replaces one not yet sent.
@@ -277,14 +438,11 @@ class IngestReactor : public grpc::ServerBidiReactor<AgentMessage, CollectorMess
     } else {
       pending_ack_ = std::max(pending_ack_, msg.ack().up_to());
     }
-    if (writing_) return;
-    bool start = PrepareNextLocked();
-    lock.unlock();
-    if (start) StartWrite(&out_);
+    Step(std::move(lock));
   }
 
   // Moves the next message into out_; true when a write should start. Acks
-  // go before a reject: they name what was stored before the refused batch.
+  // go before a reject, which waits for what was handed on before it.
   bool PrepareNextLocked() {
     if (has_hello_) {
       out_ = std::move(hello_);
@@ -293,52 +451,254 @@ class IngestReactor : public grpc::ServerBidiReactor<AgentMessage, CollectorMess
       out_.Clear();
       out_.mutable_ack()->set_up_to(pending_ack_);
       pending_ack_ = 0;
-    } else if (has_reject_) {
+    } else if (has_reject_ && inflight_batches_ == 0) {
       out_ = std::move(reject_);
       has_reject_ = false;
     } else {
       return false;
     }
-    writing_ = true;
     return true;
   }
 
-  // Finish waits for outstanding writes (the reject included) to complete.
-  void End(grpc::Status status) {
-    {
-      std::lock_guard lock(mu_);
-      if (writing_) {
-        finish_pending_ = true;
-        finish_status_ = std::move(status);
-        return;
+  // The one place the stream decides what to do next: write, read on, or
+  // finish (once nothing is in flight, written or being handled). `end`, if
+  // not OK, ends the stream (the first reason wins). Releases `lock` before
+  // any gRPC call, since a reaction may run inline on this thread.
+  void Step(std::unique_lock<std::mutex> lock, const absl::Status& end = absl::OkStatus()) {
+    const bool first_end = !end.ok() && !end_.has_value();
+    if (first_end) end_ = end;
+    bool write = false, read = false, finish = false;
+    grpc::Status status;
+    if (!finished_) {
+      if (!writing_ && !write_broken_ && PrepareNextLocked()) write = writing_ = true;
+      const bool ending = end_.has_value() || read_closed_ || cancelled_;
+      if (ending) {
+        if (inflight_batches_ == 0 && !writing_ && !handling_) {
+          finish = finished_ = true;
+          status = end_.has_value() ? ToGrpcStatus(*end_)
+                   : read_closed_   ? grpc::Status::OK
+                                    : grpc::Status::CANCELLED;
+        }
+      } else if (!reading_ && !handling_) {
+        bool room = !waiting_room_ && inflight_batches_ < c_->options().max_batches_in_flight &&
+                    inflight_events_ < c_->options().max_events_in_flight;
+        if (room && !pipeline_->RoomOrWait(this)) {
+          room = false;
+          waiting_room_ = true;
+        }
+        const auto now = std::chrono::steady_clock::now();
+        if (room) {
+          read = reading_ = true;
+          if (blocked_since_) {
+            c_->counters().backpressure_us +=
+                std::chrono::duration_cast<std::chrono::microseconds>(now - *blocked_since_)
+                    .count();
+            blocked_since_.reset();
+          }
+        } else if (!blocked_since_) {
+          blocked_since_ = now;
+        }
       }
     }
-    Finish(std::move(status));
+    lock.unlock();
+    if (first_end) Account(end);
+    // Finish last: OnDone (and the delete) may follow at once.
+    if (write) StartWrite(&out_);
+    if (read) StartRead(&in_);
+    if (finish) Finish(status);
   }
 
   Collector* const c_;
+  IngestPipeline* const pipeline_;
   grpc::CallbackServerContext* const ctx_;
+  std::atomic<int> refs_{1};  // gRPC's, returned in OnDone
+  // Set while handling (handling_ excludes every other reader of them).
   std::string agent_id_;
-  uint64_t generation_ = 0;
-  AgentMessage in_;
-  std::mutex mu_;         // std::mutex: visible to ThreadSanitizer
+  uint64_t memory_generation_ = 0;
+  uint64_t store_generation_ = 0;
+  bool watched_ = false;
+  AgentMessage in_;  // owned by the read in flight or the handling (reading_)
+  std::atomic<bool> commit_failed_{false};
+
+  std::mutex mu_;  // std::mutex: visible to ThreadSanitizer
+  bool reading_ = false;
+  bool handling_ = false;
+  bool read_closed_ = false;
+  bool cancelled_ = false;
+  bool waiting_room_ = false;
+  size_t inflight_batches_ = 0;
+  size_t inflight_events_ = 0;
+  std::optional<std::chrono::steady_clock::time_point> blocked_since_;
+  std::optional<absl::Status> end_;
+  bool finished_ = false;
   CollectorMessage out_;  // owned by the write in flight (writing_)
+  bool writing_ = false;
+  bool write_broken_ = false;
   CollectorMessage hello_;
   bool has_hello_ = false;
   CollectorMessage reject_;
   bool has_reject_ = false;
   uint64_t pending_ack_ = 0;
-  bool writing_ = false;
-  bool finish_pending_ = false;
-  grpc::Status finish_status_;
 };
+
+void IngestPipeline::Enqueue(PendingWrite w) {
+  std::unique_lock lock(mu_);
+  if (committer_done_) {
+    lock.unlock();
+    IngestReactor* stream = w.stream;
+    stream->OnCommitted(absl::UnavailableError("collector shutting down; nothing was committed"),
+                        w);
+    stream->Unref();
+    return;
+  }
+  queued_events_ += w.events;
+  queue_.push_back(std::move(w));
+  c_->counters().queued_ops = queue_.size();
+  c_->counters().queued_events = queued_events_;
+  lock.unlock();
+  cv_.notify_all();
+}
+
+bool IngestPipeline::RoomOrWait(IngestReactor* stream) {
+  std::lock_guard lock(mu_);
+  if (committer_done_ || queued_events_ < options_.max_queued_events) return true;
+  stream->Ref();
+  waiters_.push_back(stream);
+  return false;
+}
+
+void IngestPipeline::ResumeWaiters(std::vector<IngestReactor*> waiters) {
+  for (IngestReactor* r : waiters) {
+    r->OnRoom();
+    r->Unref();
+  }
+}
+
+void IngestPipeline::RunCommitter() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) break;  // stopping, and everything queued is committed
+    std::vector<PendingWrite> group;
+    size_t events = 0;
+    while (!queue_.empty() && group.size() < options_.max_ops_per_commit &&
+           (group.empty() || events + queue_.front().events <= options_.max_events_per_commit)) {
+      events += queue_.front().events;
+      group.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    queued_events_ -= events;
+    c_->counters().queued_ops = queue_.size();
+    c_->counters().queued_events = queued_events_;
+    std::vector<IngestReactor*> waiters;
+    if (queued_events_ < options_.max_queued_events) waiters.swap(waiters_);
+    lock.unlock();
+    // Readers resume while this group commits.
+    ResumeWaiters(std::move(waiters));
+    Commit(&group);
+    lock.lock();
+  }
+  committer_done_ = true;
+  std::vector<IngestReactor*> waiters;
+  waiters.swap(waiters_);
+  lock.unlock();
+  ResumeWaiters(std::move(waiters));
+}
+
+void IngestPipeline::Commit(std::vector<PendingWrite>* group) {
+  std::vector<absl::Status> results(group->size());
+  std::vector<store::WriteOp> ops;
+  std::vector<size_t> at;
+  ops.reserve(group->size());
+  for (size_t i = 0; i < group->size(); ++i) {
+    PendingWrite& w = (*group)[i];
+    if (w.stream->CommitFailed()) {
+      results[i] = absl::CancelledError("an earlier write of the stream failed");
+    } else if (!c_->streams().IsCurrent(w.op.agent_id, w.memory_generation)) {
+      results[i] = absl::AbortedError("superseded by a newer stream of the same agent");
+    } else {
+      at.push_back(i);
+      ops.push_back(std::move(w.op));
+    }
+  }
+  if (!ops.empty()) {
+    const auto start = std::chrono::steady_clock::now();
+    absl::StatusOr<std::vector<absl::Status>> written = c_->store().Write(ops);
+    const uint64_t us = std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::steady_clock::now() - start)
+                            .count();
+    CollectorCounters& n = c_->counters();
+    n.commits++;
+    n.commit_ops += ops.size();
+    n.commit_us += us;
+    n.last_commit_us = us;
+    if (written.ok() && written->size() != ops.size()) {
+      written = absl::InternalError(
+          absl::StrCat("store returned ", written->size(), " results for ", ops.size(), " writes"));
+    }
+    for (size_t k = 0; k < at.size(); ++k) {
+      // The whole write failed: retryable for the agent, whatever the cause.
+      results[at[k]] = written.ok() ? (*written)[k]
+                                    : absl::UnavailableError(absl::StrCat(
+                                          "store write failed: ", written.status().ToString()));
+    }
+    // Counted once, after the commit and before any ack names it.
+    for (size_t k = 0; k < at.size(); ++k) {
+      const PendingWrite& w = (*group)[at[k]];
+      if (!results[at[k]].ok()) continue;
+      const store::WriteOp& op = ops[k];
+      if (op.events.empty()) {
+        uint64_t gap = op.gap_to - op.gap_from + 1;
+        n.gap_events += gap;
+        LogWarning("agent ", op.agent_id, " declared ", gap, " events lost (", op.gap_cause,
+                   ", seq ", op.gap_from, "..", op.gap_to, ")");
+        continue;
+      }
+      n.batches++;
+      n.events += w.events;
+      n.fields_truncated += w.truncated;
+      n.cookie_verdicts += w.cookies;
+      for (Category cat : w.categories) n.verdicts_by_category[static_cast<size_t>(cat)]++;
+    }
+  }
+  for (size_t i = 0; i < group->size(); ++i) {
+    IngestReactor* stream = (*group)[i].stream;
+    stream->OnCommitted(results[i], (*group)[i]);
+    stream->Unref();
+  }
+}
+
+void IngestPipeline::RunClaimChecks() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait_for(lock, options_.claim_check_interval, [this] { return stopping_; });
+    if (stopping_) return;
+    std::vector<IngestReactor*> streams(watched_.begin(), watched_.end());
+    for (IngestReactor* r : streams) r->Ref();
+    lock.unlock();
+    for (IngestReactor* r : streams) {
+      std::string agent;
+      uint64_t generation = 0;
+      if (r->IdleClaim(&agent, &generation)) {
+        absl::StatusOr<uint64_t> now = c_->store().StreamGeneration(agent);
+        if (!now.ok()) {
+          LogWarning("claim check of agent ", agent, ": ", now.status().ToString());
+        } else if (*now != generation) {
+          r->Supersede();
+        }
+      }
+      r->Unref();
+    }
+    lock.lock();
+  }
+}
 
 class Collector::IngestService : public idflow::v1::Ingest::CallbackService {
  public:
   explicit IngestService(Collector* c) : c_(c) {}
   grpc::ServerBidiReactor<AgentMessage, CollectorMessage>* Stream(
       grpc::CallbackServerContext* ctx) override {
-    return new IngestReactor(c_, ctx);
+    return new IngestReactor(c_, c_->pipeline_.get(), ctx);
   }
 
  private:
@@ -467,11 +827,44 @@ class Collector::QueryService : public idflow::v1::Query::CallbackService {
   const std::string token_;
 };
 
+namespace {
+
+// HOST:PORT from the listen address when it names a port; with port 0, the
+// process id and a counter keep collectors of one host (or one test) apart.
+std::string DefaultCollectorId(const std::string& listen) {
+  static std::atomic<int> started{0};
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') {
+    std::snprintf(host, sizeof(host), "localhost");
+  }
+  std::string port = listen.substr(listen.rfind(':') + 1);
+  if (!port.empty() && port != "0") return absl::StrCat(host, ":", port);
+  return absl::StrCat(host, ":pid", ::getpid(), "-", started++);
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorOptions& options) {
+  if (options.store_url.empty()) return absl::InvalidArgumentError("--store is required");
+  if (options.policies_dir.empty()) return absl::InvalidArgumentError("--policies is required");
+  ASSIGN_OR_RETURN(auto store, store::OpenStore(options.store_url));
+  return Start(options, std::move(store));
+}
+
+absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorOptions& options,
+                                                            std::unique_ptr<store::Store> store) {
   std::unique_ptr<Collector> c(new Collector());
   c->options_ = options;
+  if (c->options_.collector_id.empty()) {
+    c->options_.collector_id = DefaultCollectorId(options.listen);
+  }
   if (options.policies_dir.empty()) return absl::InvalidArgumentError("--policies is required");
-  if (options.store_url.empty()) return absl::InvalidArgumentError("--store is required");
+  if (store == nullptr) return absl::InvalidArgumentError("no store");
+  if (options.max_batches_in_flight == 0 || options.max_events_in_flight == 0 ||
+      options.max_queued_events == 0 || options.max_ops_per_commit == 0 ||
+      options.max_events_per_commit == 0) {
+    return absl::InvalidArgumentError("ingest pipeline bounds must be positive");
+  }
   ASSIGN_OR_RETURN(c->policy_, policy::LoadPolicyDir(options.policies_dir));
 
   c->auth_.shared_token = options.auth_token;
@@ -486,7 +879,9 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorOptio
                      " without credentials: give --tls-client-ca (mutual TLS), --agent-tokens or "
                      "--auth-token-file, or --allow-unauthenticated-ingest to accept anyone"));
   }
-  ASSIGN_OR_RETURN(c->store_, store::OpenStore(options.store_url));
+  c->store_ = std::move(store);
+  c->pipeline_ = std::make_unique<IngestPipeline>(c.get(), c->options_);
+  c->pipeline_->Start();
 
   std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
   if (!options.tls_cert.empty() || !options.tls_key.empty()) {
@@ -529,9 +924,15 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorOptio
 Collector::~Collector() { Shutdown(); }
 
 void Collector::Shutdown() {
-  if (http_) http_->Stop();
-  // Agents hold streams open indefinitely: cancel them after a short grace.
-  if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  std::call_once(shutdown_once_, [this] {
+    if (http_) http_->Stop();
+    // Agents hold streams open indefinitely: cancel them after a short grace,
+    // in which what they handed on is committed and acked.
+    if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    // Commits what is still queued (no ack can name it any more: the agents
+    // resend from stored_up_to), then fails anything later.
+    if (pipeline_) pipeline_->Stop();
+  });
 }
 
 void Collector::Wait() {
@@ -540,8 +941,8 @@ void Collector::Wait() {
 
 std::string Collector::MetricsText() {
   std::string out;
-#define IDFLOW_COUNTER_TEXT_(member, name, help)                                        \
-  absl::StrAppend(&out, "# HELP " name " " help "\n# TYPE " name " counter\n" name " ", \
+#define IDFLOW_COUNTER_TEXT_(member, type, name, help)                                    \
+  absl::StrAppend(&out, "# HELP " name " " help "\n# TYPE " name " " #type "\n" name " ", \
                   counters_.member.load(), "\n");
   IDFLOW_COLLECTOR_COUNTERS(IDFLOW_COUNTER_TEXT_)
 #undef IDFLOW_COUNTER_TEXT_

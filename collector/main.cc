@@ -18,6 +18,9 @@ int main(int argc, char** argv) {
   flags.Add("store", "", "sqlite:PATH or postgresql://...");
   flags.Add("policies", "",
             "directory of declared policies (ontology.yaml, statements/, bindings/)");
+  flags.Add("collector-id", "",
+            "this collector's name in stream claims, unique among collectors sharing a store "
+            "(default HOSTNAME:PORT)");
   flags.Add("port-file", "", "write 'grpc=PORT' and 'http=PORT' lines here once listening");
   flags.Add("tls-cert", "", "server certificate (PEM)");
   flags.Add("tls-key", "", "server private key (PEM)");
@@ -44,6 +47,7 @@ int main(int argc, char** argv) {
   options.http = flags.Get("http");
   options.store_url = flags.Get("store");
   options.policies_dir = flags.Get("policies");
+  options.collector_id = flags.Get("collector-id");
   options.tls_cert = flags.Get("tls-cert");
   options.tls_key = flags.Get("tls-key");
   options.tls_client_ca = flags.Get("tls-client-ca");
