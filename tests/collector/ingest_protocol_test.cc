@@ -17,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "idflow/v1/ingest.grpc.pb.h"
 #include "idflow/v1/query.grpc.pb.h"
+#include "tests/collector/ingest_messages.h"
 #include "tests/testing/status_matchers.h"
 
 namespace idflow {
@@ -34,33 +35,12 @@ std::string TempDir() {
 }
 
 idflow::v1::Event Event(const std::string& agent, uint64_t seq) {
-  idflow::v1::Event e;
-  e.set_agent_id(agent);
-  e.set_seq(seq);
-  e.mutable_device()->set_id("dev-1");
-  e.mutable_origin()->add_call_chain()->set_path("/opt/app/lib/libidm_sdk.so");
-  e.set_action(idflow::v1::ACTION_TRANSMIT);
-  e.set_channel("tcp");
-  e.mutable_destination()->set_hostname("idm.discovery.mi.com");
-  e.mutable_identifier()->set_kind("mac_address");
-  e.mutable_identifier()->set_encoding("raw");
-  e.mutable_identifier()->set_digest(std::string(64, 'd'));
-  e.mutable_context()->add_scenarios("device_discovery");
-  return e;
+  return ::idflow::testing::IngestEvent(agent, seq);
 }
-
 AgentMessage Batch(const std::string& agent, uint64_t first, uint64_t n) {
-  AgentMessage m;
-  for (uint64_t s = first; s < first + n; ++s) *m.mutable_batch()->add_events() = Event(agent, s);
-  return m;
+  return ::idflow::testing::IngestBatch(agent, first, n);
 }
-
-AgentMessage Hello(const std::string& agent) {
-  AgentMessage m;
-  m.mutable_hello()->set_agent_id(agent);
-  m.mutable_hello()->mutable_device()->set_id("dev-1");
-  return m;
-}
+AgentMessage Hello(const std::string& agent) { return ::idflow::testing::IngestHello(agent); }
 
 // A synchronous client stream. Reads happen on demand, so tests can assert
 // exactly which acks arrived before the stream ended.
