@@ -285,14 +285,73 @@ int FindingRank(std::string_view finding) {
 constexpr const char* kFindingOrder =
     "CASE finding WHEN 'violation' THEN 0 WHEN 'observation' THEN 1 ELSE 2 END";
 
-std::string ChainToJson(const std::vector<ModuleRef>& chain) {
-  nlohmann::json j = nlohmann::json::array();
-  for (const auto& m : chain) {
-    j.push_back(m.build_id.empty() ? nlohmann::json{{"path", m.path}}
-                                   : nlohmann::json{{"path", m.path}, {"build_id", m.build_id}});
+// Appends `s` as a JSON string, exactly as nlohmann::json::dump would (it
+// stays the reference for anything beyond ASCII: invalid UTF-8 from the
+// device is replaced, never thrown on). Written by hand because serialising
+// through a json tree allocated per node on every stored row.
+void AppendJsonString(std::string& out, const std::string& s) {
+  for (unsigned char c : s) {
+    if (c >= 0x80) {
+      out += nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      return;
+    }
   }
-  // Module paths are bytes from the device: never throw on invalid UTF-8.
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  out += '"';
+  size_t run = 0;  // start of the bytes not yet appended
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s, run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default: {
+        static constexpr char kHex[] = "0123456789abcdef";
+        const char esc[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
+        out.append(esc, sizeof(esc));
+      }
+    }
+  }
+  out.append(s, run, s.size() - run);
+  out += '"';
+}
+
+// [{"build_id":...,"path":...}, ...]: keys in nlohmann's (sorted) order.
+void ChainToJson(const std::vector<ModuleRef>& chain, std::string& out) {
+  out.clear();
+  out.push_back('[');
+  for (size_t i = 0; i < chain.size(); ++i) {
+    out += i == 0 ? "{" : ",{";
+    if (!chain[i].build_id.empty()) {
+      out += "\"build_id\":";
+      AppendJsonString(out, chain[i].build_id);
+      out += ',';
+    }
+    out += "\"path\":";
+    AppendJsonString(out, chain[i].path);
+    out += '}';
+  }
+  out += ']';
 }
 
 std::vector<ModuleRef> ChainFromJson(const std::string& text) {
@@ -311,10 +370,15 @@ std::vector<ModuleRef> ChainFromJson(const std::string& text) {
   return out;
 }
 
-std::string ConsentsToJson(const std::map<std::string, bool>& consents) {
-  nlohmann::json j = nlohmann::json::object();
-  for (const auto& [k, v] : consents) j[k] = v;
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+void ConsentsToJson(const std::map<std::string, bool>& consents, std::string& out) {
+  out.clear();
+  out.push_back('{');
+  for (const auto& [k, v] : consents) {
+    if (out.size() > 1) out += ',';
+    AppendJsonString(out, k);
+    out += v ? ":true" : ":false";
+  }
+  out += '}';
 }
 
 std::map<std::string, bool> ConsentsFromJson(const std::string& text) {
@@ -412,7 +476,7 @@ void BindRecord(sqlite3_stmt* st, const EventRecord& r, std::string_view destina
   if (r.scenarios.empty()) {
     sqlite3_bind_null(st, ++i);
   } else {
-    scratch.scenarios = EncodeList(r.scenarios);
+    EncodeListTo(r.scenarios, scratch.scenarios);
     BindStatic(st, ++i, scratch.scenarios);
   }
   sqlite3_bind_null(st, ++i);  // v1 consents list: superseded by consents_json
@@ -424,7 +488,7 @@ void BindRecord(sqlite3_stmt* st, const EventRecord& r, std::string_view destina
   BindStatic(st, ++i, r.statement_version);
   BindStatic(st, ++i, r.entry);
   BindStatic(st, ++i, r.explanation);
-  scratch.call_chain = ChainToJson(r.call_chain);
+  ChainToJson(r.call_chain, scratch.call_chain);
   BindStatic(st, ++i, scratch.call_chain);
   BindStatic(st, ++i, r.sdk_hint);
   BindStatic(st, ++i, r.finding);
@@ -434,7 +498,7 @@ void BindRecord(sqlite3_stmt* st, const EventRecord& r, std::string_view destina
   sqlite3_bind_int64(st, ++i, r.has_cookie ? r.cookie.max_age_seconds : -1);
   sqlite3_bind_int(st, ++i, r.has_cookie && r.cookie.session ? 1 : 0);
   sqlite3_bind_int(st, ++i, !r.has_cookie || r.cookie.first_party ? 1 : 0);
-  scratch.consents = ConsentsToJson(r.consents);
+  ConsentsToJson(r.consents, scratch.consents);
   BindStatic(st, ++i, scratch.consents);
   BindStatic(st, ++i, r.run_id);
 }
@@ -718,6 +782,12 @@ class SqliteStore::Batch {
 
 std::string EncodeList(const std::vector<std::string>& items) {
   std::string out;
+  EncodeListTo(items, out);
+  return out;
+}
+
+void EncodeListTo(const std::vector<std::string>& items, std::string& out) {
+  out.clear();
   for (size_t i = 0; i < items.size(); ++i) {
     if (i > 0) out.push_back(',');
     for (char ch : items[i]) {
@@ -725,7 +795,6 @@ std::string EncodeList(const std::vector<std::string>& items) {
       out.push_back(ch);
     }
   }
-  return out;
 }
 
 std::vector<std::string> DecodeList(const std::string& encoded) {

@@ -135,6 +135,8 @@ class SqliteStore final : public Store {
 // elements joined by ',', with '\' and ',' escaped by '\'. An empty list is
 // stored as SQL NULL so that {""} and {} stay distinct. Exposed for tests.
 std::string EncodeList(const std::vector<std::string>& items);
+// The same into `out` (replaced), reusing its capacity.
+void EncodeListTo(const std::vector<std::string>& items, std::string& out);
 std::vector<std::string> DecodeList(const std::string& encoded);
 
 }  // namespace idflow::store

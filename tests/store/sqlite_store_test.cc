@@ -22,6 +22,7 @@
 #include "common/file_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "tests/testing/status_matchers.h"
 
 namespace idflow::store {
@@ -134,11 +135,12 @@ TEST(OpenStoreTest, Urls) {
   EXPECT_THAT(OpenStore(dir.File("b.db")), IsOk());
   EXPECT_THAT(OpenStore(absl::StrCat("sqlite://", dir.File("c.db"))), IsOk());
   EXPECT_TRUE(std::filesystem::exists(dir.File("c.db")));
-  auto pg = OpenStore("postgresql://user:secret@db/idflow");
-  EXPECT_THAT(pg, StatusIs(absl::StatusCode::kUnimplemented));
-  EXPECT_THAT(pg.status().message(), HasSubstr("PostgreSQL"));
+  // PostgreSQL URLs go to the PostgreSQL store (no server here): refused,
+  // never echoing the password.
+  auto pg = OpenStore("postgresql://user:secret@db.invalid/idflow");
+  EXPECT_FALSE(pg.ok());
   EXPECT_THAT(pg.status().message(), ::testing::Not(HasSubstr("secret")));
-  EXPECT_THAT(OpenStore("postgres://db/idflow"), StatusIs(absl::StatusCode::kUnimplemented));
+  EXPECT_FALSE(OpenStore("postgres://db.invalid/idflow").ok());
   EXPECT_THAT(OpenStore("mysql://db/idflow"), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(OpenStore(""), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(OpenStore("sqlite:"), StatusIs(absl::StatusCode::kInvalidArgument));
@@ -242,6 +244,54 @@ TEST(SqliteStoreTest, AppendAndReadBackAllFields) {
   EXPECT_EQ(r.sdk_hint, e.sdk_hint);
   EXPECT_FALSE(r.has_cookie);
   EXPECT_THAT(s->LastSeq("agent-a"), IsOkAndHolds(e.seq));
+}
+
+// Chains and consents are serialised by hand on the write path; the stored
+// text must be what nlohmann::json writes (and reads back) for any bytes.
+TEST(SqliteStoreTest, ChainAndConsentsTextIsWhatJsonWrites) {
+  TempDir dir;
+  const std::string path = dir.File("s.db");
+  auto s = OpenOrDie(path);
+  ASSERT_NE(s, nullptr);
+  const std::string odd = std::string("q\"b\\s/\b\f\n\r\t\x01\x1f\x7f é ") + "\xff\xc3";
+  EventRecord e = MakeEvent("a", 1);
+  e.call_chain = {{odd, ""}, {"/lib/plain.so", odd}, {"", ""}};
+  e.consents = {{odd, true}, {"", false}, {"ux", true}};
+  ASSERT_THAT(s->Append({e}), IsOk());
+  nlohmann::json chain = nlohmann::json::array();
+  for (const auto& m : e.call_chain) {
+    chain.push_back(m.build_id.empty()
+                        ? nlohmann::json{{"path", m.path}}
+                        : nlohmann::json{{"path", m.path}, {"build_id", m.build_id}});
+  }
+  nlohmann::json consents = nlohmann::json::object();
+  for (const auto& [k, v] : e.consents) consents[k] = v;
+  const auto dump = [](const nlohmann::json& j) {
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  };
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(
+      sqlite3_prepare_v2(db, "SELECT call_chain, consents_json FROM events", -1, &st, nullptr),
+      SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_EQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), dump(chain));
+  EXPECT_EQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 1)), dump(consents));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  // Valid text round-trips exactly.
+  EventRecord valid = MakeEvent("a", 2);
+  valid.call_chain = {{"q\"b\\s\n\x01 é", "id\t"}};
+  valid.consents = {{"k\"\\\x02", false}};
+  ASSERT_THAT(s->Append({valid}), IsOk());
+  VerdictFilter f;
+  f.limit = 1;
+  auto back = s->QueryEvents(f);
+  ASSERT_THAT(back, IsOk());
+  ASSERT_EQ(back->size(), 1u);
+  EXPECT_EQ((*back)[0].call_chain, valid.call_chain);
+  EXPECT_EQ((*back)[0].consents, valid.consents);
 }
 
 TEST(SqliteStoreTest, EmptyAndSingleEmptyListsStayDistinct) {
