@@ -3,6 +3,7 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -14,6 +15,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "collector/convert.h"
@@ -21,6 +23,7 @@
 #include "collector/grpc_status.h"
 #include "collector/http/http_server.h"
 #include "collector/limits.h"
+#include "collector/store/sqlite_store.h"
 #include "common/file_util.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -109,8 +112,14 @@ class IngestPipeline {
   ~IngestPipeline() { Stop(); }
 
   void Start() {
-    committer_ = std::thread([this] { RunCommitter(); });
-    checker_ = std::thread([this] { RunClaimChecks(); });
+    committer_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "idflow-commit");
+      RunCommitter();
+    });
+    checker_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "idflow-claims");
+      RunClaimChecks();
+    });
   }
 
   // Never blocks: RoomOrWait bounds the queue. Once stopped, the write fails
@@ -273,7 +282,7 @@ class IngestReactor : public grpc::ServerBidiReactor<AgentMessage, CollectorMess
         return OnHello(in_.hello());
       case AgentMessage::kBatch:
         RETURN_IF_ERROR(RequireCurrent());
-        return OnBatch(in_.batch());
+        return OnBatch(in_.mutable_batch());
       case AgentMessage::kGap:
         RETURN_IF_ERROR(RequireCurrent());
         return OnGap(in_.gap());
@@ -336,15 +345,16 @@ class IngestReactor : public grpc::ServerBidiReactor<AgentMessage, CollectorMess
     return absl::OkStatus();
   }
 
-  absl::Status OnBatch(const idflow::v1::EventBatch& batch) {
-    if (batch.events_size() == 0) return absl::OkStatus();
-    uint64_t first = batch.events(0).seq();
-    uint64_t last = first + static_cast<uint64_t>(batch.events_size()) - 1;
+  // Bounds the events in place (the read buffer is reused by the next read).
+  absl::Status OnBatch(idflow::v1::EventBatch* batch) {
+    if (batch->events_size() == 0) return absl::OkStatus();
+    uint64_t first = batch->events(0).seq();
+    uint64_t last = first + static_cast<uint64_t>(batch->events_size()) - 1;
     PendingWrite w;
-    w.op.events.reserve(batch.events_size());
-    w.categories.reserve(batch.events_size());
-    for (int i = 0; i < batch.events_size(); ++i) {
-      const idflow::v1::Event& in = batch.events(i);
+    w.op.events.reserve(batch->events_size());
+    w.categories.reserve(batch->events_size());
+    for (int i = 0; i < batch->events_size(); ++i) {
+      idflow::v1::Event& in = *batch->mutable_events(i);
       if (in.seq() != first + static_cast<uint64_t>(i) || first == 0 || last > kMaxSeq) {
         // Out of order or out of range: no part of the batch can be stored.
         return absl::InvalidArgumentError(
@@ -356,9 +366,8 @@ class IngestReactor : public grpc::ServerBidiReactor<AgentMessage, CollectorMess
         valid = absl::InvalidArgumentError("event of another agent on this stream");
       }
       if (!valid.ok()) return Reject(first, last, valid);
-      idflow::v1::Event ev = in;
-      w.truncated += BoundEvent(&ev);
-      store::EventRecord rec = ToRecord(ev);
+      w.truncated += BoundEvent(&in);
+      store::EventRecord rec = ToRecord(in);
       rec.agent_id = agent_id_;
       w.categories.push_back(JudgeEvent(c_->policy(), &rec));
       if (rec.has_cookie) ++w.cookies;
@@ -842,12 +851,29 @@ std::string DefaultCollectorId(const std::string& listen) {
   return absl::StrCat(host, ":pid", ::getpid(), "-", started++);
 }
 
+// The SQLite file `url` names (OpenStore's grammar: sqlite:PATH,
+// sqlite://PATH or a bare path), or "" for another back-end.
+std::string SqlitePath(const std::string& url) {
+  if (absl::StartsWith(url, "sqlite:")) {
+    std::string path = url.substr(7);
+    return absl::StartsWith(path, "//") ? path.substr(2) : path;
+  }
+  return url.find("://") == std::string::npos ? url : "";
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Collector>> Collector::Start(const CollectorOptions& options) {
   if (options.store_url.empty()) return absl::InvalidArgumentError("--store is required");
   if (options.policies_dir.empty()) return absl::InvalidArgumentError("--policies is required");
-  ASSIGN_OR_RETURN(auto store, store::OpenStore(options.store_url));
+  std::unique_ptr<store::Store> store;
+  if (std::string path = SqlitePath(options.store_url); !path.empty()) {
+    // A SQLite file has no stream claims across processes: one collector
+    // writes it (a second is refused, naming the holder).
+    ASSIGN_OR_RETURN(store, store::SqliteStore::Open(path, {.exclusive_writer = true}));
+  } else {
+    ASSIGN_OR_RETURN(store, store::OpenStore(options.store_url));
+  }
   return Start(options, std::move(store));
 }
 

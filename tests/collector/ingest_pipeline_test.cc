@@ -480,3 +480,51 @@ TEST_F(IngestPipelineTest, ShutdownCommitsWhatIsInFlightAndAcksNothingElse) {
 
 }  // namespace
 }  // namespace idflow
+
+namespace idflow {
+namespace {
+
+collector::CollectorOptions SqliteOptions(const std::string& db) {
+  collector::CollectorOptions o;
+  o.listen = "127.0.0.1:0";
+  o.store_url = "sqlite:" + db;
+  o.policies_dir = std::string(IDFLOW_SOURCE_DIR) + "/policies";
+  return o;
+}
+
+std::string HelloCollectorId(int port) {
+  auto stub = idflow::v1::Ingest::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + kDeadline);
+  auto stream = stub->Stream(&ctx);
+  stream->Write(IngestHello("a1"));
+  CollectorMessage m;
+  std::string id = stream->Read(&m) ? m.hello_ack().collector_id() : "(no hello ack)";
+  ctx.TryCancel();
+  stream->Finish();
+  return id;
+}
+
+TEST(CollectorStoreTest, OneCollectorPerSqliteFileAndEachNamedApart) {
+  const std::string dir = TempDir();
+  auto first = collector::Collector::Start(SqliteOptions(dir + "/a.db"));
+  ASSERT_THAT(first, IsOk());
+  auto second = collector::Collector::Start(SqliteOptions(dir + "/a.db"));
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition)
+      << second.status().ToString();
+  auto other = collector::Collector::Start(SqliteOptions(dir + "/b.db"));
+  ASSERT_THAT(other, IsOk());
+  // Default ids (stream claims name them) differ between collectors.
+  std::string a = HelloCollectorId((*first)->grpc_port());
+  std::string b = HelloCollectorId((*other)->grpc_port());
+  EXPECT_FALSE(a.empty());
+  EXPECT_NE(a, b);
+  // The file is free again once its collector is gone.
+  first->reset();
+  EXPECT_THAT(collector::Collector::Start(SqliteOptions(dir + "/a.db")), IsOk());
+}
+
+}  // namespace
+}  // namespace idflow
