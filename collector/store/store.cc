@@ -3,6 +3,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "collector/store/postgres_store.h"
 #include "collector/store/sqlite_store.h"
 
 namespace idflow::store {
@@ -48,9 +49,10 @@ absl::StatusOr<uint64_t> Store::PruneBefore(int64_t) {
 absl::StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& url) {
   if (url.empty()) return absl::InvalidArgumentError("store URL is empty");
   if (absl::StartsWith(url, "postgresql://") || absl::StartsWith(url, "postgres://")) {
-    return absl::UnimplementedError(absl::StrCat("PostgreSQL store is not implemented yet (",
-                                                 url.substr(0, url.find(':')),
-                                                 "://…); use --store sqlite:PATH"));
+    // Errors name host, port and database only (the URL may hold a password).
+    auto s = PostgresStore::Open(url);
+    if (!s.ok()) return s.status();
+    return std::unique_ptr<Store>(std::move(*s));
   }
   std::string path;
   if (absl::StartsWith(url, "sqlite:")) {
