@@ -1,5 +1,9 @@
 // The collector's HTTP side: /healthz, /metrics (Prometheus text), the
-// violations dashboard (/) and its JSON API (/api/verdicts, /api/agents).
+// dashboard's page (collector/web/, embedded) and its JSON API behind the
+// bearer token: /api/overview, /api/matrix, /api/verdicts, /api/agents,
+// /api/devices, /api/devices/{id}/timeline, /api/policies,
+// /api/policies/diff and /api/changes (the live-update cursor).
+// Parameters and answers: collector/README.md ("Dashboard API").
 #ifndef IDFLOW_COLLECTOR_DASHBOARD_H_
 #define IDFLOW_COLLECTOR_DASHBOARD_H_
 
@@ -15,8 +19,6 @@ class Collector;
 
 void RegisterHttpRoutes(http::HttpServer* server, Collector* collector);
 
-// JSON array of verdict groups, the fields of `idflowctl violations --format json`.
-std::string VerdictGroupsJson(const std::vector<store::VerdictGroup>& groups);
 // {"agents":[...]}: per agent, where its data stands and its losses per cause.
 std::string AgentsJson(const std::vector<store::AgentRecord>& agents);
 

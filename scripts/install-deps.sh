@@ -24,3 +24,13 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# The dashboard's browser tests (tests/web): playwright-core from the
+# committed lock file (it drives Debian's chromium; no browser is downloaded).
+# Reinstalled only when the lock file changed since the last install.
+WEB_TESTS="$(cd "$(dirname "$0")/.." && pwd)/tests/web"
+if ! cmp -s "$WEB_TESTS/package-lock.json" "$WEB_TESTS/node_modules/.idflow-installed-lock"; then
+  echo "idflow: npm ci in tests/web" >&2
+  (cd "$WEB_TESTS" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  cp "$WEB_TESTS/package-lock.json" "$WEB_TESTS/node_modules/.idflow-installed-lock"
+fi

@@ -33,7 +33,9 @@ int HexValue(char c) {
   return -1;
 }
 
-std::string PercentDecode(absl::string_view s) {
+}  // namespace
+
+std::string PercentDecode(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
@@ -49,6 +51,8 @@ std::string PercentDecode(absl::string_view s) {
   }
   return out;
 }
+
+namespace {
 
 // Constant-time so the token cannot be guessed byte by byte from timings.
 bool TokenEquals(absl::string_view a, absl::string_view b) {
@@ -106,7 +110,8 @@ std::map<std::string, std::string> Request::QueryParams() const {
   for (absl::string_view part : absl::StrSplit(query, '&', absl::SkipEmpty())) {
     std::pair<absl::string_view, absl::string_view> kv =
         absl::StrSplit(part, absl::MaxSplits('=', 1));
-    out[PercentDecode(kv.first)] = PercentDecode(kv.second);
+    out[PercentDecode({kv.first.data(), kv.first.size()})] =
+        PercentDecode({kv.second.data(), kv.second.size()});
   }
   return out;
 }

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -46,6 +47,9 @@ struct Response {
 };
 
 using Handler = std::function<Response(const Request&)>;
+
+// Percent- and '+'-decoding as for query parameters (path segments too).
+std::string PercentDecode(std::string_view s);
 
 // kProtected routes require "Authorization: Bearer <token>" when the server
 // has a token; without a configured token every route is open.
