@@ -3,7 +3,7 @@
 // events table and indexes. Prints rows/s of each and the ratio.
 //
 //   build/bin/idflow-bench-sqlite-write [--events N] [--agents A] [--groups G]
-//                                       [--batch B] [--ops-per-write K] [--dir DIR]
+//                                       [--batch B] [--ops-per-write K] [--dir DIR] [--keep]
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -29,6 +29,7 @@ struct Flags {
   size_t batch = 500;
   size_t ops_per_write = 1;
   std::string dir = "/tmp";
+  bool keep = false;  // leave the files for inspection (query plans, sizes)
 };
 
 // Events as the collector stores them: a call chain, a destination, context,
@@ -252,8 +253,17 @@ Timing StoreWrite(const std::string& path, const std::vector<EventRecord>& event
 
 int Main(int argc, char** argv) {
   Flags flags;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; i += 2) {
     std::string k = argv[i];
+    if (k == "--keep") {
+      flags.keep = true;
+      --i;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      fprintf(stderr, "%s needs a value\n", k.c_str());
+      return 2;
+    }
     if (k == "--events")
       flags.events = strtoull(argv[i + 1], nullptr, 10);
     else if (k == "--agents")
@@ -284,7 +294,11 @@ int Main(int argc, char** argv) {
   const std::vector<EventRecord> events = MakeEvents(flags);
   const Timing raw = RawInsert(tmpl + "/raw.db", events, flags.batch);
   const Timing store = StoreWrite(tmpl + "/store.db", events, flags);
-  std::filesystem::remove_all(tmpl);
+  if (flags.keep) {
+    printf("files kept in %s\n", tmpl.c_str());
+  } else {
+    std::filesystem::remove_all(tmpl);
+  }
   const double n = static_cast<double>(events.size());
   printf("events %zu, agents %zu, groups per agent %zu, batch %zu, ops per Write %zu, dir %s\n",
          events.size(), flags.agents, flags.groups, flags.batch, flags.ops_per_write,

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <deque>
 #include <iterator>
+#include <limits>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
@@ -122,9 +123,11 @@ CREATE TABLE gaps (
 ALTER TABLE events ADD COLUMN run_id TEXT NOT NULL DEFAULT '';
 CREATE INDEX events_run ON events (run_id, last_seen_ms);
 )sql",
-    // v5 (fleet scale): aggregates maintained at ingest, backfilled from the
-    // stored events; per-agent accounting that survives retention; stream
-    // claims fencing writes.
+    // v5 (fleet scale): aggregates maintained at ingest (backfilled from the
+    // stored events by BackfillAggregatesLocked, the ingest code itself);
+    // per-agent accounting that survives retention; stream claims fencing
+    // writes. A group's id is the hash of its key (GroupId), so the upsert
+    // finds it by rowid instead of through a 14-column unique index.
     R"sql(
 CREATE TABLE streams (
   agent_id      TEXT    PRIMARY KEY,
@@ -189,32 +192,10 @@ CREATE TABLE verdict_groups (
   run_id             TEXT    NOT NULL,
   finding_rank       INTEGER NOT NULL,
   total              INTEGER NOT NULL,
-  group_first_ms     INTEGER NOT NULL,
-  UNIQUE (device_id, device_class, firmware, sdk, module, data_type, encoding, destination,
-          cookie_name, cookie_direction, verdict, statement, statement_version, entry)
+  group_first_ms     INTEGER NOT NULL
 );
-INSERT INTO verdict_groups (agent_id, seq, device_id, device_class, firmware, pid, exe, module,
-    module_build_id, sdk, action, channel, dest_ip, dest_port, dest_host, dest_peer_exe,
-    destination, data_type, instance, encoding, digest, byte_offset, snippet, scenarios, consents,
-    count, first_seen_ms, last_seen_ms, verdict, statement, statement_version, entry, explanation,
-    call_chain, sdk_hint, finding, cookie_name, cookie_direction, cookie_domain, cookie_max_age,
-    cookie_session, cookie_first_party, consents_json, run_id, finding_rank, total, group_first_ms)
-  SELECT agent_id, seq, device_id, device_class, firmware, pid, exe, module,
-    module_build_id, sdk, action, channel, dest_ip, dest_port, dest_host, dest_peer_exe,
-    destination, data_type, instance, encoding, digest, byte_offset, snippet, scenarios, consents,
-    count, first_seen_ms, last_seen_ms, verdict, statement, statement_version, entry, explanation,
-    call_chain, sdk_hint, finding, cookie_name, cookie_direction, cookie_domain, cookie_max_age,
-    cookie_session, cookie_first_party, consents_json, run_id,
-    CASE finding WHEN 'violation' THEN 0 WHEN 'observation' THEN 1 ELSE 2 END, total, fs
-  FROM (SELECT *,
-          ROW_NUMBER() OVER (g ORDER BY last_seen_ms DESC, id DESC) AS rn,
-          SUM(count) OVER g AS total, MIN(first_seen_ms) OVER g AS fs
-        FROM events
-        WINDOW g AS (PARTITION BY device_id, device_class, firmware, sdk, module, data_type,
-                     encoding, destination, cookie_name, cookie_direction, verdict, statement,
-                     statement_version, entry))
-  WHERE rn = 1 ORDER BY id;
 CREATE INDEX groups_order ON verdict_groups (finding_rank, last_seen_ms DESC);
+CREATE INDEX groups_device ON verdict_groups (device_id);
 CREATE INDEX groups_class ON verdict_groups (device_class);
 CREATE INDEX groups_firmware ON verdict_groups (firmware);
 CREATE INDEX groups_sdk ON verdict_groups (sdk);
@@ -230,9 +211,6 @@ CREATE TABLE verdict_matrix (
   last_seen_ms  INTEGER NOT NULL,
   PRIMARY KEY (sdk, data_type, verdict)
 ) WITHOUT ROWID;
-INSERT INTO verdict_matrix
-  SELECT sdk, data_type, verdict, MIN(finding), SUM(count), MIN(first_seen_ms), MAX(last_seen_ms)
-  FROM events GROUP BY sdk, data_type, verdict;
 CREATE TABLE verdict_hourly (
   hour_ms   INTEGER NOT NULL,
   device_id TEXT    NOT NULL,
@@ -243,10 +221,6 @@ CREATE TABLE verdict_hourly (
   total     INTEGER NOT NULL,
   PRIMARY KEY (hour_ms, device_id, sdk, data_type, verdict)
 ) WITHOUT ROWID;
-INSERT INTO verdict_hourly
-  SELECT last_seen_ms - (((last_seen_ms % 3600000) + 3600000) % 3600000) AS h, device_id, sdk,
-         data_type, verdict, MIN(finding), SUM(count)
-  FROM events GROUP BY h, device_id, sdk, data_type, verdict;
 )sql",
 };
 static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion);
@@ -521,8 +495,9 @@ std::string InsertSql(bool skip_duplicates) {
                       skip_duplicates ? " ON CONFLICT (agent_id, seq) DO NOTHING" : "");
 }
 
-// Adds a batch's summed group to its row. The sample columns follow the most
-// recent event (ties: the later write); the key and the finding rank stay.
+// Adds a batch's summed group to its row (id: GroupId). The sample columns
+// follow the most recent event (ties: the later write); the key and the
+// finding rank stay.
 std::string GroupUpsertSql() {
   const std::vector<std::string> key = absl::StrSplit(kGroupKey, ", ");
   std::vector<std::string> sets = {"total = total + excluded.total",
@@ -532,9 +507,14 @@ std::string GroupUpsertSql() {
     sets.push_back(absl::StrCat(col, " = iif(excluded.last_seen_ms >= last_seen_ms, excluded.", col,
                                 ", ", col, ")"));
   }
+  // Another group behind the same id (a hash collision) fails the WHERE:
+  // nothing changes and the writer probes the next id.
+  std::vector<std::string> same;
+  for (const std::string& col : key) same.push_back(absl::StrCat(col, " = excluded.", col));
   return absl::StrCat("INSERT INTO verdict_groups (", kColumns,
-                      ", finding_rank, total, group_first_ms) VALUES (", Params(kNumColumns + 3),
-                      ") ON CONFLICT (", kGroupKey, ") DO UPDATE SET ", absl::StrJoin(sets, ", "));
+                      ", finding_rank, total, group_first_ms, id) VALUES (",
+                      Params(kNumColumns + 4), ") ON CONFLICT (id) DO UPDATE SET ",
+                      absl::StrJoin(sets, ", "), " WHERE ", absl::StrJoin(same, " AND "));
 }
 
 // Reads kColumns starting at result column `c`.
@@ -693,6 +673,36 @@ struct ViewKeyHash {
     return h;
   }
 };
+
+// splitmix64's finaliser: spreads FNV's weak low bits over all 64.
+uint64_t Mix(uint64_t h) {
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebULL;
+  return h ^ (h >> 31);
+}
+
+// The stored id of a group: a hash of its key that must never change (it is
+// on disk), so not std::hash or absl::Hash. Probe k > 0 is the k-th
+// alternative when another group already holds the id (open addressing;
+// groups are never deleted, so a probe sequence never breaks).
+int64_t GroupId(const ViewKey<kGroupKeySize>& key, int probe) {
+  uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a, each field length-prefixed
+  auto add = [&h](unsigned char c) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  };
+  for (std::string_view f : key.f) {
+    for (size_t n = f.size(), i = 0; i < 8; ++i, n >>= 8) add(static_cast<unsigned char>(n));
+    for (char c : f) add(static_cast<unsigned char>(c));
+  }
+  return static_cast<int64_t>(Mix(h + static_cast<uint64_t>(probe) * 0x9e3779b97f4a7c15ULL));
+}
+
+// How many ids a group may try before the write fails: with 64-bit ids a
+// second probe is already a once-in-billions event.
+constexpr int kGroupProbes = 16;
 
 struct GroupSum {
   const EventRecord* sample;  // greatest last_seen; ties: the later row
@@ -1000,6 +1010,7 @@ absl::Status SqliteStore::Migrate() {
     }
     for (int v = version; v < kSchemaVersion; ++v) {
       RETURN_IF_ERROR(Exec(kMigrations[v]));
+      if (v + 1 == 5) RETURN_IF_ERROR(BackfillAggregatesLocked());
       RETURN_IF_ERROR(
           Exec(absl::StrCat("INSERT INTO schema_version (version) VALUES (", v + 1, ")").c_str()));
     }
@@ -1060,8 +1071,19 @@ absl::Status SqliteStore::FlushAggregatesLocked(Batch& batch) {
     sqlite3_bind_int(g, kNumColumns + 1, FindingRank(sum.sample->finding));
     sqlite3_bind_int64(g, kNumColumns + 2, static_cast<sqlite3_int64>(sum.count));
     sqlite3_bind_int64(g, kNumColumns + 3, sum.first_seen);
-    int rc = sqlite3_step(g);
-    if (rc != SQLITE_DONE) return Error(rc, "update verdict group");
+    bool written = false;
+    for (int probe = 0; probe < kGroupProbes && !written; ++probe) {
+      sqlite3_reset(g);  // bindings stay
+      sqlite3_bind_int64(g, kNumColumns + 4, GroupId(key, probe));
+      int rc = sqlite3_step(g);
+      if (rc != SQLITE_DONE) return Error(rc, "update verdict group");
+      written = sqlite3_changes(db_) > 0;
+    }
+    if (!written) {
+      return absl::InternalError(absl::StrCat("sqlite store ", path_, ": no free id for group of ",
+                                              sum.sample->sdk, "/", sum.sample->data_type,
+                                              " after ", kGroupProbes, " probes"));
+    }
   }
   ASSIGN_OR_RETURN(
       sqlite3_stmt * m,
@@ -1097,6 +1119,31 @@ absl::Status SqliteStore::FlushAggregatesLocked(Batch& batch) {
     if (rc != SQLITE_DONE) return Error(rc, "update hourly counts");
   }
   return absl::OkStatus();
+}
+
+absl::Status SqliteStore::BackfillAggregatesLocked() {
+  // The stored events in write order, through the ingest code, a chunk at a
+  // time (the batch points into the chunk).
+  ASSIGN_OR_RETURN(sqlite3_stmt * st,
+                   Prepare(absl::StrCat("SELECT id, ", kColumns,
+                                        " FROM events WHERE id > ? ORDER BY id LIMIT 4096")));
+  int64_t after = std::numeric_limits<int64_t>::min();
+  for (;;) {
+    std::vector<EventRecord> chunk;
+    {
+      StmtGuard guard(st);
+      sqlite3_bind_int64(st, 1, after);
+      int rc = ReadRows(st, chunk, [&after](sqlite3_stmt* row) {
+        after = sqlite3_column_int64(row, 0);
+        return ReadRecord(row, 1);
+      });
+      if (rc != SQLITE_DONE) return Error(rc, "read events to backfill aggregates");
+    }
+    if (chunk.empty()) return absl::OkStatus();
+    Batch batch;
+    for (const EventRecord& e : chunk) batch.Add(e);
+    RETURN_IF_ERROR(FlushAggregatesLocked(batch));
+  }
 }
 
 absl::StatusOr<uint64_t> SqliteStore::Append(const std::vector<EventRecord>& events) {

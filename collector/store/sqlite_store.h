@@ -120,6 +120,8 @@ class SqliteStore final : public Store {
                                    uint64_t gap_events);
   // Writes the batch's summed aggregates (groups, matrix, hourly).
   absl::Status FlushAggregatesLocked(Batch& batch);
+  // Schema v5: the aggregates of the events already stored.
+  absl::Status BackfillAggregatesLocked();
 
   const std::string path_;
   std::mutex mu_;  // std::mutex: visible to ThreadSanitizer
