@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <ctime>
 
 #include <condition_variable>
 #include <deque>
@@ -60,6 +61,12 @@ int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+uint64_t ThreadCpuMicros() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
 }
 
 store::DropCounts FromProto(const idflow::v1::DropCounters& d) {
@@ -632,6 +639,7 @@ void IngestPipeline::Commit(std::vector<PendingWrite>* group) {
   }
   if (!ops.empty()) {
     const auto start = std::chrono::steady_clock::now();
+    const uint64_t cpu_start = ThreadCpuMicros();
     absl::StatusOr<std::vector<absl::Status>> written = c_->store().Write(ops);
     const uint64_t us = std::chrono::duration_cast<std::chrono::microseconds>(
                             std::chrono::steady_clock::now() - start)
@@ -640,6 +648,7 @@ void IngestPipeline::Commit(std::vector<PendingWrite>* group) {
     n.commits++;
     n.commit_ops += ops.size();
     n.commit_us += us;
+    n.commit_cpu_us += ThreadCpuMicros() - cpu_start;
     n.last_commit_us = us;
     if (written.ok() && written->size() != ops.size()) {
       written = absl::InternalError(

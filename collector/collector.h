@@ -82,6 +82,9 @@ struct CollectorOptions {
     "Batches and gaps written by those commits (per commit: divide by commits_total).")            \
   X(commit_us, counter, "idflow_collector_commit_microseconds_total",                              \
     "Time spent in store writes (mean latency: divide by commits_total).")                         \
+  X(commit_cpu_us, counter, "idflow_collector_commit_cpu_microseconds_total",                      \
+    "CPU time the committer spent in store writes (the rest of the commit time waits on "          \
+    "fsync and locks).")                                                                           \
   X(backpressure_us, counter, "idflow_collector_backpressure_microseconds_total",                  \
     "Time streams spent not reading because their in-flight bound or the commit queue was "        \
     "full (gRPC flow control then holds the agents).")                                             \

@@ -136,10 +136,13 @@ struct Row {
 std::string PipelineNote(collector::Collector& c) {
   auto& n = c.counters();
   uint64_t commits = std::max<uint64_t>(1, n.commits.load());
+  const uint64_t events = std::max<uint64_t>(1, n.events.load());
   return absl::StrCat(n.commit_ops.load() / static_cast<double>(commits), " batches/commit, ",
                       n.events.load() / commits, " events/commit, mean commit ",
-                      n.commit_us.load() / commits / 1000.0, " ms, back-pressure ",
-                      n.backpressure_us.load() / 1e6, " stream-s");
+                      n.commit_us.load() / commits / 1000.0, " ms, store writes busy ",
+                      n.commit_us.load() / 1e6, " s (committer CPU ",
+                      static_cast<double>(n.commit_cpu_us.load()) / events,
+                      " us/event), back-pressure ", n.backpressure_us.load() / 1e6, " stream-s");
 }
 
 // (b) The rows the collector stores (converted and judged exactly as it
@@ -275,7 +278,8 @@ Row RawInsert(const Flags& f) {
   std::filesystem::remove_all(dir);
   return {"raw SQLite insert, same rows (WAL, synchronous=FULL, 500 rows/txn)", rows.size() / wall,
           cpu / rows.size() * 1e6,
-          absl::StrCat(rows.size(), " rows in ", wall, " s, ", names.size(), " columns")};
+          absl::StrCat(rows.size(), " rows in ", wall, " s, ", names.size(),
+                       " columns, the process using ", cpu / wall, " cores")};
 }
 
 // The agent side: a real Spool (fdatasync every 200 ms) and Sender, fed by a
@@ -328,7 +332,8 @@ Row Sustained(const Flags& f, const std::string& what, collector::Collector& c,
   stop = true;
   feeder.join();
   return {what, (e1 - e0) / wall, cpu / std::max<uint64_t>(1, e1 - e0) * 1e6,
-          absl::StrCat(e1 - e0, " events committed in ", wall, " s; ", PipelineNote(c))};
+          absl::StrCat(e1 - e0, " events committed in ", wall, " s, the process using ", cpu / wall,
+                       " cores; ", PipelineNote(c))};
 }
 
 // (a) agent -> collector -> SQLite.
