@@ -196,7 +196,7 @@ class IngestReactor : public grpc::ServerBidiReactor<AgentMessage, CollectorMess
       : c_(c), pipeline_(pipeline), ctx_(ctx) {
     c_->counters().streams++;
     reading_ = true;
-    StartRead(&in_);
+    StartNextRead();
   }
 
   void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
@@ -284,18 +284,18 @@ class IngestReactor : public grpc::ServerBidiReactor<AgentMessage, CollectorMess
   ~IngestReactor() override = default;
 
   absl::Status Handle() {
-    switch (in_.msg_case()) {
+    switch (in_->msg_case()) {
       case AgentMessage::kHello:
-        return OnHello(in_.hello());
+        return OnHello(in_->hello());
       case AgentMessage::kBatch:
         RETURN_IF_ERROR(RequireCurrent());
-        return OnBatch(in_.mutable_batch());
+        return OnBatch(in_->mutable_batch());
       case AgentMessage::kGap:
         RETURN_IF_ERROR(RequireCurrent());
-        return OnGap(in_.gap());
+        return OnGap(in_->gap());
       case AgentMessage::kDrops:
         RETURN_IF_ERROR(RequireCurrent());
-        return c_->store().UpdateDrops(agent_id_, FromProto(in_.drops()), NowMs());
+        return c_->store().UpdateDrops(agent_id_, FromProto(in_->drops()), NowMs());
       default:
         return absl::InvalidArgumentError("empty agent message");
     }
@@ -520,8 +520,15 @@ class IngestReactor : public grpc::ServerBidiReactor<AgentMessage, CollectorMess
     if (first_end) Account(end);
     // Finish last: OnDone (and the delete) may follow at once.
     if (write) StartWrite(&out_);
-    if (read) StartRead(&in_);
+    if (read) StartNextRead();
     if (finish) Finish(status);
+  }
+
+  // Only while no read is in flight and nothing is being handled.
+  void StartNextRead() {
+    arena_.Reset();
+    in_ = google::protobuf::Arena::CreateMessage<AgentMessage>(&arena_);
+    StartRead(in_);
   }
 
   Collector* const c_;
@@ -533,7 +540,11 @@ class IngestReactor : public grpc::ServerBidiReactor<AgentMessage, CollectorMess
   uint64_t memory_generation_ = 0;
   uint64_t store_generation_ = 0;
   bool watched_ = false;
-  AgentMessage in_;  // owned by the read in flight or the handling (reading_)
+  // The message read, owned by the read in flight or the handling (reading_).
+  // It lives on an arena that each read starts afresh: a batch is a oneof
+  // field, which parsing would otherwise free and allocate event by event.
+  google::protobuf::Arena arena_;
+  AgentMessage* in_ = nullptr;
   std::atomic<bool> commit_failed_{false};
 
   std::mutex mu_;  // std::mutex: visible to ThreadSanitizer
