@@ -3,7 +3,7 @@
 // bearer token: /api/overview, /api/matrix, /api/verdicts, /api/agents,
 // /api/devices, /api/devices/{id}/timeline, /api/policies,
 // /api/policies/diff and /api/changes (the live-update cursor).
-// Parameters and answers: collector/README.md ("Dashboard API").
+// Parameters and answers: collector/web/README.md ("API").
 #ifndef IDFLOW_COLLECTOR_DASHBOARD_H_
 #define IDFLOW_COLLECTOR_DASHBOARD_H_
 
