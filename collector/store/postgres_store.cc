@@ -3,7 +3,9 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
+#include <climits>
 #include <cstdlib>
 #include <functional>
 #include <map>
@@ -359,7 +361,6 @@ void AppendEventRow(std::string& buf, const EventRecord& e) {
   text(e.statement_version);
   text(e.entry);
   text(e.explanation);
-  buf.push_back('\n');
 }
 
 // --- reading results ----------------------------------------------------------
@@ -609,10 +610,10 @@ absl::StatusOr<ResultPtr> Exec(const std::string& where, PGconn* pg, absl::strin
 
 // Streams `data` (COPY text rows) into `table (columns)`.
 absl::Status CopyIn(const std::string& where, PGconn* pg, const std::string& table,
-                    const std::string& data) {
+                    absl::string_view columns, const std::string& data) {
   const std::string what = absl::StrCat("copy into ", table);
   {
-    ResultPtr r(PQexec(pg, absl::StrCat("COPY ", table, " (", kColumns, ") FROM STDIN").c_str()),
+    ResultPtr r(PQexec(pg, absl::StrCat("COPY ", table, " (", columns, ") FROM STDIN").c_str()),
                 &PQclear);
     if (!r || PQresultStatus(r.get()) != PGRES_COPY_IN) return Errors::Of(where, pg, r.get(), what);
   }
@@ -635,6 +636,17 @@ absl::Status CopyIn(const std::string& where, PGconn* pg, const std::string& tab
 }
 
 }  // namespace
+
+std::string PostgresStore::CopyRows(const std::vector<EventRecord>& events) {
+  std::string rows;
+  for (const EventRecord& e : events) {
+    AppendEventRow(rows, e);
+    rows.push_back('\n');
+  }
+  return rows;
+}
+
+const char* PostgresStore::CopyColumns() { return kColumns; }
 
 // --- opening ------------------------------------------------------------------
 
@@ -851,12 +863,94 @@ absl::Status PostgresStore::EnsurePartitions(Conn& c, const std::set<int64_t>& d
 
 // --- writing --------------------------------------------------------------------
 
-// The rows one transaction adds: COPY text for `events`, also staged in the
-// session's temporary table from which the aggregates are summed by SQL.
+// What one transaction adds to the aggregates, summed here so that each
+// aggregate row is written once per transaction. Points into the caller's
+// events: lives within one Write/Append call.
 class PostgresStore::Batch {
  public:
-  std::string rows;
-  bool any = false;
+  void Add(const EventRecord& e) {
+    const bool c = e.has_cookie;
+    auto [g, g_new] = groups_.try_emplace(
+        {e.device_id, e.device_class, e.firmware, e.sdk, e.module, e.data_type, e.encoding,
+         e.Destination(), c ? e.cookie.name : "", c ? e.cookie.direction : "", e.verdict,
+         e.statement, e.statement_version, e.entry},
+        Group{&e, 0, e.first_seen_unix_ms});
+    g->second.count += e.count;
+    g->second.first_seen = std::min(g->second.first_seen, e.first_seen_unix_ms);
+    // The most recent event is the sample; ties: the later one.
+    if (e.last_seen_unix_ms >= g->second.sample->last_seen_unix_ms) g->second.sample = &e;
+    Cell& m = matrix_[{e.sdk, e.data_type, e.verdict}];
+    m.Add(e, e.last_seen_unix_ms);
+    hours_[{HourOf(e.last_seen_unix_ms), {e.device_id, e.sdk, e.data_type, e.verdict}}].Add(
+        e, e.last_seen_unix_ms);
+  }
+  bool empty() const { return groups_.empty(); }
+
+  // COPY rows for staged_groups: the sample's columns, total, first seen.
+  std::string GroupRows() const {
+    std::string out;
+    for (const auto& [key, g] : groups_) {
+      AppendEventRow(out, *g.sample);
+      absl::StrAppend(&out, "\t", static_cast<int64_t>(g.count), "\t", g.first_seen, "\n");
+    }
+    return out;
+  }
+  // Parameters of the matrix upsert: one array per column.
+  std::vector<std::string> MatrixParams() const {
+    std::vector<std::vector<std::string>> cols(7);
+    for (const auto& [k, m] : matrix_) {
+      for (int i = 0; i < 3; ++i) cols[i].push_back(k[i]);
+      m.Append(cols, 3, /*with_times=*/true);
+    }
+    return Literals(cols);
+  }
+  std::vector<std::string> HourParams() const {
+    std::vector<std::vector<std::string>> cols(7);
+    for (const auto& [k, h] : hours_) {
+      cols[0].push_back(absl::StrCat(k.first));
+      for (int i = 0; i < 4; ++i) cols[i + 1].push_back(k.second[i]);
+      h.Append(cols, 5, /*with_times=*/false);
+    }
+    return Literals(cols);
+  }
+
+ private:
+  struct Group {
+    const EventRecord* sample;
+    uint64_t count;
+    int64_t first_seen;
+  };
+  struct Cell {
+    std::string finding;
+    uint64_t count = 0;
+    int64_t first = INT64_MAX;
+    int64_t last = INT64_MIN;
+    void Add(const EventRecord& e, int64_t last_seen) {
+      finding = e.finding;
+      count += e.count;
+      first = std::min(first, e.first_seen_unix_ms);
+      last = std::max(last, last_seen);
+    }
+    void Append(std::vector<std::vector<std::string>>& cols, size_t at, bool with_times) const {
+      cols[at].push_back(finding);
+      cols[at + 1].push_back(absl::StrCat(static_cast<int64_t>(count)));
+      if (with_times) {
+        cols[at + 2].push_back(absl::StrCat(first));
+        cols[at + 3].push_back(absl::StrCat(last));
+      }
+    }
+  };
+  static std::vector<std::string> Literals(const std::vector<std::vector<std::string>>& cols) {
+    std::vector<std::string> out;
+    for (const auto& c : cols) {
+      if (!c.empty()) out.push_back(TextArray(c));
+    }
+    return out;
+  }
+
+  std::map<std::array<std::string, 14>, Group> groups_;
+  std::map<std::array<std::string, 3>, Cell> matrix_;
+  std::map<std::pair<int64_t, std::array<std::string, 4>>, Cell> hours_;
 };
 
 namespace {
@@ -931,59 +1025,57 @@ absl::Status SaveStreams(const std::string& where, PGconn* pg,
 
 absl::Status PostgresStore::EnsureSession(Conn& c) {
   if (c.session_ready) return absl::OkStatus();
-  RETURN_IF_ERROR(Exec(where_, c.pg, "create staging table",
-                       absl::StrCat("CREATE TEMP TABLE IF NOT EXISTS staged_events"
-                                    " ON COMMIT DELETE ROWS AS SELECT ",
-                                    kColumns, " FROM events WITH NO DATA"))
-                      .status());
-  RETURN_IF_ERROR(Exec(where_, c.pg, "number staging table",
-                       "ALTER TABLE staged_events ADD COLUMN IF NOT EXISTS ord bigint"
-                       " GENERATED ALWAYS AS IDENTITY")
-                      .status());
+  RETURN_IF_ERROR(
+      Exec(where_, c.pg, "create staging table",
+           absl::StrCat("CREATE TEMP TABLE IF NOT EXISTS staged_groups"
+                        " ON COMMIT DELETE ROWS AS SELECT ",
+                        kColumns, ", total, group_first_ms FROM verdict_groups", " WITH NO DATA"))
+          .status());
   c.session_ready = true;
   return absl::OkStatus();
 }
 
 absl::Status PostgresStore::FlushAggregates(Conn& c, Batch& batch) {
-  if (!batch.any) return absl::OkStatus();
-  // Groups: per key of the staged rows the summed count, the first seen and
-  // the sample (greatest last_seen, ties: the later row); merged into the
-  // stored row in key order.
-  std::vector<std::string> sets = {
-      "total = verdict_groups.total + excluded.total",
-      "group_first_ms = LEAST(verdict_groups.group_first_ms, excluded.group_first_ms)"};
-  const std::vector<std::string> key = absl::StrSplit(kGroupKey, ", ");
-  for (const std::string& col : ColumnList()) {
-    if (std::find(key.begin(), key.end(), col) != key.end()) continue;
-    sets.push_back(absl::StrCat(col,
-                                " = CASE WHEN excluded.last_seen_ms >= verdict_groups.last_seen_ms",
-                                " THEN excluded.", col, " ELSE verdict_groups.", col, " END"));
-  }
-  static const std::string* group_sql = new std::string(absl::StrCat(
-      "INSERT INTO verdict_groups (", kColumns, ", finding_rank, total, group_first_ms) SELECT ",
-      kColumns, ", ", kFindingRank, ", total, fs FROM (SELECT DISTINCT ON (", kGroupKey, ") ",
-      kColumns, ", SUM(count) OVER w AS total, MIN(first_seen_ms) OVER w AS fs",
-      " FROM staged_events WINDOW w AS (PARTITION BY ", kGroupKey, ") ORDER BY ", kGroupKey,
-      ", last_seen_ms DESC, ord DESC) s ORDER BY ", kGroupKey, " ON CONFLICT (", kGroupKey,
-      ") DO UPDATE SET ", absl::StrJoin(sets, ", ")));
+  if (batch.empty()) return absl::OkStatus();
+  // Groups: the summed rows staged, then merged into the stored ones in key
+  // order (the lock order every collector follows). The sample columns follow
+  // the most recent event (ties: the later write).
+  static const std::string* group_sql = [] {
+    std::vector<std::string> sets = {
+        "total = verdict_groups.total + excluded.total",
+        "group_first_ms = LEAST(verdict_groups.group_first_ms, excluded.group_first_ms)"};
+    const std::vector<std::string> key = absl::StrSplit(kGroupKey, ", ");
+    for (const std::string& col : ColumnList()) {
+      if (std::find(key.begin(), key.end(), col) != key.end()) continue;
+      sets.push_back(absl::StrCat(col, " = CASE WHEN excluded.last_seen_ms >= ",
+                                  "verdict_groups.last_seen_ms THEN excluded.", col,
+                                  " ELSE verdict_groups.", col, " END"));
+    }
+    return new std::string(absl::StrCat(
+        "INSERT INTO verdict_groups (", kColumns, ", finding_rank, total, group_first_ms) SELECT ",
+        kColumns, ", ", kFindingRank, ", total, group_first_ms FROM staged_groups ORDER BY ",
+        kGroupKey, " ON CONFLICT (", kGroupKey, ") DO UPDATE SET ", absl::StrJoin(sets, ", ")));
+  }();
+  RETURN_IF_ERROR(CopyIn(where_, c.pg, "staged_groups",
+                         absl::StrCat(kColumns, ", total, group_first_ms"), batch.GroupRows()));
   RETURN_IF_ERROR(Exec(where_, c.pg, "update verdict groups", *group_sql).status());
   RETURN_IF_ERROR(
       Exec(where_, c.pg, "update verdict matrix",
-           "INSERT INTO verdict_matrix SELECT sdk, data_type, verdict, MIN(finding), SUM(count),"
-           " MIN(first_seen_ms), MAX(last_seen_ms) FROM staged_events GROUP BY 1, 2, 3"
+           "INSERT INTO verdict_matrix SELECT * FROM unnest($1::text[], $2::text[],"
+           " $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[])"
            " ORDER BY 1, 2, 3 ON CONFLICT (sdk, data_type, verdict) DO UPDATE SET"
            " finding = excluded.finding, total = verdict_matrix.total + excluded.total,"
            " first_seen_ms = LEAST(verdict_matrix.first_seen_ms, excluded.first_seen_ms),"
-           " last_seen_ms = GREATEST(verdict_matrix.last_seen_ms, excluded.last_seen_ms)")
+           " last_seen_ms = GREATEST(verdict_matrix.last_seen_ms, excluded.last_seen_ms)",
+           batch.MatrixParams())
           .status());
   return Exec(where_, c.pg, "update hourly counts",
-              absl::StrCat("INSERT INTO verdict_hourly SELECT last_seen_ms - ((last_seen_ms % ",
-                           kHourMs, ") + ", kHourMs, ") % ", kHourMs,
-                           ", device_id, sdk, data_type, verdict, MIN(finding), SUM(count)"
-                           " FROM staged_events GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"
-                           " ON CONFLICT (hour_ms, device_id, sdk, data_type, verdict) DO UPDATE"
-                           " SET finding = excluded.finding,"
-                           " total = verdict_hourly.total + excluded.total"))
+              "INSERT INTO verdict_hourly SELECT * FROM unnest($1::bigint[], $2::text[],"
+              " $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])"
+              " ORDER BY 1, 2, 3, 4, 5 ON CONFLICT (hour_ms, device_id, sdk, data_type, verdict)"
+              " DO UPDATE SET finding = excluded.finding,"
+              " total = verdict_hourly.total + excluded.total",
+              batch.HourParams())
       .status();
 }
 
@@ -1004,8 +1096,7 @@ absl::StatusOr<absl::Status> InSavepoint(const std::string& where, PGconn* pg,
 }
 
 absl::Status CopyEvents(const std::string& where, PGconn* pg, const std::string& rows) {
-  RETURN_IF_ERROR(CopyIn(where, pg, "events", rows));
-  return CopyIn(where, pg, "staged_events", rows);
+  return CopyIn(where, pg, "events", kColumns, rows);
 }
 
 }  // namespace
@@ -1056,12 +1147,13 @@ absl::Status PostgresStore::WriteTx(Conn& c, const std::vector<WriteOp>& ops,
       uint64_t count = 0;
       for (const EventRecord& e : op.events) {
         AppendEventRow(rows, e);
+        rows.push_back('\n');
         count += e.count;
       }
       ASSIGN_OR_RETURN(out[i],
                        InSavepoint(where_, c.pg, [&] { return CopyEvents(where_, c.pg, rows); }));
       if (!out[i].ok()) continue;
-      batch.any = true;
+      for (const EventRecord& e : op.events) batch.Add(e);
       s.last_seq = op.events.back().seq;
       s.added_events += count;
     }
@@ -1132,10 +1224,13 @@ absl::StatusOr<uint64_t> PostgresStore::Append(const std::vector<EventRecord>& e
       stored.emplace(Text(r.get(), i, 0), static_cast<uint64_t>(Int(r.get(), i, 1)));
     }
     Batch batch;
+    std::string rows;
     for (const EventRecord& e : events) {
       // Skips what is stored and repeats within the call (first copy wins).
       if (!stored.emplace(e.agent_id, e.seq).second) continue;
-      AppendEventRow(batch.rows, e);
+      AppendEventRow(rows, e);
+      rows.push_back('\n');
+      batch.Add(e);
       StreamState& s = streams[e.agent_id];
       s.last_seq = std::max(s.last_seq, e.seq);
       s.added_events += e.count;
@@ -1143,8 +1238,7 @@ absl::StatusOr<uint64_t> PostgresStore::Append(const std::vector<EventRecord>& e
       ++inserted;
     }
     if (inserted == 0) return absl::OkStatus();
-    batch.any = true;
-    RETURN_IF_ERROR(CopyEvents(where_, c.pg, batch.rows));
+    RETURN_IF_ERROR(CopyEvents(where_, c.pg, rows));
     RETURN_IF_ERROR(SaveStreams(where_, c.pg, streams));
     return FlushAggregates(c, batch);
   };
