@@ -101,9 +101,24 @@ double CpuSeconds() {
   return s(ru.ru_utime) + s(ru.ru_stime);
 }
 
+// Bytes this process caused to be written to storage (/proc/self/io): the
+// I/O side of a run, which a loaded machine does not blur like wall time.
+double WrittenBytes() {
+  FILE* f = fopen("/proc/self/io", "r");
+  if (f == nullptr) return 0;
+  char line[128];
+  unsigned long long v = 0;
+  while (fgets(line, sizeof(line), f) != nullptr) {
+    if (sscanf(line, "write_bytes: %llu", &v) == 1) break;
+  }
+  fclose(f);
+  return static_cast<double>(v);
+}
+
 struct Timing {
   double wall = 0;
   double cpu = 0;
+  double written = 0;
 };
 
 void Check(int rc, sqlite3* db, const char* what) {
@@ -157,6 +172,7 @@ Timing RawInsert(const std::string& path, const std::vector<EventRecord>& events
     sqlite3_bind_text(st, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
   };
   const double cpu = CpuSeconds();
+  const double written = WrittenBytes();
   auto start = std::chrono::steady_clock::now();
   for (size_t b = 0; b < events.size(); b += batch) {
     Check(sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), db, "begin");
@@ -206,7 +222,7 @@ Timing RawInsert(const std::string& path, const std::vector<EventRecord>& events
     }
     Check(sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr), db, "commit");
   }
-  Timing t{Seconds(start), CpuSeconds() - cpu};
+  Timing t{Seconds(start), CpuSeconds() - cpu, WrittenBytes() - written};
   sqlite3_finalize(st);
   sqlite3_close(db);
   return t;
@@ -234,6 +250,7 @@ Timing StoreWrite(const std::string& path, const std::vector<EventRecord>& event
     calls.push_back(std::move(ops));
   }
   const double cpu = CpuSeconds();
+  const double written = WrittenBytes();
   auto start = std::chrono::steady_clock::now();
   for (const auto& ops : calls) {
     auto st = (*s)->Write(ops);
@@ -248,7 +265,7 @@ Timing StoreWrite(const std::string& path, const std::vector<EventRecord>& event
       }
     }
   }
-  return {Seconds(start), CpuSeconds() - cpu};
+  return {Seconds(start), CpuSeconds() - cpu, WrittenBytes() - written};
 }
 
 int Main(int argc, char** argv) {
@@ -303,10 +320,10 @@ int Main(int argc, char** argv) {
   printf("events %zu, agents %zu, groups per agent %zu, batch %zu, ops per Write %zu, dir %s\n",
          events.size(), flags.agents, flags.groups, flags.batch, flags.ops_per_write,
          flags.dir.c_str());
-  printf("raw insert          %10.0f rows/s  (%.2f s, %.2f s CPU)\n", n / raw.wall, raw.wall,
-         raw.cpu);
-  printf("SqliteStore::Write  %10.0f rows/s  (%.2f s, %.2f s CPU)\n", n / store.wall, store.wall,
-         store.cpu);
+  printf("raw insert          %10.0f rows/s  (%.2f s, %.2f s CPU, %.0f bytes written/row)\n",
+         n / raw.wall, raw.wall, raw.cpu, raw.written / n);
+  printf("SqliteStore::Write  %10.0f rows/s  (%.2f s, %.2f s CPU, %.0f bytes written/row)\n",
+         n / store.wall, store.wall, store.cpu, store.written / n);
   printf("ratio Write/raw     %10.2f  (CPU per row: %.2f x raw)\n", raw.wall / store.wall,
          store.cpu / raw.cpu);
   return 0;

@@ -14,7 +14,6 @@
 #include <cstring>
 #include <deque>
 #include <iterator>
-#include <limits>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
@@ -123,11 +122,9 @@ CREATE TABLE gaps (
 ALTER TABLE events ADD COLUMN run_id TEXT NOT NULL DEFAULT '';
 CREATE INDEX events_run ON events (run_id, last_seen_ms);
 )sql",
-    // v5 (fleet scale): aggregates maintained at ingest (backfilled from the
-    // stored events by BackfillAggregatesLocked, the ingest code itself);
-    // per-agent accounting that survives retention; stream claims fencing
-    // writes. A group's id is the hash of its key (GroupId), so the upsert
-    // finds it by rowid instead of through a 14-column unique index.
+    // v5 (fleet scale): aggregates maintained at ingest, backfilled from the
+    // stored events; per-agent accounting that survives retention; stream
+    // claims fencing writes.
     R"sql(
 CREATE TABLE streams (
   agent_id      TEXT    PRIMARY KEY,
@@ -192,10 +189,32 @@ CREATE TABLE verdict_groups (
   run_id             TEXT    NOT NULL,
   finding_rank       INTEGER NOT NULL,
   total              INTEGER NOT NULL,
-  group_first_ms     INTEGER NOT NULL
+  group_first_ms     INTEGER NOT NULL,
+  UNIQUE (device_id, device_class, firmware, sdk, module, data_type, encoding, destination,
+          cookie_name, cookie_direction, verdict, statement, statement_version, entry)
 );
+INSERT INTO verdict_groups (agent_id, seq, device_id, device_class, firmware, pid, exe, module,
+    module_build_id, sdk, action, channel, dest_ip, dest_port, dest_host, dest_peer_exe,
+    destination, data_type, instance, encoding, digest, byte_offset, snippet, scenarios, consents,
+    count, first_seen_ms, last_seen_ms, verdict, statement, statement_version, entry, explanation,
+    call_chain, sdk_hint, finding, cookie_name, cookie_direction, cookie_domain, cookie_max_age,
+    cookie_session, cookie_first_party, consents_json, run_id, finding_rank, total, group_first_ms)
+  SELECT agent_id, seq, device_id, device_class, firmware, pid, exe, module,
+    module_build_id, sdk, action, channel, dest_ip, dest_port, dest_host, dest_peer_exe,
+    destination, data_type, instance, encoding, digest, byte_offset, snippet, scenarios, consents,
+    count, first_seen_ms, last_seen_ms, verdict, statement, statement_version, entry, explanation,
+    call_chain, sdk_hint, finding, cookie_name, cookie_direction, cookie_domain, cookie_max_age,
+    cookie_session, cookie_first_party, consents_json, run_id,
+    CASE finding WHEN 'violation' THEN 0 WHEN 'observation' THEN 1 ELSE 2 END, total, fs
+  FROM (SELECT *,
+          ROW_NUMBER() OVER (g ORDER BY last_seen_ms DESC, id DESC) AS rn,
+          SUM(count) OVER g AS total, MIN(first_seen_ms) OVER g AS fs
+        FROM events
+        WINDOW g AS (PARTITION BY device_id, device_class, firmware, sdk, module, data_type,
+                     encoding, destination, cookie_name, cookie_direction, verdict, statement,
+                     statement_version, entry))
+  WHERE rn = 1 ORDER BY id;
 CREATE INDEX groups_order ON verdict_groups (finding_rank, last_seen_ms DESC);
-CREATE INDEX groups_device ON verdict_groups (device_id);
 CREATE INDEX groups_class ON verdict_groups (device_class);
 CREATE INDEX groups_firmware ON verdict_groups (firmware);
 CREATE INDEX groups_sdk ON verdict_groups (sdk);
@@ -211,6 +230,9 @@ CREATE TABLE verdict_matrix (
   last_seen_ms  INTEGER NOT NULL,
   PRIMARY KEY (sdk, data_type, verdict)
 ) WITHOUT ROWID;
+INSERT INTO verdict_matrix
+  SELECT sdk, data_type, verdict, MIN(finding), SUM(count), MIN(first_seen_ms), MAX(last_seen_ms)
+  FROM events GROUP BY sdk, data_type, verdict;
 CREATE TABLE verdict_hourly (
   hour_ms   INTEGER NOT NULL,
   device_id TEXT    NOT NULL,
@@ -221,6 +243,10 @@ CREATE TABLE verdict_hourly (
   total     INTEGER NOT NULL,
   PRIMARY KEY (hour_ms, device_id, sdk, data_type, verdict)
 ) WITHOUT ROWID;
+INSERT INTO verdict_hourly
+  SELECT last_seen_ms - (((last_seen_ms % 3600000) + 3600000) % 3600000) AS h, device_id, sdk,
+         data_type, verdict, MIN(finding), SUM(count)
+  FROM events GROUP BY h, device_id, sdk, data_type, verdict;
 )sql",
 };
 static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion);
@@ -495,9 +521,8 @@ std::string InsertSql(bool skip_duplicates) {
                       skip_duplicates ? " ON CONFLICT (agent_id, seq) DO NOTHING" : "");
 }
 
-// Adds a batch's summed group to its row (id: GroupId). The sample columns
-// follow the most recent event (ties: the later write); the key and the
-// finding rank stay.
+// Adds a batch's summed group to its row. The sample columns follow the most
+// recent event (ties: the later write); the key and the finding rank stay.
 std::string GroupUpsertSql() {
   const std::vector<std::string> key = absl::StrSplit(kGroupKey, ", ");
   std::vector<std::string> sets = {"total = total + excluded.total",
@@ -507,14 +532,9 @@ std::string GroupUpsertSql() {
     sets.push_back(absl::StrCat(col, " = iif(excluded.last_seen_ms >= last_seen_ms, excluded.", col,
                                 ", ", col, ")"));
   }
-  // Another group behind the same id (a hash collision) fails the WHERE:
-  // nothing changes and the writer probes the next id.
-  std::vector<std::string> same;
-  for (const std::string& col : key) same.push_back(absl::StrCat(col, " = excluded.", col));
   return absl::StrCat("INSERT INTO verdict_groups (", kColumns,
-                      ", finding_rank, total, group_first_ms, id) VALUES (",
-                      Params(kNumColumns + 4), ") ON CONFLICT (id) DO UPDATE SET ",
-                      absl::StrJoin(sets, ", "), " WHERE ", absl::StrJoin(same, " AND "));
+                      ", finding_rank, total, group_first_ms) VALUES (", Params(kNumColumns + 3),
+                      ") ON CONFLICT (", kGroupKey, ") DO UPDATE SET ", absl::StrJoin(sets, ", "));
 }
 
 // Reads kColumns starting at result column `c`.
@@ -674,36 +694,6 @@ struct ViewKeyHash {
   }
 };
 
-// splitmix64's finaliser: spreads FNV's weak low bits over all 64.
-uint64_t Mix(uint64_t h) {
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ULL;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebULL;
-  return h ^ (h >> 31);
-}
-
-// The stored id of a group: a hash of its key that must never change (it is
-// on disk), so not std::hash or absl::Hash. Probe k > 0 is the k-th
-// alternative when another group already holds the id (open addressing;
-// groups are never deleted, so a probe sequence never breaks).
-int64_t GroupId(const ViewKey<kGroupKeySize>& key, int probe) {
-  uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a, each field length-prefixed
-  auto add = [&h](unsigned char c) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  };
-  for (std::string_view f : key.f) {
-    for (size_t n = f.size(), i = 0; i < 8; ++i, n >>= 8) add(static_cast<unsigned char>(n));
-    for (char c : f) add(static_cast<unsigned char>(c));
-  }
-  return static_cast<int64_t>(Mix(h + static_cast<uint64_t>(probe) * 0x9e3779b97f4a7c15ULL));
-}
-
-// How many ids a group may try before the write fails: with 64-bit ids a
-// second probe is already a once-in-billions event.
-constexpr int kGroupProbes = 16;
-
 struct GroupSum {
   const EventRecord* sample;  // greatest last_seen; ties: the later row
   uint64_t count;
@@ -829,9 +819,12 @@ SqliteStore::SqliteStore(std::string path, sqlite3* db)
       group_upsert_sql_(GroupUpsertSql()) {}
 
 SqliteStore::~SqliteStore() {
-  std::lock_guard lock(mu_);
-  for (auto& [sql, st] : stmts_) sqlite3_finalize(st);
-  stmts_.clear();
+  std::scoped_lock lock(mu_, read_mu_);
+  for (auto* cache : {&stmts_, &read_stmts_}) {
+    for (auto& [sql, st] : *cache) sqlite3_finalize(st);
+    cache->clear();
+  }
+  sqlite3_close_v2(read_db_);
   sqlite3_close_v2(db_);
   // After the close: the next writer may start once the file is released.
   if (lock_fd_ >= 0) close(lock_fd_);
@@ -923,13 +916,24 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
     std::lock_guard lock(s->mu_);
     RETURN_IF_ERROR(s->Init());
   }
+  // Queries get their own connection: in WAL mode it reads the last commit
+  // while the writer's transaction goes on, so the dashboard never stalls
+  // ingest (and ingest never stalls it beyond one statement).
+  rc = sqlite3_open_v2(path.c_str(), &s->read_db_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+                       nullptr);
+  if (rc != SQLITE_OK) {
+    return absl::Status(CodeFor(rc), absl::StrCat("sqlite store ", path,
+                                                  ": cannot open a reader: ", sqlite3_errstr(rc)));
+  }
+  sqlite3_extended_result_codes(s->read_db_, 1);
+  sqlite3_busy_timeout(s->read_db_, 5000);
   return s;
 }
 
-absl::Status SqliteStore::Error(int rc, const std::string& what) {
-  return absl::Status(
-      CodeFor(rc), absl::StrCat("sqlite store ", path_, ": ", what, ": ", sqlite3_errmsg(db_), " (",
-                                sqlite3_errstr(rc), ")"));
+absl::Status SqliteStore::Error(int rc, const std::string& what, sqlite3* db) {
+  return absl::Status(CodeFor(rc), absl::StrCat("sqlite store ", path_, ": ", what, ": ",
+                                                sqlite3_errmsg(db != nullptr ? db : db_), " (",
+                                                sqlite3_errstr(rc), ")"));
 }
 
 absl::Status SqliteStore::Exec(const char* sql) {
@@ -945,14 +949,18 @@ absl::Status SqliteStore::Exec(const char* sql) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<sqlite3_stmt*> SqliteStore::Prepare(const std::string& sql) {
-  auto it = stmts_.find(sql);
-  if (it != stmts_.end()) return it->second;
+absl::StatusOr<sqlite3_stmt*> SqliteStore::Prepare(const std::string& sql, bool read) {
+  sqlite3* db = read ? read_db_ : db_;
+  auto& cache = read ? read_stmts_ : stmts_;
+  auto it = cache.find(sql);
+  if (it != cache.end()) return it->second;
   sqlite3_stmt* st = nullptr;
-  int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()),
+  int rc = sqlite3_prepare_v3(db, sql.c_str(), static_cast<int>(sql.size()),
                               SQLITE_PREPARE_PERSISTENT, &st, nullptr);
-  if (rc != SQLITE_OK) return Error(rc, absl::StrCat("prepare \"", sql.substr(0, 60), "\""));
-  stmts_.emplace(sql, st);
+  if (rc != SQLITE_OK) {
+    return Error(rc, absl::StrCat("prepare \"", sql.substr(0, 60), "\""), db);
+  }
+  cache.emplace(sql, st);
   return st;
 }
 
@@ -1010,7 +1018,6 @@ absl::Status SqliteStore::Migrate() {
     }
     for (int v = version; v < kSchemaVersion; ++v) {
       RETURN_IF_ERROR(Exec(kMigrations[v]));
-      if (v + 1 == 5) RETURN_IF_ERROR(BackfillAggregatesLocked());
       RETURN_IF_ERROR(
           Exec(absl::StrCat("INSERT INTO schema_version (version) VALUES (", v + 1, ")").c_str()));
     }
@@ -1071,19 +1078,8 @@ absl::Status SqliteStore::FlushAggregatesLocked(Batch& batch) {
     sqlite3_bind_int(g, kNumColumns + 1, FindingRank(sum.sample->finding));
     sqlite3_bind_int64(g, kNumColumns + 2, static_cast<sqlite3_int64>(sum.count));
     sqlite3_bind_int64(g, kNumColumns + 3, sum.first_seen);
-    bool written = false;
-    for (int probe = 0; probe < kGroupProbes && !written; ++probe) {
-      sqlite3_reset(g);  // bindings stay
-      sqlite3_bind_int64(g, kNumColumns + 4, GroupId(key, probe));
-      int rc = sqlite3_step(g);
-      if (rc != SQLITE_DONE) return Error(rc, "update verdict group");
-      written = sqlite3_changes(db_) > 0;
-    }
-    if (!written) {
-      return absl::InternalError(absl::StrCat("sqlite store ", path_, ": no free id for group of ",
-                                              sum.sample->sdk, "/", sum.sample->data_type,
-                                              " after ", kGroupProbes, " probes"));
-    }
+    int rc = sqlite3_step(g);
+    if (rc != SQLITE_DONE) return Error(rc, "update verdict group");
   }
   ASSIGN_OR_RETURN(
       sqlite3_stmt * m,
@@ -1119,31 +1115,6 @@ absl::Status SqliteStore::FlushAggregatesLocked(Batch& batch) {
     if (rc != SQLITE_DONE) return Error(rc, "update hourly counts");
   }
   return absl::OkStatus();
-}
-
-absl::Status SqliteStore::BackfillAggregatesLocked() {
-  // The stored events in write order, through the ingest code, a chunk at a
-  // time (the batch points into the chunk).
-  ASSIGN_OR_RETURN(sqlite3_stmt * st,
-                   Prepare(absl::StrCat("SELECT id, ", kColumns,
-                                        " FROM events WHERE id > ? ORDER BY id LIMIT 4096")));
-  int64_t after = std::numeric_limits<int64_t>::min();
-  for (;;) {
-    std::vector<EventRecord> chunk;
-    {
-      StmtGuard guard(st);
-      sqlite3_bind_int64(st, 1, after);
-      int rc = ReadRows(st, chunk, [&after](sqlite3_stmt* row) {
-        after = sqlite3_column_int64(row, 0);
-        return ReadRecord(row, 1);
-      });
-      if (rc != SQLITE_DONE) return Error(rc, "read events to backfill aggregates");
-    }
-    if (chunk.empty()) return absl::OkStatus();
-    Batch batch;
-    for (const EventRecord& e : chunk) batch.Add(e);
-    RETURN_IF_ERROR(FlushAggregatesLocked(batch));
-  }
 }
 
 absl::StatusOr<uint64_t> SqliteStore::Append(const std::vector<EventRecord>& events) {
@@ -1438,7 +1409,7 @@ absl::Status SqliteStore::UpdateDrops(const std::string& agent_id, const DropCou
 
 absl::StatusOr<std::vector<AgentRecord>> SqliteStore::ListAgents(const std::string& device_id,
                                                                  size_t limit, size_t offset) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(read_mu_);
   ASSIGN_OR_RETURN(
       sqlite3_stmt * st,
       Prepare("SELECT a.agent_id, a.device_id, a.device_class, a.firmware, a.agent_version,"
@@ -1447,7 +1418,8 @@ absl::StatusOr<std::vector<AgentRecord>> SqliteStore::ListAgents(const std::stri
               " COALESCE(s.last_seq, 0)"
               " FROM agents a LEFT JOIN streams s ON s.agent_id = a.agent_id"
               " WHERE (?1 = '' OR a.device_id = ?1)"
-              " ORDER BY a.agent_id LIMIT ?2 OFFSET ?3"));
+              " ORDER BY a.agent_id LIMIT ?2 OFFSET ?3",
+              /*read=*/true));
   StmtGuard guard(st);
   BindStatic(st, 1, device_id);
   sqlite3_bind_int64(st, 2, limit == 0 ? -1 : static_cast<sqlite3_int64>(limit));
@@ -1472,12 +1444,12 @@ absl::StatusOr<std::vector<AgentRecord>> SqliteStore::ListAgents(const std::stri
     a.stored_up_to = static_cast<uint64_t>(sqlite3_column_int64(st, c++));
     out.push_back(std::move(a));
   }
-  if (rc != SQLITE_DONE) return Error(rc, "list agents");
+  if (rc != SQLITE_DONE) return Error(rc, "list agents", read_db_);
   return out;
 }
 
 absl::StatusOr<std::vector<VerdictGroup>> SqliteStore::QueryVerdicts(const VerdictFilter& f) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(read_mu_);
   const Where where = BuildWhere(f);
   std::string sql;
   if (f.agent_id.empty() && f.run_id.empty()) {
@@ -1497,7 +1469,7 @@ absl::StatusOr<std::vector<VerdictGroup>> SqliteStore::QueryVerdicts(const Verdi
                        ")) WHERE rn = 1 ORDER BY ", kFindingOrder, ", ls DESC, ", kGroupKey,
                        " LIMIT ? OFFSET ?");
   }
-  ASSIGN_OR_RETURN(sqlite3_stmt * st, Prepare(sql));
+  ASSIGN_OR_RETURN(sqlite3_stmt * st, Prepare(sql, /*read=*/true));
   StmtGuard guard(st);
   int n = where.Bind(st);
   sqlite3_bind_int64(st, n + 1, Limit(f));
@@ -1511,7 +1483,7 @@ absl::StatusOr<std::vector<VerdictGroup>> SqliteStore::QueryVerdicts(const Verdi
     g.sample = ReadRecord(row, 3);
     return g;
   });
-  if (rc != SQLITE_DONE) return Error(rc, "query verdicts");
+  if (rc != SQLITE_DONE) return Error(rc, "query verdicts", read_db_);
   return out;
 }
 
@@ -1521,7 +1493,7 @@ absl::StatusOr<std::vector<MatrixRow>> SqliteStore::QueryMatrix(const VerdictFil
         "the verdict matrix keeps no agent or run: filter by device, SDK, data type, verdict, "
         "finding or time");
   }
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(read_mu_);
   const Where where = BuildWhere(f);
   std::string sql;
   if (f.device_id.empty() && f.device_class.empty() && f.firmware.empty() && f.since_unix_ms <= 0 &&
@@ -1536,7 +1508,7 @@ absl::StatusOr<std::vector<MatrixRow>> SqliteStore::QueryMatrix(const VerdictFil
         " FROM verdict_groups",
         where.sql, " GROUP BY sdk, data_type, verdict ORDER BY sdk, data_type, verdict");
   }
-  ASSIGN_OR_RETURN(sqlite3_stmt * st, Prepare(sql));
+  ASSIGN_OR_RETURN(sqlite3_stmt * st, Prepare(sql, /*read=*/true));
   StmtGuard guard(st);
   where.Bind(st);
   std::vector<MatrixRow> out;
@@ -1551,7 +1523,7 @@ absl::StatusOr<std::vector<MatrixRow>> SqliteStore::QueryMatrix(const VerdictFil
     r.last_seen_unix_ms = sqlite3_column_int64(row, 5);
     return r;
   });
-  if (rc != SQLITE_DONE) return Error(rc, "query matrix");
+  if (rc != SQLITE_DONE) return Error(rc, "query matrix", read_db_);
   return out;
 }
 
@@ -1567,14 +1539,14 @@ absl::StatusOr<std::vector<HistogramRow>> SqliteStore::QueryHistogram(const Verd
         "the histogram keeps device, SDK, data type, verdict and hour only: device class, "
         "firmware, agent and run filters are not supported");
   }
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(read_mu_);
   // Since is compared with hour starts: the hour holding it is included.
   const Where where = BuildWhere(f, "hour_ms", HourOf(f.since_unix_ms));
   const std::string sql = absl::StrCat(
       "SELECT hour_ms - (((hour_ms % ?1) + ?1) % ?1) AS bucket, sdk, verdict, SUM(total)"
       " FROM verdict_hourly",
       where.sql, " GROUP BY bucket, sdk, verdict ORDER BY bucket, sdk, verdict");
-  ASSIGN_OR_RETURN(sqlite3_stmt * st, Prepare(sql));
+  ASSIGN_OR_RETURN(sqlite3_stmt * st, Prepare(sql, /*read=*/true));
   StmtGuard guard(st);
   sqlite3_bind_int64(st, 1, bucket_ms);
   where.Bind(st, 2);
@@ -1588,36 +1560,36 @@ absl::StatusOr<std::vector<HistogramRow>> SqliteStore::QueryHistogram(const Verd
     r.count = static_cast<uint64_t>(sqlite3_column_int64(row, 3));
     return r;
   });
-  if (rc != SQLITE_DONE) return Error(rc, "query histogram");
+  if (rc != SQLITE_DONE) return Error(rc, "query histogram", read_db_);
   return out;
 }
 
 absl::StatusOr<std::vector<EventRecord>> SqliteStore::QueryEvents(const VerdictFilter& f) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(read_mu_);
   const Where where = BuildWhere(f);
   const std::string sql = absl::StrCat("SELECT ", kColumns, " FROM events", where.sql,
                                        " ORDER BY last_seen_ms DESC, id DESC LIMIT ? OFFSET ?");
-  ASSIGN_OR_RETURN(sqlite3_stmt * st, Prepare(sql));
+  ASSIGN_OR_RETURN(sqlite3_stmt * st, Prepare(sql, /*read=*/true));
   StmtGuard guard(st);
   int n = where.Bind(st);
   sqlite3_bind_int64(st, n + 1, Limit(f));
   sqlite3_bind_int64(st, n + 2, Offset(f));
   std::vector<EventRecord> out;
   int rc = ReadRows(st, out, [](sqlite3_stmt* row) { return ReadRecord(row, 0); });
-  if (rc != SQLITE_DONE) return Error(rc, "query events");
+  if (rc != SQLITE_DONE) return Error(rc, "query events", read_db_);
   return out;
 }
 
 absl::StatusOr<uint64_t> SqliteStore::CountEvents(const VerdictFilter& f) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(read_mu_);
   // Stored rows, one per (agent_id, seq); `limit` does not apply to a count.
   const Where where = BuildWhere(f);
   ASSIGN_OR_RETURN(sqlite3_stmt * st,
-                   Prepare(absl::StrCat("SELECT COUNT(*) FROM events", where.sql)));
+                   Prepare(absl::StrCat("SELECT COUNT(*) FROM events", where.sql), /*read=*/true));
   StmtGuard guard(st);
   where.Bind(st);
   int rc = sqlite3_step(st);
-  if (rc != SQLITE_ROW) return Error(rc, "count events");
+  if (rc != SQLITE_ROW) return Error(rc, "count events", read_db_);
   return static_cast<uint64_t>(sqlite3_column_int64(st, 0));
 }
 

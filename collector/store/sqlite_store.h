@@ -93,8 +93,11 @@ class SqliteStore final : public Store {
   absl::Status Migrate();
   absl::Status Exec(const char* sql);
   // Prepared once per distinct SQL text and reused; reset before returning.
-  absl::StatusOr<sqlite3_stmt*> Prepare(const std::string& sql);
-  absl::Status Error(int rc, const std::string& what);
+  // `read`: on the queries' connection (hold read_mu_), else the writer's
+  // (hold mu_).
+  absl::StatusOr<sqlite3_stmt*> Prepare(const std::string& sql, bool read = false);
+  // `db`: the connection that failed (default: the writer's).
+  absl::Status Error(int rc, const std::string& what, sqlite3* db = nullptr);
   absl::StatusOr<int> SchemaVersionLocked();
   absl::StatusOr<uint64_t> LastSeqLocked(const std::string& agent_id);
   // FAILED_PRECONDITION unless `first` is LastSeq + 1.
@@ -120,13 +123,15 @@ class SqliteStore final : public Store {
                                    uint64_t gap_events);
   // Writes the batch's summed aggregates (groups, matrix, hourly).
   absl::Status FlushAggregatesLocked(Batch& batch);
-  // Schema v5: the aggregates of the events already stored.
-  absl::Status BackfillAggregatesLocked();
 
   const std::string path_;
   std::mutex mu_;  // std::mutex: visible to ThreadSanitizer
   sqlite3* db_;
   std::map<std::string, sqlite3_stmt*> stmts_;
+  // The queries' own connection (read-only), its lock and statements.
+  std::mutex read_mu_;
+  sqlite3* read_db_ = nullptr;
+  std::map<std::string, sqlite3_stmt*> read_stmts_;
   // Long statement texts built once: [0] plain insert, [1] skipping duplicates.
   const std::string insert_sql_[2];
   const std::string group_upsert_sql_;

@@ -995,34 +995,6 @@ TEST(SqliteAggregatesTest, EqualAScanOfTheEventsAfterMixedWrites) {
   EXPECT_THAT(s->LastSeq("app"), IsOkAndHolds(41u));
 }
 
-// A group's id is a hash of its key; another group already at that id (a
-// collision, simulated by rewriting a stored group's key) must be left alone
-// and the group stored under its next probe, where later writes find it.
-TEST(SqliteAggregatesTest, GroupIdCollisionProbesTheNextId) {
-  TempDir dir;
-  const std::string path = dir.File("s.db");
-  auto s = OpenOrDie(path);
-  ASSERT_NE(s, nullptr);
-  ASSERT_THAT(s->Append({MakeEvent("a", 1)}), IsOk());
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(
-      sqlite3_exec(db, "UPDATE verdict_groups SET entry = 'squatter'", nullptr, nullptr, nullptr),
-      SQLITE_OK);
-  sqlite3_close(db);
-  ASSERT_THAT(s->Append({MakeEvent("a", 2)}), IsOk());
-  ASSERT_THAT(s->AppendContiguous("a", {MakeEvent("a", 3)}), IsOk());
-  VerdictFilter all;
-  all.limit = 0;
-  auto groups = s->QueryVerdicts(all);
-  ASSERT_THAT(groups, IsOk());
-  ASSERT_EQ(groups->size(), 2u);
-  std::map<std::string, uint64_t> counts;
-  for (const auto& g : *groups) counts[g.sample.entry] = g.count;
-  EXPECT_EQ(counts["squatter"], 1u);
-  EXPECT_EQ(counts["lebo-1"], 2u);
-}
-
 TEST(SqliteAggregatesTest, AgentAndRunFiltersGroupThatAgentsEvents) {
   TempDir dir;
   auto s = OpenOrDie(dir.File("s.db"));
