@@ -63,7 +63,8 @@ async function showCell(ctx, c) {
 
 function legend() {
   return h('div', {class: 'legend-inline'},
-    ['violation', 'vague', 'observation', 'clear', 'declared'].map(t => h('span', {class: `badge t-${t}`}, t === 'declared' ? 'declared, not observed' : t)));
+    ['violation', 'vague', 'observation', 'clear', 'declared'].map(t => h('span', {class: `badge t-${t}`}, t === 'declared' ? 'declared, not observed' : t)),
+    h('span', {class: 'muted'}, '✓ observed and declared by the SDK\'s statement entry'));
 }
 
 function filterForm(ctx) {
