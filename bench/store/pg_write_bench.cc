@@ -32,7 +32,7 @@ std::vector<std::vector<EventRecord>> Batches(const Flags& f) {
   static const char* kVerdict[] = {"clear", "omitted", "local_acquisition", "no_consent"};
   std::vector<std::vector<EventRecord>> out;
   std::vector<uint64_t> next_seq(f.agents, 1);
-  const int64_t t0 = 1796083200000;  // 2026-11-30 00:00 UTC
+  const int64_t t0 = 1796083200000;  // 2026-12-01 00:00 UTC
   for (size_t i = 0; i < f.events; ++i) {
     if (i % f.batch == 0) out.emplace_back();
     const size_t a = (i / f.batch) % f.agents;

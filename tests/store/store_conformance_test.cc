@@ -28,7 +28,7 @@ using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
 constexpr int64_t kHour = 3600000;
-// A fixed day (2026-11-30 00:00 UTC) so buckets and partitions are known.
+// A fixed day (2026-12-01 00:00 UTC) so buckets and partitions are known.
 constexpr int64_t kT0 = 1796083200000;
 
 // Opens a fresh, empty store of one back-end; the holder keeps its files.
