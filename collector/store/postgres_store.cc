@@ -24,6 +24,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/civil_time.h"
+#include "collector/store/aggregate_rules.h"
 #include "common/status_macros.h"
 #include "common/verdict_categories.h"
 #include "nlohmann/json.hpp"
@@ -216,8 +217,6 @@ int64_t FloorDiv(int64_t ms, int64_t unit) {
   int64_t r = ms % unit;
   return r < 0 ? ms / unit - 1 : ms / unit;
 }
-
-int64_t HourOf(int64_t ms) { return FloorDiv(ms, kHourMs) * kHourMs; }
 
 std::optional<int64_t> DayOf(int64_t ms) {
   if (ms < 0 || ms >= kMaxPartitionedMs) return std::nullopt;
@@ -881,7 +880,7 @@ class PostgresStore::Batch {
     if (e.last_seen_unix_ms >= g->second.sample->last_seen_unix_ms) g->second.sample = &e;
     Cell& m = matrix_[{e.sdk, e.data_type, e.verdict}];
     m.Add(e, e.last_seen_unix_ms);
-    hours_[{HourOf(e.last_seen_unix_ms), {e.device_id, e.sdk, e.data_type, e.verdict}}].Add(
+    hours_[{HourStart(e.last_seen_unix_ms), {e.device_id, e.sdk, e.data_type, e.verdict}}].Add(
         e, e.last_seen_unix_ms);
   }
   bool empty() const { return groups_.empty(); }
@@ -1487,16 +1486,10 @@ absl::StatusOr<std::vector<VerdictGroup>> PostgresStore::QueryVerdicts(const Ver
 }
 
 absl::StatusOr<std::vector<MatrixRow>> PostgresStore::QueryMatrix(const VerdictFilter& f) {
-  if (!f.agent_id.empty() || !f.run_id.empty()) {
-    return absl::InvalidArgumentError(
-        "the verdict matrix keeps no agent or run: filter by device, SDK, data type, verdict, "
-        "finding or time");
-  }
+  RETURN_IF_ERROR(CheckMatrixFilter(f));
   Where w = BuildWhere(f);
   std::string sql;
-  if (f.device_id.empty() && f.device_class.empty() && f.firmware.empty() && f.since_unix_ms <= 0 &&
-      f.until_unix_ms <= 0) {
-    // Only columns the small (sdk, data_type, verdict) table has.
+  if (MatrixFromSummary(f)) {
     sql = absl::StrCat(
         "SELECT sdk, data_type, verdict, total, first_seen_ms, last_seen_ms FROM verdict_matrix",
         w.sql, " ORDER BY sdk, data_type, verdict");
@@ -1525,17 +1518,9 @@ absl::StatusOr<std::vector<MatrixRow>> PostgresStore::QueryMatrix(const VerdictF
 
 absl::StatusOr<std::vector<HistogramRow>> PostgresStore::QueryHistogram(const VerdictFilter& f,
                                                                         int64_t bucket_ms) {
-  if (bucket_ms <= 0 || bucket_ms % kHourMs != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("histogram bucket of ", bucket_ms,
-                                                   " ms: must be a positive multiple of one hour"));
-  }
-  if (!f.device_class.empty() || !f.firmware.empty() || !f.agent_id.empty() || !f.run_id.empty()) {
-    return absl::InvalidArgumentError(
-        "the histogram keeps device, SDK, data type, verdict and hour only: device class, "
-        "firmware, agent and run filters are not supported");
-  }
+  RETURN_IF_ERROR(CheckHistogramQuery(f, bucket_ms));
   // Since is compared with hour starts: the hour holding it is included.
-  Where w = BuildWhere(f, "hour_ms", HourOf(f.since_unix_ms));
+  Where w = BuildWhere(f, "hour_ms", HourStart(f.since_unix_ms));
   const std::string b = w.Param(absl::StrCat(bucket_ms));
   const std::string sql =
       absl::StrCat("SELECT hour_ms - ((hour_ms % ", b, ") + ", b, ") % ", b,
