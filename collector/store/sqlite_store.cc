@@ -984,6 +984,11 @@ absl::Status SqliteStore::Init() {
   // (64 MiB of page cache; the default 2 MiB thrashes on fleet-size indexes).
   RETURN_IF_ERROR(Exec("PRAGMA cache_size = -65536"));
   RETURN_IF_ERROR(Exec("PRAGMA temp_store = MEMORY"));
+  // Checkpoint every ~40 MiB of WAL instead of 4 MiB: pages the aggregates
+  // rewrite in every commit reach the database file once per checkpoint, and
+  // each checkpoint costs an fsync of it. The WAL is cut back to 64 MiB after.
+  RETURN_IF_ERROR(Exec("PRAGMA wal_autocheckpoint = 10000"));
+  RETURN_IF_ERROR(Exec("PRAGMA journal_size_limit = 67108864"));
   RETURN_IF_ERROR(Exec("PRAGMA foreign_keys = ON"));
   return Migrate();
 }
