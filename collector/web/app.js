@@ -42,12 +42,16 @@ async function render({live = false} = {}) {
   }
   const main = document.getElementById('main');
   main.setAttribute('aria-busy', 'true');
+  const t0 = performance.now();
+  delete main.dataset.renderMs;
   try {
     if (!ctx.policies) ctx.policies = await get('/api/policies');
     const node = await view.render(ctx, name);
     if (seq !== renderSeq) return;  // a newer render won
     main.replaceChildren(node);
     main.dataset.view = name;
+    // How long the view took to show (fetch, build, first frame): for benchmarks.
+    requestAnimationFrame(() => { if (seq === renderSeq) main.dataset.renderMs = String(Math.round(performance.now() - t0)); });
     document.getElementById('gate').hidden = true;
     if (document.getElementById('live').classList.contains('off')) pollOnce();
   } catch (e) {
