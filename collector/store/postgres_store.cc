@@ -293,24 +293,9 @@ std::string TextArray(const std::vector<std::string>& v) {
 }
 
 // Appends one event as a COPY text row in kColumns order.
-void AppendEventRow(std::string& buf, const EventRecord& e) {
-  bool first = true;
-  auto sep = [&] {
-    if (!first) buf.push_back('\t');
-    first = false;
-  };
-  auto text = [&](absl::string_view s) {
-    sep();
-    AppendCopyText(buf, s);
-  };
-  auto num = [&](int64_t v) {
-    sep();
-    absl::StrAppend(&buf, v);
-  };
-  auto flag = [&](bool b) {
-    sep();
-    buf.push_back(b ? 't' : 'f');
-  };
+// Calls text/num/flag for each field of `e`, in kColumns order.
+template <typename Text, typename Num, typename Flag>
+void VisitFields(const EventRecord& e, Text text, Num num, Flag flag) {
   const bool c = e.has_cookie;
   text(e.agent_id);
   num(static_cast<int64_t>(e.seq));  // uint64 kept bit-for-bit in bigint
@@ -360,6 +345,29 @@ void AppendEventRow(std::string& buf, const EventRecord& e) {
   text(e.statement_version);
   text(e.entry);
   text(e.explanation);
+}
+
+// Appends one event as a COPY text row (no newline).
+void AppendEventRow(std::string& buf, const EventRecord& e) {
+  bool first = true;
+  auto sep = [&] {
+    if (!first) buf.push_back('\t');
+    first = false;
+  };
+  VisitFields(
+      e,
+      [&](absl::string_view s) {
+        sep();
+        AppendCopyText(buf, s);
+      },
+      [&](int64_t v) {
+        sep();
+        absl::StrAppend(&buf, v);
+      },
+      [&](bool b) {
+        sep();
+        buf.push_back(b ? 't' : 'f');
+      });
 }
 
 // --- reading results ----------------------------------------------------------
@@ -646,6 +654,17 @@ std::string PostgresStore::CopyRows(const std::vector<EventRecord>& events) {
 }
 
 const char* PostgresStore::CopyColumns() { return kColumns; }
+
+std::vector<std::string> PostgresStore::InsertParams(const std::vector<EventRecord>& events) {
+  std::vector<std::string> out;
+  for (const EventRecord& e : events) {
+    VisitFields(
+        e, [&](absl::string_view s) { out.emplace_back(s); },
+        [&](int64_t v) { out.push_back(absl::StrCat(v)); },
+        [&](bool b) { out.emplace_back(b ? "t" : "f"); });
+  }
+  return out;
+}
 
 // --- opening ------------------------------------------------------------------
 

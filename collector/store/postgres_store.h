@@ -81,6 +81,9 @@ class PostgresStore final : public Store {
   // (benchmarks compare Write with a bare COPY of the same rows).
   static std::string CopyRows(const std::vector<EventRecord>& events);
   static const char* CopyColumns();
+  // The same rows as text parameters, CopyColumns() order, row after row
+  // (the multi-row INSERT the benchmark compares COPY with).
+  static std::vector<std::string> InsertParams(const std::vector<EventRecord>& events);
 
   // host:port/dbname, without credentials: what error messages name.
   const std::string& where() const { return where_; }
