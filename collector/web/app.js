@@ -79,6 +79,10 @@ async function pollOnce() {
   const live = document.getElementById('live');
   try {
     const c = await get('/api/changes');
+    // Not while the user is typing into a filter: the cursor stays behind and
+    // the view refreshes at the first poll after they leave the field.
+    const editing = document.activeElement?.matches?.('main form :is(input, select, textarea)');
+    if (editing) return;
     if (cursor !== null && c.cursor !== cursor) {
       updates++;
       document.body.dataset.liveUpdates = String(updates);
