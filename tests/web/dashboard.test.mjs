@@ -193,6 +193,8 @@ try {
     await page.click('#devices tbody tr:first-child');
     await page.waitForSelector('main[data-view="device"] #timeline li.ev');
     check((await page.textContent('main')).includes('stored up to seq'), 'no agent health');
+    // The scenario runs switch scenario and consent between SDKs.
+    check(await page.locator('#timeline li.ctx').count() > 0, 'no context change on the timeline');
     await shot('device');
   });
 
