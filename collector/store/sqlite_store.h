@@ -1,15 +1,18 @@
 // SQLite back-end of Store. One file, WAL journal, synchronous=FULL.
 //
-// Durability: the collector acks a batch only after Append returns OK, so a
-// committed transaction must survive power loss. In WAL mode synchronous=FULL
-// fsyncs the WAL at every commit (NORMAL would only fsync at checkpoints and
-// could lose the last acked batches), which is what that ack promises.
+// Durability: the collector acks a batch only after Write returns OK for it,
+// so a committed transaction must survive power loss. In WAL mode
+// synchronous=FULL fsyncs the WAL at every commit (NORMAL would only fsync at
+// checkpoints and could lose the last acked batches), which is what that ack
+// promises.
 //
-// Concurrency: one connection guarded by a mutex. Writes (gRPC ingest threads)
-// and the queries (query threads, HTTP) are serialised; SQLite's own locking
-// plus busy_timeout handles other processes (e.g. an operator's sqlite3 shell
-// or idflowctl reading the file). Only one collector may write a file: it
-// opens with exclusive_writer, which holds a lock on PATH.lock.
+// Concurrency: a writer connection and a read-only query connection, each
+// guarded by its own mutex. Writes (the collector's committer) are
+// serialised; queries (query threads, HTTP) are serialised among themselves
+// and read the last commit beside a write transaction (WAL). SQLite's own
+// locking plus busy_timeout handles other processes (e.g. an operator's
+// sqlite3 shell or idflowctl reading the file). Only one collector may write
+// a file: it opens with exclusive_writer, which holds a lock on PATH.lock.
 //
 // Aggregates: verdict groups, the SDK x data-type matrix and hourly counts
 // are tables updated in the same transaction as the events, from rows summed
@@ -21,10 +24,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
-#include <mutex>
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "collector/store/store.h"
