@@ -526,8 +526,15 @@ class IngestReactor : public grpc::ServerBidiReactor<AgentMessage, CollectorMess
 
   // Only while no read is in flight and nothing is being handled.
   void StartNextRead() {
+#if defined(__SANITIZE_THREAD__)
+    // Debian's libprotobuf is built without ThreadSanitizer, under which its
+    // headers lay map fields out differently (map_field.h): the library's
+    // arena cleanup of a map would read the wrong fields. Heap messages only.
+    in_ = &heap_in_;
+#else
     arena_.Reset();
     in_ = google::protobuf::Arena::CreateMessage<AgentMessage>(&arena_);
+#endif
     StartRead(in_);
   }
 
@@ -544,6 +551,7 @@ class IngestReactor : public grpc::ServerBidiReactor<AgentMessage, CollectorMess
   // It lives on an arena that each read starts afresh: a batch is a oneof
   // field, which parsing would otherwise free and allocate event by event.
   google::protobuf::Arena arena_;
+  AgentMessage heap_in_;  // instead, under ThreadSanitizer
   AgentMessage* in_ = nullptr;
   std::atomic<bool> commit_failed_{false};
 

@@ -46,8 +46,9 @@ struct CollectorOptions {
   // has this many batches, or this many events, handed on and not committed.
   size_t max_batches_in_flight = 8;
   size_t max_events_in_flight = 16384;
-  // Streams stop reading while the commit queue holds this many events.
-  size_t max_queued_events = 262144;
+  // Streams stop reading while the commit queue holds this many events (a
+  // few commits' worth; at about 1 KiB an event, 64 MiB).
+  size_t max_queued_events = 65536;
   // One Store::Write takes at most this much of the queue.
   size_t max_ops_per_commit = 256;
   size_t max_events_per_commit = 16384;
