@@ -217,7 +217,7 @@ INSERT INTO verdict_groups (agent_id, seq, device_id, device_class, firmware, pi
 CREATE INDEX groups_order ON verdict_groups (finding_rank, last_seen_ms DESC);
 CREATE INDEX groups_class ON verdict_groups (device_class);
 CREATE INDEX groups_firmware ON verdict_groups (firmware);
-CREATE INDEX groups_sdk ON verdict_groups (sdk);
+CREATE INDEX groups_sdk ON verdict_groups (sdk, finding_rank, last_seen_ms DESC);
 CREATE INDEX groups_data_type ON verdict_groups (data_type);
 CREATE INDEX groups_verdict ON verdict_groups (verdict);
 CREATE TABLE verdict_matrix (
