@@ -44,7 +44,11 @@ struct CollectorOptions {
   // Ingest pipeline bounds (memory is bounded by them, never by the agents).
   // A stream stops reading (gRPC flow control then holds its agent) while it
   // has this many batches, or this many events, handed on and not committed.
-  size_t max_batches_in_flight = 8;
+  // Events bound the memory; the batch bound is loose because an agent at a
+  // low rate sends many one-event batches, and a stream may only have as
+  // many in one commit as it has in flight (at 8, 50 ms commits would cap
+  // such a stream at 160 events/s).
+  size_t max_batches_in_flight = 64;
   size_t max_events_in_flight = 16384;
   // Streams stop reading while the commit queue holds this many events (a
   // few commits' worth; at about 1 KiB an event, 64 MiB).

@@ -8,7 +8,11 @@
 //
 //   build/bin/idflow-bench-ingest [--seconds 20] [--dir /tmp] [--streams 4]
 //       [--batch 500] [--agent-batch 256] [--raw-rows 1000000] [--rate 1000]
-//       [--only raw,agent,grpc,latency]
+//       [--only raw,agent,grpc,latency] [--postgres 1]
+//
+// --postgres 1: the collector rows run on the PostgreSQL store instead, a
+// private server (fsync on) with a fresh database per row; the raw insert
+// stays SQLite's.
 #include <grpcpp/grpcpp.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -36,6 +40,7 @@
 #include "collector/convert.h"
 #include "collector/store/sqlite_store.h"
 #include "idflow/v1/ingest.grpc.pb.h"
+#include "tests/testing/postgres_server.h"
 
 namespace idflow {
 namespace {
@@ -51,6 +56,7 @@ struct Flags {
   size_t raw_rows = 1000000;
   int rate = 1000;
   std::string only = "raw,agent,grpc,latency";
+  bool postgres = false;
 };
 
 [[noreturn]] void Die(const std::string& what) {
@@ -114,10 +120,20 @@ idflow::v1::Event SampleEvent(uint64_t i) {
   return e;
 }
 
+testing::PostgresServer* postgres = nullptr;  // --postgres: started once
+
+const char* StoreName() { return postgres != nullptr ? "PostgreSQL" : "SQLite"; }
+
+// A collector on `db` (SQLite), or on a fresh PostgreSQL database.
 std::unique_ptr<collector::Collector> StartCollector(const std::string& db) {
   collector::CollectorOptions o;
   o.listen = "127.0.0.1:0";
   o.store_url = "sqlite:" + db;
+  if (postgres != nullptr) {
+    auto url = postgres->CreateFreshDatabase("ingest");
+    if (!url.ok()) Die(url.status().ToString());
+    o.store_url = *url;
+  }
   o.policies_dir = std::string(IDFLOW_SOURCE_DIR) + "/policies";
   auto c = collector::Collector::Start(o);
   if (!c.ok()) Die(c.status().ToString());
@@ -343,22 +359,21 @@ Row AgentPath(const Flags& f) {
   Row row;
   {
     AgentSide agent(dir, Address(*c), f.agent_batch);
-    row = Sustained(
-        f,
-        absl::StrCat("agent spool (fdatasync 200 ms) + sender -> collector -> SQLite, batch ",
-                     f.agent_batch),
-        *c, [&](const std::atomic<bool>& stop) {
-          uint64_t i = 0;
-          while (!stop) {
-            // Keep the spool at most 100k events ahead of the collector.
-            if (agent.spool->last_seq() > agent.sender->stats().acked + 100000) {
-              std::this_thread::sleep_for(std::chrono::milliseconds(1));
-              continue;
-            }
-            agent.Append(i, 256);
-            i += 256;
-          }
-        });
+    row = Sustained(f,
+                    absl::StrCat("agent spool (fdatasync 200 ms) + sender -> collector -> ",
+                                 StoreName(), ", batch ", f.agent_batch),
+                    *c, [&](const std::atomic<bool>& stop) {
+                      uint64_t i = 0;
+                      while (!stop) {
+                        // Keep the spool at most 100k events ahead of the collector.
+                        if (agent.spool->last_seq() > agent.sender->stats().acked + 100000) {
+                          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                          continue;
+                        }
+                        agent.Append(i, 256);
+                        i += 256;
+                      }
+                    });
   }
   c.reset();
   std::filesystem::remove_all(dir);
@@ -372,8 +387,8 @@ Row GrpcClient(const Flags& f) {
   auto c = StartCollector(dir + "/idflow.db");
   const std::string address = Address(*c);
   Row row = Sustained(f,
-                      absl::StrCat("independent gRPC client -> collector -> SQLite, ", f.streams,
-                                   " streams, batch ", f.batch),
+                      absl::StrCat("independent gRPC client -> collector -> ", StoreName(), ", ",
+                                   f.streams, " streams, batch ", f.batch),
                       *c, [&](const std::atomic<bool>& stop) {
                         std::vector<std::thread> streams;
                         for (int s = 0; s < f.streams; ++s) {
@@ -488,6 +503,8 @@ Flags Parse(int argc, char** argv) {
       ok = absl::SimpleAtoi(v, &f.rate);
     else if (k == "--only")
       f.only = v;
+    else if (k == "--postgres")
+      f.postgres = v == "1";
     else
       ok = false;
     if (!ok) Die(absl::StrCat("bad flag ", k, " ", v));
@@ -502,6 +519,15 @@ Flags Parse(int argc, char** argv) {
 int main(int argc, char** argv) {
   using namespace idflow;
   Flags f = Parse(argc, argv);
+  std::unique_ptr<testing::PostgresServer> server;
+  if (f.postgres) {
+    testing::PostgresServerOptions po;
+    po.fsync = true;  // real durability, as the SQLite rows have
+    auto s = testing::PostgresServer::Start(po);
+    if (!s.ok()) Die(s.status().ToString());
+    server = std::move(*s);
+    postgres = server.get();
+  }
   auto wanted = [&](const char* what) { return absl::StrContains(f.only, what); };
   std::vector<Row> rows;
   if (wanted("raw")) rows.push_back(RawInsert(f));
@@ -521,5 +547,6 @@ int main(int argc, char** argv) {
     }
   }
   if (wanted("latency")) printf("\n%s\n", Latency(f).c_str());
+  postgres = nullptr;
   return 0;
 }
