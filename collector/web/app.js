@@ -118,7 +118,8 @@ function start() {
   // In-page links ("?view=...") route without reloading.
   document.addEventListener('click', e => {
     const a = e.target.closest('a[href^="?"]');
-    if (!a || e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
+    // (the navigation bar routes its own clicks: one render, one set of requests)
+    if (!a || e.defaultPrevented || e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
     e.preventDefault();
     closeDrawer();
     ctx.go(Object.fromEntries(new URLSearchParams(a.getAttribute('href').slice(1))));
