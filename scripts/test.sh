@@ -34,8 +34,8 @@ TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/ts
   run_ctest --test-dir build-tsan --output-on-failure -j2 --timeout 600
 
 if [ -f scripts/fuzz.sh ]; then
-  stage "stage 4: fuzz targets (${IDFLOW_FUZZ_SECONDS:-60} s each)"
-  bash scripts/fuzz.sh "${IDFLOW_FUZZ_SECONDS:-60}"
+  stage "stage 4: fuzz targets (${IDFLOW_FUZZ_SECONDS:-40} s each)"
+  bash scripts/fuzz.sh "${IDFLOW_FUZZ_SECONDS:-40}"
 fi
 stage "all stages passed"
 # ctest counts a skipped test as run; its "did not run" list names each one.

@@ -184,7 +184,7 @@ Row RawInsert(const Flags& f) {
     rows.push_back(std::move(r));
   }
   using Value = std::variant<int64_t, std::string>;
-  auto column = [](const store::EventRecord& e, const std::string& name) -> Value {
+  auto column = [](const store::EventRecord& row, const std::string& name) -> Value {
     static const std::map<std::string, std::function<Value(const store::EventRecord&)>> kColumns = {
         {"agent_id", [](auto& e) { return Value(e.agent_id); }},
         {"seq", [](auto& e) { return Value(static_cast<int64_t>(e.seq)); }},
@@ -230,7 +230,7 @@ Row RawInsert(const Flags& f) {
          }},
         {"run_id", [](auto& e) { return Value(e.run_id); }}};
     auto it = kColumns.find(name);
-    return it == kColumns.end() ? Value(int64_t{0}) : it->second(e);
+    return it == kColumns.end() ? Value(int64_t{0}) : it->second(row);
   };
   sqlite3* db = nullptr;
   auto check = [&](int rc, const char* what) {

@@ -474,7 +474,9 @@ TEST_F(IngestPipelineTest, ShutdownCommitsWhatIsInFlightAndAcksNothingElse) {
   // Whatever was acked is stored; what was stored need not have been acked.
   std::vector<uint64_t> acks = c->acks();
   EXPECT_EQ(c->early_acks(), 0);
-  if (!acks.empty()) EXPECT_LE(acks.back(), LastSeq("a1"));
+  if (!acks.empty()) {
+    EXPECT_LE(acks.back(), LastSeq("a1"));
+  }
   EXPECT_EQ(LastSeq("a1"), 20u) << "queued writes are committed, not dropped";
 }
 

@@ -298,7 +298,7 @@ bool Stack::StartCollector(std::string* why, int port) {
                                    "--http",
                                    "127.0.0.1:0",
                                    "--store",
-                                   "sqlite:" + db_path,
+                                   store_url.empty() ? "sqlite:" + db_path : store_url,
                                    "--policies",
                                    SourceDir() + "/policies",
                                    "--port-file",

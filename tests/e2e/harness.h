@@ -112,6 +112,8 @@ struct Stack {
   std::string identity;
   int grpc_port = 0;
   int http_port = 0;
+  // The collector's --store; "" = sqlite:<dir>/idflow.db (db_path).
+  std::string store_url;
   std::vector<std::string> collector_args;  // extra flags, e.g. TLS
   std::vector<std::string> agent_args;
   std::unique_ptr<Process> collector;
