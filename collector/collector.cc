@@ -163,6 +163,8 @@ class IngestPipeline {
   void Commit(std::vector<PendingWrite>* group);
   void ResumeWaiters(std::vector<IngestReactor*> waiters);
   void RunClaimChecks();
+  // Deletes events older than the retention (on the claim-check thread).
+  void Prune();
 
   Collector* const c_;
   const CollectorOptions options_;
@@ -707,9 +709,17 @@ void IngestPipeline::Commit(std::vector<PendingWrite>* group) {
 
 void IngestPipeline::RunClaimChecks() {
   std::unique_lock lock(mu_);
+  auto next_prune = std::chrono::steady_clock::now();
   for (;;) {
     cv_.wait_for(lock, options_.claim_check_interval, [this] { return stopping_; });
     if (stopping_) return;
+    if (options_.retention.count() > 0 && std::chrono::steady_clock::now() >= next_prune) {
+      next_prune = std::chrono::steady_clock::now() + options_.retention_interval;
+      lock.unlock();
+      Prune();
+      lock.lock();
+      if (stopping_) return;
+    }
     std::vector<IngestReactor*> streams(watched_.begin(), watched_.end());
     for (IngestReactor* r : streams) r->Ref();
     lock.unlock();
@@ -728,6 +738,19 @@ void IngestPipeline::RunClaimChecks() {
     }
     lock.lock();
   }
+}
+
+void IngestPipeline::Prune() {
+  const int64_t cutoff =
+      NowMs() - std::chrono::duration_cast<std::chrono::milliseconds>(options_.retention).count();
+  absl::StatusOr<uint64_t> pruned = c_->store().PruneBefore(cutoff);
+  if (!pruned.ok()) {
+    c_->counters().store_errors++;
+    LogWarning("retention: ", pruned.status().ToString());
+    return;
+  }
+  c_->counters().pruned_events += *pruned;
+  if (*pruned > 0) LogInfo("retention: deleted ", *pruned, " events last seen before ", cutoff);
 }
 
 class Collector::IngestService : public idflow::v1::Ingest::CallbackService {

@@ -59,6 +59,10 @@ struct CollectorOptions {
   // How often an idle stream's claim is checked against the store, so that a
   // stream superseded on another collector ends even with nothing to write.
   std::chrono::milliseconds claim_check_interval{1000};
+  // Retention: events last seen longer ago than this are deleted (whole day
+  // partitions on PostgreSQL); aggregates and accounting stay. 0 = kept.
+  std::chrono::hours retention{0};
+  std::chrono::milliseconds retention_interval{std::chrono::hours(1)};
 };
 
 // Metrics declared once: X(member, type, metric name, help). Each counter
@@ -81,6 +85,8 @@ struct CollectorOptions {
     "Streams replaced by a newer stream of the same agent.")                                       \
   X(fields_truncated, counter, "idflow_collector_fields_truncated_total",                          \
     "Event fields cut to their documented limit.")                                                 \
+  X(pruned_events, counter, "idflow_collector_pruned_events_total",                                \
+    "Stored events deleted by retention (--retention-days).")                                      \
   X(commits, counter, "idflow_collector_commits_total",                                            \
     "Store writes (group commits of the batches and gaps queued across streams).")                 \
   X(commit_ops, counter, "idflow_collector_commit_ops_total",                                      \

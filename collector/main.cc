@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "collector/collector.h"
@@ -32,6 +33,9 @@ int main(int argc, char** argv) {
             "per-agent Ingest tokens: lines 'AGENT_ID sha256:HEX' (hashes, never the tokens)");
   flags.AddBool("allow-unauthenticated-ingest",
                 "accept agents without credentials on a non-loopback address (not for fleets)");
+  flags.Add("retention-days", "0",
+            "delete stored events last seen more than this many days ago, hourly "
+            "(verdict groups, the matrix and the accounting stay); 0 keeps them");
   flags.AddBool("help", "show this help");
   if (absl::Status st = flags.Parse(argc, argv); !st.ok()) {
     std::cerr << "idflow-collector: " << st.message() << "\nusage: idflow-collector [flags]\n"
@@ -53,6 +57,13 @@ int main(int argc, char** argv) {
   options.tls_client_ca = flags.Get("tls-client-ca");
   options.agent_tokens_file = flags.Get("agent-tokens");
   options.allow_unauthenticated_ingest = flags.GetBool("allow-unauthenticated-ingest");
+  int retention_days = 0;
+  if (!absl::SimpleAtoi(flags.Get("retention-days"), &retention_days) || retention_days < 0 ||
+      retention_days > 36500) {
+    std::cerr << "idflow-collector: --retention-days must be a whole number of days, 0..36500\n";
+    return 2;
+  }
+  options.retention = std::chrono::hours(24 * retention_days);
   if (!flags.Get("auth-token-file").empty()) {
     auto token = idflow::ReadFile(flags.Get("auth-token-file"));
     if (!token.ok()) {
@@ -70,7 +81,8 @@ int main(int argc, char** argv) {
                                                                                                : 1;
   }
   idflow::LogInfo("listening: grpc=", (*collector)->grpc_port(),
-                  " http=", (*collector)->http_port(), " store=", options.store_url,
+                  " http=", (*collector)->http_port(),
+                  " store=", idflow::store::RedactStoreUrl(options.store_url),
                   " policies=", options.policies_dir);
   if (!flags.Get("port-file").empty()) {
     std::string content = absl::StrCat("grpc=", (*collector)->grpc_port(),

@@ -1,6 +1,9 @@
 // Back-end independent parts of store.h: Destination() and OpenStore().
 #include "collector/store/store.h"
 
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "collector/store/postgres_store.h"
@@ -44,6 +47,30 @@ absl::StatusOr<std::vector<HistogramRow>> Store::QueryHistogram(const VerdictFil
 }
 absl::StatusOr<uint64_t> Store::PruneBefore(int64_t) {
   return absl::UnimplementedError("this store has no retention");
+}
+
+std::string RedactStoreUrl(const std::string& url) {
+  size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  size_t start = scheme + 3;
+  size_t query = url.find('?', start);
+  size_t end = std::min(url.find('/', start), query);
+  if (end == std::string::npos) end = url.size();
+  std::string out = url.substr(0, start);
+  std::string authority = url.substr(start, end - start);
+  size_t at = authority.rfind('@');
+  if (at != std::string::npos) {
+    size_t colon = authority.find(':');
+    if (colon < at) authority = authority.substr(0, colon) + ":***" + authority.substr(at);
+  }
+  out += authority;
+  std::string path = url.substr(end, query == std::string::npos ? std::string::npos : query - end);
+  out += path;
+  if (query != std::string::npos) {
+    std::string q = url.substr(query);
+    out += absl::StrContains(absl::AsciiStrToLower(q), "password") ? "?***" : q;
+  }
+  return out;
 }
 
 absl::StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& url) {

@@ -263,6 +263,10 @@ class Store {
 // "sqlite:PATH" (or a bare path) or "postgresql://..." / "postgres://...".
 absl::StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& url);
 
+// The URL as logs and messages may show it: a password in the user info is
+// replaced by "***", and a query naming a password is dropped.
+std::string RedactStoreUrl(const std::string& url);
+
 }  // namespace idflow::store
 
 #endif  // IDFLOW_COLLECTOR_STORE_STORE_H_
