@@ -720,7 +720,7 @@ absl::StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Open(const std::st
     s->conns_.push_back(std::make_unique<Conn>(pg));
   }
   {
-    absl::MutexLock lock(&s->mu_);
+    std::lock_guard lock(s->mu_);
     for (auto& c : s->conns_) s->idle_.push_back(c.get());
   }
   RETURN_IF_ERROR(s->WithConn([&](Conn& c) { return s->Migrate(c); }));
@@ -732,9 +732,9 @@ PostgresStore::~PostgresStore() = default;
 absl::StatusOr<PostgresStore::Lease> PostgresStore::Acquire() {
   Conn* c = nullptr;
   {
-    absl::MutexLock lock(&mu_);
-    auto free = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !idle_.empty(); };
-    if (!mu_.AwaitWithTimeout(absl::Condition(&free), pool_wait_)) {
+    std::unique_lock lock(mu_);
+    if (!idle_cv_.wait_for(lock, absl::ToChronoMilliseconds(pool_wait_),
+                           [this] { return !idle_.empty(); })) {
       return absl::UnavailableError(absl::StrCat("PostgreSQL store ", where_, ": all ",
                                                  conns_.size(), " connections busy for ",
                                                  absl::FormatDuration(pool_wait_)));
@@ -753,8 +753,11 @@ absl::StatusOr<PostgresStore::Lease> PostgresStore::Acquire() {
 }
 
 void PostgresStore::Release(Conn* c) {
-  absl::MutexLock lock(&mu_);
-  idle_.push_back(c);
+  {
+    std::lock_guard lock(mu_);
+    idle_.push_back(c);
+  }
+  idle_cv_.notify_one();
 }
 
 absl::Status PostgresStore::WithConn(const std::function<absl::Status(Conn&)>& body) {
@@ -840,7 +843,7 @@ absl::StatusOr<int> PostgresStore::SchemaVersion() {
 absl::Status PostgresStore::EnsurePartitions(Conn& c, const std::set<int64_t>& days) {
   std::vector<int64_t> missing;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     for (int64_t d : days) {
       if (!known_days_.count(d)) missing.push_back(d);
     }
@@ -870,7 +873,7 @@ absl::Status PostgresStore::EnsurePartitions(Conn& c, const std::set<int64_t>& d
       // dropped by retention and written again): they stay there.
       if (!absl::StrContains(st.message(), "SQLSTATE 23514")) return st;
     }
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     known_days_.insert(day);
   }
   return absl::OkStatus();
@@ -1344,7 +1347,7 @@ absl::StatusOr<uint64_t> PostgresStore::PruneBefore(int64_t before_unix_ms) {
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   for (int64_t d : dropped) known_days_.erase(d);
   return deleted;
 }

@@ -21,16 +21,17 @@
 #ifndef IDFLOW_COLLECTOR_STORE_POSTGRES_STORE_H_
 #define IDFLOW_COLLECTOR_STORE_POSTGRES_STORE_H_
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "collector/store/store.h"
 
@@ -120,9 +121,12 @@ class PostgresStore final : public Store {
   std::string where_;
   std::vector<std::unique_ptr<Conn>> conns_;
   absl::Duration pool_wait_ = absl::Seconds(10);
-  absl::Mutex mu_;
-  std::vector<Conn*> idle_ ABSL_GUARDED_BY(mu_);
-  std::set<int64_t> known_days_ ABSL_GUARDED_BY(mu_);  // partitions known to exist
+  // std::mutex, not absl::Mutex: Debian's abseil carries no ThreadSanitizer
+  // annotations, so TSan could not see the pool's hand-over of a connection.
+  std::mutex mu_;
+  std::condition_variable idle_cv_;
+  std::vector<Conn*> idle_;       // guarded by mu_
+  std::set<int64_t> known_days_;  // guarded by mu_: partitions known to exist
 };
 
 }  // namespace idflow::store
