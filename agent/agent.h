@@ -66,6 +66,11 @@ struct AgentOptions {
   // own user. With this, a process may also change its own context (its
   // claim then decides its verdicts: off by default).
   bool allow_app_context = false;
+  // Watchdog (self-limits, in the spirit of osquery's): above these the
+  // agent degrades in counted, reported steps instead of growing without
+  // bound. 0 turns a limit off. CPU is percent of one core over a window.
+  uint64_t watchdog_max_rss_bytes = 48ull << 20;
+  double watchdog_max_cpu_percent = 25;
 };
 
 struct AgentCounters {
