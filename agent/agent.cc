@@ -1,5 +1,6 @@
 #include "agent/agent.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -29,6 +30,8 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentOptions& options
   if (options.identity_file.empty()) return absl::InvalidArgumentError("--identity is required");
   std::unique_ptr<Agent> a(new Agent());
   a->options_ = options;
+  a->pending_limit_ = options.max_pending;
+  a->flush_interval_ = options.flush_interval;
   ASSIGN_OR_RETURN(a->identity_, LoadIdentityFile(options.identity_file));
   if (!options.tls_ca.empty()) {
     grpc::SslCredentialsOptions ssl;
@@ -139,6 +142,12 @@ absl::Status Agent::Start() {
       [this](const PeerCredentials& peer, const ControlRequest& req, TapIngress::Respond respond) {
         OnControl(peer, req, std::move(respond));
       });
+  ingress_->SetStatusCallback([this](const PeerCredentials&, TapIngress::Respond respond) {
+    ControlReply reply;
+    reply.status = Status();
+    reply.agent_id = reply.status->agent_id;
+    respond(reply);
+  });
   // Cookie names/lifetimes (issue 4): an event with `cookie` set and no
   // identifier, for the cookie policies.
   ingress_->SetCookieCallback([this](const TapHello& who, const TapCookie& c) {
@@ -162,6 +171,16 @@ absl::Status Agent::Start() {
   flush_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
   flush_wait_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
   ScheduleFlush();
+  WatchdogOptions wo;
+  wo.max_rss_bytes = options_.watchdog_max_rss_bytes;
+  wo.max_cpu_percent = options_.watchdog_max_cpu_percent;
+  watchdog_ =
+      std::make_unique<Watchdog>(wo, Watchdog::Actions{[this](MemoryLevel l) { OnMemoryLevel(l); },
+                                                       [this](CpuLevel l) { OnCpuLevel(l); }});
+  // Also with both limits off: the status shows RSS and CPU.
+  watchdog_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+  watchdog_->Check();
+  ScheduleWatchdog();
   auto st = spool_->stats();
   LogInfo("agent ", spool_->agent_id(), " listening on ", options_.socket_path, "; spool ",
           options_.spool_dir, " holds ", st.next_seq - 1 - st.acked, " unacked events");
@@ -174,6 +193,7 @@ void Agent::Stop() {
   if (stopped_.exchange(true)) return;
   if (flush_timer_) flush_timer_->cancel();
   if (flush_wait_timer_) flush_wait_timer_->cancel();
+  if (watchdog_timer_) watchdog_timer_->cancel();
   if (ingress_) ingress_->Stop();
   Flush();  // whatever is pending is durable before we go
   if (sender_) sender_->Stop();
@@ -198,7 +218,7 @@ uint64_t Agent::FlushNow() {
 }
 
 void Agent::ScheduleFlush() {
-  flush_timer_->expires_after(options_.flush_interval);
+  flush_timer_->expires_after(flush_interval_);
   flush_timer_->async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
     Flush();
@@ -289,6 +309,13 @@ void MakeEventUtf8(idflow::v1::Event* ev) {
 
 void Agent::Accept(idflow::v1::Event enriched, bool aggregate, uint64_t ring_id,
                    uint64_t ring_next) {
+  if (watchdog_ != nullptr && watchdog_->shedding()) {
+    // Over a limit at its last step: refused, and declared to the collector.
+    counters_.watchdog_shed++;
+    drops_->Add(idflow::v1::DROP_CAUSE_INGRESS, 1);
+    if (ring_id != 0) batch_cursors_[ring_id] = ring_next;
+    return;
+  }
   MakeEventUtf8(&enriched);
   if (ring_id != 0) {
     // Held until the drain pass ends (before_release commits it).
@@ -312,7 +339,7 @@ void Agent::Accept(idflow::v1::Event enriched, bool aggregate, uint64_t ring_id,
       return;
     }
   }
-  if (pending_.size() >= options_.max_pending) {
+  if (pending_.size() >= pending_limit_) {
     counters_.pending_dropped++;
     drops_->Add(idflow::v1::DROP_CAUSE_INGRESS, 1);
     return;
@@ -539,6 +566,100 @@ void Agent::CheckFlushWaiters() {
   flush_wait_timer_->async_wait([this](const boost::system::error_code& ec) {
     if (!ec) CheckFlushWaiters();
   });
+}
+
+void Agent::ScheduleWatchdog() {
+  watchdog_timer_->expires_after(watchdog_->options().interval);
+  watchdog_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopped_) return;
+    watchdog_->Check();
+    const WatchdogStats& ws = watchdog_->stats();
+    counters_.watchdog_memory_steps = ws.memory_steps;
+    counters_.watchdog_cpu_steps = ws.cpu_steps;
+    counters_.watchdog_recoveries = ws.recoveries;
+    NoteAck();
+    ScheduleWatchdog();
+  });
+}
+
+void Agent::OnMemoryLevel(MemoryLevel level) {
+  // The steps are cumulative: each level keeps what the ones below it do.
+  if (level >= MemoryLevel::kShrink) {
+    // What waits in memory goes to the spool now, and far less may wait.
+    Flush();
+    pending_limit_ = std::max<size_t>(64, options_.max_pending / 16);
+    pending_.shrink_to_fit();
+    pending_index_ = {};
+  } else {
+    pending_limit_ = options_.max_pending;
+  }
+  if (level >= MemoryLevel::kTrim) ::malloc_trim(0);  // freed heap back to the kernel
+}
+
+void Agent::OnCpuLevel(CpuLevel level) {
+  // Fewer wake-ups: each drains and flushes more at once (the tap never
+  // waits; a ring that fills meanwhile counts its drops).
+  const bool slow = level >= CpuLevel::kSlow;
+  const auto wake = slow ? std::max(options_.ring_wake_delay * 4, std::chrono::milliseconds(20))
+                         : options_.ring_wake_delay;
+  flush_interval_ = slow ? std::max(options_.flush_interval * 4, std::chrono::milliseconds(100))
+                         : options_.flush_interval;
+  if (ingress_) ingress_->SetWakeDelay(wake);
+}
+
+void Agent::NoteAck() {
+  const uint64_t acked = spool_->acked();
+  if (acked != last_ack_seen_) {
+    last_ack_seen_ = acked;
+    last_ack_unix_ms_ = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
+  }
+}
+
+AgentStatus Agent::Status() {
+  NoteAck();
+  AgentStatus s;
+  s.agent_id = spool_->agent_id();
+  const SenderStats sender = sender_ ? sender_->stats() : SenderStats{};
+  s.connected = sender.connected;
+  s.collector = sender.collector.empty() ? options_.collectors.front() : sender.collector;
+  s.now_unix_ms = static_cast<uint64_t>(absl::ToUnixMillis(absl::Now()));
+  const SpoolStats spool = spool_->stats();
+  s.last_seq = spool.next_seq - 1;
+  s.spool_events = s.last_seq - std::min(s.last_seq, spool.acked);
+  s.spool_bytes = spool.bytes;
+  s.pending_events = pending_.size();
+  s.last_ack_seq = spool.acked;
+  s.last_ack_unix_ms = last_ack_unix_ms_;
+  // The oldest event not acknowledged: the first the spool still holds, else
+  // the oldest waiting in memory.
+  if (s.spool_events > 0) {
+    absl::StatusOr<std::vector<idflow::v1::Event>> first =
+        spool_->ReadAfter(spool.acked, 1, 1 << 20);
+    if (first.ok() && !first->empty()) {
+      s.oldest_unsent_unix_ms = static_cast<uint64_t>(first->front().first_seen_unix_ms());
+    }
+  }
+  for (const auto& e : pending_) {
+    const auto t = static_cast<uint64_t>(e.first_seen_unix_ms());
+    if (s.oldest_unsent_unix_ms == 0 || t < s.oldest_unsent_unix_ms) s.oldest_unsent_unix_ms = t;
+  }
+  const idflow::v1::DropCounters d = drops_->Snapshot();
+  s.drops[idflow::v1::DROP_CAUSE_TAP] = d.tap_dropped();
+  s.drops[idflow::v1::DROP_CAUSE_INGRESS] = d.ingress_rejected();
+  s.drops[idflow::v1::DROP_CAUSE_SPOOL] = d.spool_dropped();
+  s.drops[idflow::v1::DROP_CAUSE_DISK] = d.disk_dropped();
+  s.drops[idflow::v1::DROP_CAUSE_DEAD_LETTER] = d.dead_lettered();
+  if (watchdog_) {
+    s.rss_bytes = watchdog_->rss_bytes();
+    s.cpu_permille = static_cast<uint32_t>(watchdog_->cpu_percent() * 10 + 0.5);
+    s.memory_level = static_cast<uint32_t>(watchdog_->memory_level());
+    s.cpu_level = static_cast<uint32_t>(watchdog_->cpu_level());
+  }
+  s.max_rss_bytes = options_.watchdog_max_rss_bytes;
+  s.max_cpu_permille = static_cast<uint32_t>(options_.watchdog_max_cpu_percent * 10 + 0.5);
+  s.watchdog_steps = counters_.watchdog_memory_steps + counters_.watchdog_cpu_steps;
+  s.watchdog_shed = counters_.watchdog_shed;
+  return s;
 }
 
 }  // namespace idflow::agent

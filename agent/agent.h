@@ -28,6 +28,7 @@
 #include "agent/pattern_db.h"
 #include "agent/sender.h"
 #include "agent/spool.h"
+#include "agent/watchdog.h"
 #include "idflow/v1/event.pb.h"
 
 namespace idflow::agent {
@@ -82,6 +83,12 @@ struct AgentCounters {
   std::atomic<uint64_t> tap_dropped{0};
   std::atomic<uint64_t> journal_errors{0};
   std::atomic<uint64_t> ingress_dropped{0};  // refused by ingress (rate, malformed)
+  // Watchdog (watchdog.h): degradation steps taken, steps back, and tap
+  // events refused while shedding (also counted as ingress drops).
+  std::atomic<uint64_t> watchdog_memory_steps{0};
+  std::atomic<uint64_t> watchdog_cpu_steps{0};
+  std::atomic<uint64_t> watchdog_recoveries{0};
+  std::atomic<uint64_t> watchdog_shed{0};
 };
 
 class Agent {
@@ -147,6 +154,14 @@ class Agent {
   void ResetJournal();
   void ScheduleFlush();
   void Flush();
+  // Watchdog: a check every interval on the io thread, and its steps.
+  void ScheduleWatchdog();
+  void OnMemoryLevel(MemoryLevel level);
+  void OnCpuLevel(CpuLevel level);
+  // Notes when the collector's ack mark last moved (for the status).
+  void NoteAck();
+  // `idflowctl agent status`, on the io thread.
+  AgentStatus Status();
 
   AgentOptions options_;
   Identity identity_;
@@ -175,8 +190,16 @@ class Agent {
   std::vector<FlushWaiter> flush_waiters_;  // io thread
   std::unique_ptr<boost::asio::steady_timer> flush_wait_timer_;
   std::atomic<bool> stopped_{false};
-  bool spool_failing_ = false;    // io thread: log a spool failure once per streak
-  bool journal_failing_ = false;  // io thread: likewise for the journal
+  std::unique_ptr<Watchdog> watchdog_;  // io thread
+  std::unique_ptr<boost::asio::steady_timer> watchdog_timer_;
+  // What the watchdog's steps change (io thread): events held in memory
+  // before the spool, and the flush interval.
+  size_t pending_limit_ = 0;
+  std::chrono::milliseconds flush_interval_{0};
+  uint64_t last_ack_seen_ = 0;     // io thread
+  uint64_t last_ack_unix_ms_ = 0;  // io thread: when last_ack_seen_ moved
+  bool spool_failing_ = false;     // io thread: log a spool failure once per streak
+  bool journal_failing_ = false;   // io thread: likewise for the journal
   std::mutex cursors_mu_;
   absl::flat_hash_map<uint64_t, uint64_t> ring_cursors_;  // guarded by cursors_mu_
   // Positions of the rings read in the current drain pass, whose slots are

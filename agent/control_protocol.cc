@@ -119,7 +119,109 @@ absl::StatusOr<ControlRequest> DecodeControlRequest(std::string_view bytes) {
   return Bad(absl::StrCat("unknown request type ", h.type));
 }
 
+namespace {
+
+absl::StatusOr<ControlReply> DecodeStatusReply(std::string_view bytes) {
+  absl::StatusOr<TapWireStatusReply> w =
+      Frame<TapWireStatusReply>(bytes, kTapMsgStatusReply, "status reply");
+  if (!w.ok()) return w.status();
+  if (w->code > static_cast<uint32_t>(absl::StatusCode::kUnauthenticated)) {
+    return Bad("status reply has an unknown status code");
+  }
+  if ((w->flags & ~kStatusConnected) != 0 || w->reserved != 0 || w->reserved2 != 0 ||
+      w->reserved3 != 0) {
+    return Bad("status reply has unknown flags");
+  }
+  ControlReply r;
+  r.code = static_cast<absl::StatusCode>(w->code);
+  AgentStatus& s = r.status.emplace();
+  if (!WireString(w->agent_id, w->agent_id_len, &s.agent_id) ||
+      !WireString(w->version, w->version_len, &s.version) ||
+      !WireString(w->collector, w->collector_len, &s.collector)) {
+    return Bad("status reply string length out of range");
+  }
+  r.agent_id = s.agent_id;
+  s.connected = (w->flags & kStatusConnected) != 0;
+  s.now_unix_ms = w->now_unix_ms;
+  s.spool_events = w->spool_events;
+  s.spool_bytes = w->spool_bytes;
+  s.pending_events = w->pending_events;
+  s.last_seq = w->last_seq;
+  s.oldest_unsent_unix_ms = w->oldest_unsent_unix_ms;
+  s.last_ack_seq = w->last_ack_seq;
+  s.last_ack_unix_ms = w->last_ack_unix_ms;
+  memcpy(s.drops, w->drops, sizeof(s.drops));
+  s.rss_bytes = w->rss_bytes;
+  s.cpu_permille = w->cpu_permille;
+  s.memory_level = w->memory_level;
+  s.cpu_level = w->cpu_level;
+  s.max_rss_bytes = w->max_rss_bytes;
+  s.max_cpu_permille = w->max_cpu_permille;
+  s.watchdog_steps = w->watchdog_steps;
+  s.watchdog_shed = w->watchdog_shed;
+  return r;
+}
+
+std::string EncodeStatusReply(absl::StatusCode code, const AgentStatus& s) {
+  TapWireStatusReply w;
+  memset(&w, 0, sizeof(w));
+  FillTapHeader(&w.header, kTapMsgStatusReply, sizeof(w));
+  w.code = static_cast<uint32_t>(code);
+  w.flags = s.connected ? kStatusConnected : 0;
+  w.now_unix_ms = s.now_unix_ms;
+  w.spool_events = s.spool_events;
+  w.spool_bytes = s.spool_bytes;
+  w.pending_events = s.pending_events;
+  w.last_seq = s.last_seq;
+  w.oldest_unsent_unix_ms = s.oldest_unsent_unix_ms;
+  w.last_ack_seq = s.last_ack_seq;
+  w.last_ack_unix_ms = s.last_ack_unix_ms;
+  memcpy(w.drops, s.drops, sizeof(w.drops));
+  w.rss_bytes = s.rss_bytes;
+  w.cpu_permille = s.cpu_permille;
+  w.memory_level = s.memory_level;
+  w.cpu_level = s.cpu_level;
+  w.max_rss_bytes = s.max_rss_bytes;
+  w.max_cpu_permille = s.max_cpu_permille;
+  w.watchdog_steps = s.watchdog_steps;
+  w.watchdog_shed = s.watchdog_shed;
+  // Longer strings are cut: a status is informative, never refused.
+  w.agent_id_len = PutWireString(w.agent_id, s.agent_id);
+  w.version_len = PutWireString(w.version, s.version);
+  w.collector_len = PutWireString(w.collector, s.collector);
+  return AsBytes(w);
+}
+
+}  // namespace
+
+bool IsStatusRequest(std::string_view bytes) {
+  if (bytes.size() < sizeof(TapWireHeader)) return false;
+  TapWireHeader h;
+  memcpy(&h, bytes.data(), sizeof(h));
+  return h.magic == kTapMagic && h.type == kTapMsgStatusRequest;
+}
+
+absl::Status DecodeStatusRequest(std::string_view bytes) {
+  absl::StatusOr<TapWireStatusRequest> w =
+      Frame<TapWireStatusRequest>(bytes, kTapMsgStatusRequest, "status request");
+  if (!w.ok()) return w.status();
+  if (w->flags != 0 || w->reserved != 0) return Bad("status request has unknown flags");
+  return absl::OkStatus();
+}
+
+std::string EncodeStatusRequest() {
+  TapWireStatusRequest w;
+  memset(&w, 0, sizeof(w));
+  FillTapHeader(&w.header, kTapMsgStatusRequest, sizeof(w));
+  return AsBytes(w);
+}
+
 absl::StatusOr<ControlReply> DecodeControlReply(std::string_view bytes) {
+  if (bytes.size() >= sizeof(TapWireHeader)) {
+    TapWireHeader h;
+    memcpy(&h, bytes.data(), sizeof(h));
+    if (h.type == kTapMsgStatusReply) return DecodeStatusReply(bytes);
+  }
   absl::StatusOr<TapWireControlReply> w =
       Frame<TapWireControlReply>(bytes, kTapMsgControlReply, "reply");
   if (!w.ok()) return w.status();
@@ -176,6 +278,7 @@ absl::StatusOr<std::string> EncodeFlushRun(const FlushRunRequest& req) {
 }
 
 std::string EncodeControlReply(const ControlReply& reply) {
+  if (reply.status) return EncodeStatusReply(reply.code, *reply.status);
   TapWireControlReply w;
   memset(&w, 0, sizeof(w));
   FillTapHeader(&w.header, kTapMsgControlReply, sizeof(w));

@@ -25,11 +25,22 @@ namespace idflow::agent {
 inline constexpr uint16_t kTapMsgContextSet = 16;
 inline constexpr uint16_t kTapMsgFlushRun = 17;
 inline constexpr uint16_t kTapMsgControlReply = 18;
+// `idflowctl agent status`: read-only, from anyone allowed on the socket.
+inline constexpr uint16_t kTapMsgStatusRequest = 19;
+inline constexpr uint16_t kTapMsgStatusReply = 20;
 
 inline constexpr uint32_t kContextHasScenarios = 1u << 0;  // scenarios replace the active ones
 inline constexpr uint32_t kContextHasRunId = 1u << 1;      // run_id replaces the active one
 inline constexpr size_t kControlReplyTextMax = 512;
 inline constexpr size_t kControlAgentIdMax = 128;
+inline constexpr size_t kStatusVersionMax = 96;
+inline constexpr size_t kStatusCollectorMax = 256;
+// Drop totals are indexed by idflow.v1.DropCause (1 tap .. 5 dead_letter);
+// the protocol does not depend on the proto, so the names live here too.
+inline constexpr size_t kStatusDropSlots = 8;
+inline constexpr const char* kStatusDropNames[] = {"",      "tap",  "ingress",
+                                                   "spool", "disk", "dead_letter"};
+inline constexpr uint32_t kStatusConnected = 1u << 0;  // a stream to `collector` is up
 
 struct TapWireContextSet {
   TapWireHeader header;
@@ -69,6 +80,75 @@ struct TapWireControlReply {
 };
 static_assert(sizeof(TapWireControlReply) == 16 + 32 + kControlReplyTextMax + kControlAgentIdMax);
 
+struct TapWireStatusRequest {
+  TapWireHeader header;
+  uint32_t flags;  // 0
+  uint32_t reserved;
+};
+static_assert(sizeof(TapWireStatusRequest) == 16 + 8);
+
+struct TapWireStatusReply {
+  TapWireHeader header;
+  uint32_t code;   // absl::StatusCode
+  uint32_t flags;  // kStatusConnected
+  uint64_t now_unix_ms;
+  uint64_t spool_events;  // spooled, not acknowledged yet
+  uint64_t spool_bytes;   // segment bytes on disk
+  uint64_t pending_events;
+  uint64_t last_seq;
+  uint64_t oldest_unsent_unix_ms;  // 0: nothing unsent
+  uint64_t last_ack_seq;
+  uint64_t last_ack_unix_ms;  // 0: no ack seen since the agent started
+  uint64_t drops[kStatusDropSlots];
+  uint64_t rss_bytes;
+  uint32_t cpu_permille;  // of one core, over the watchdog's window
+  uint32_t memory_level;  // WatchdogMemoryLevel
+  uint32_t cpu_level;     // WatchdogCpuLevel
+  uint32_t reserved;
+  uint64_t max_rss_bytes;     // 0: no limit
+  uint32_t max_cpu_permille;  // 0: no limit
+  uint32_t reserved2;
+  uint64_t watchdog_steps;  // degradations so far
+  uint64_t watchdog_shed;   // tap events refused while shedding
+  uint16_t agent_id_len;
+  uint16_t version_len;
+  uint16_t collector_len;
+  uint16_t reserved3;
+  char agent_id[kControlAgentIdMax];
+  char version[kStatusVersionMax];
+  char collector[kStatusCollectorMax];
+};
+static_assert(sizeof(TapWireStatusReply) == 16 + 8 + 8 * 8 + 8 * kStatusDropSlots + 8 + 16 + 8 + 8 +
+                                                16 + 8 + kControlAgentIdMax + kStatusVersionMax +
+                                                kStatusCollectorMax);
+
+// What `idflowctl agent status` shows. Counts and times only: no
+// identifier values.
+struct AgentStatus {
+  std::string agent_id;
+  std::string version;    // "" when unknown
+  std::string collector;  // the address in use (or last tried)
+  bool connected = false;
+  uint64_t now_unix_ms = 0;
+  uint64_t spool_events = 0;
+  uint64_t spool_bytes = 0;
+  uint64_t pending_events = 0;
+  uint64_t last_seq = 0;
+  uint64_t oldest_unsent_unix_ms = 0;
+  uint64_t last_ack_seq = 0;
+  uint64_t last_ack_unix_ms = 0;
+  uint64_t drops[kStatusDropSlots] = {};
+  uint64_t rss_bytes = 0;
+  uint32_t cpu_permille = 0;
+  uint32_t memory_level = 0;
+  uint32_t cpu_level = 0;
+  uint64_t max_rss_bytes = 0;
+  uint32_t max_cpu_permille = 0;
+  uint64_t watchdog_steps = 0;
+  uint64_t watchdog_shed = 0;
+  bool operator==(const AgentStatus&) const = default;
+};
+
 // A context change. Unset parts leave the active value as it is.
 struct ContextPatch {
   std::optional<std::vector<std::string>> scenarios;
@@ -94,6 +174,8 @@ struct ControlReply {
   uint64_t seq = 0;
   uint64_t applied_unix_ms = 0;
   std::string agent_id;
+  // Set in the answer to a status request: encoded as a status frame.
+  std::optional<AgentStatus> status;
 };
 
 using ControlRequest = std::variant<ContextSetRequest, FlushRunRequest>;
@@ -105,7 +187,20 @@ bool IsControlRequest(std::string_view bytes);
 // Exactly well-formed or InvalidArgument: size, magic, version, lengths,
 // a valid run id, scenario and consent syntax ("k=v" with v true/false).
 absl::StatusOr<ControlRequest> DecodeControlRequest(std::string_view bytes);
+// Either reply frame: a control reply, or a status reply (`status` set).
 absl::StatusOr<ControlReply> DecodeControlReply(std::string_view bytes);
+// The larger of the two reply frames: what a reader must be ready for.
+inline constexpr size_t kControlReplyMaxBytes = sizeof(TapWireStatusReply) >
+                                                        sizeof(TapWireControlReply)
+                                                    ? sizeof(TapWireStatusReply)
+                                                    : sizeof(TapWireControlReply);
+
+// Status requests travel apart from ControlRequest (they change nothing and
+// need no privilege): true when `bytes` starts with a status request header.
+bool IsStatusRequest(std::string_view bytes);
+// Exactly well-formed (size, header, zero flags) or InvalidArgument.
+absl::Status DecodeStatusRequest(std::string_view bytes);
+std::string EncodeStatusRequest();
 
 // Encoders. A string longer than its wire array is an error.
 absl::StatusOr<std::string> EncodeContextSet(const ContextSetRequest& req);

@@ -57,6 +57,7 @@ struct TapIngress::Shared {
         on_goodbye(std::move(bye)),
         io(ctx),
         acceptor(asio::make_strand(ctx)) {
+    wake_delay_ms = options.wake_delay.count();
     if (options.allow_uids.empty() && options.allow_gids.empty()) {
       options.allow_uids.push_back(::geteuid());
       options.allow_uids.push_back(0);
@@ -81,6 +82,9 @@ struct TapIngress::Shared {
   CookieCallback on_cookie;                // set before Start(), read-only afterwards
   TapIngress::HelloCallback on_hello;      // likewise
   TapIngress::ControlCallback on_control;  // likewise
+  TapIngress::StatusCallback on_status;    // likewise
+  // Options::wake_delay, changeable while running (SetWakeDelay).
+  std::atomic<int64_t> wake_delay_ms{0};
   asio::io_context& io;
   SeqPacket::acceptor acceptor;
   std::atomic<bool> stopped{false};
@@ -273,6 +277,10 @@ class TapConnection : public std::enable_shared_from_this<TapConnection> {
       CloseFds(fds, nfds);
       return HandleControl(bytes);
     }
+    if (IsStatusRequest(bytes)) {
+      CloseFds(fds, nfds);
+      return HandleStatus(bytes);
+    }
     absl::StatusOr<TapMessage> msg = DecodeTapMessage(bytes);
     if (!msg.ok()) {
       CloseFds(fds, nfds);
@@ -311,19 +319,47 @@ class TapConnection : public std::enable_shared_from_this<TapConnection> {
   // connection like any malformed message), answered once.
   bool HandleControl(std::string_view bytes) {
     absl::StatusOr<ControlRequest> req = DecodeControlRequest(bytes);
-    if (!req.ok()) {
-      // Say why before closing (best effort: a small frame on an idle socket).
-      ControlReply r;
-      r.code = req.status().code();
-      r.text = std::string(req.status().message());
-      std::string frame = EncodeControlReply(r);
-      (void)::send(socket_.native_handle(), frame.data(), frame.size(),
-                   MSG_DONTWAIT | MSG_NOSIGNAL);
-      return Malformed();
-    }
+    if (!req.ok()) return RefuseControl(req.status());
     ++shared_->control_requests;
+    TapIngress::Respond respond = MakeRespond();
+    if (!shared_->on_control) return Unimplemented(respond);
+    shared_->on_control(peer_, *req, std::move(respond));
+    return true;
+  }
+
+  // A status request: read-only, so any peer the allow-list let in may ask.
+  bool HandleStatus(std::string_view bytes) {
+    if (absl::Status st = DecodeStatusRequest(bytes); !st.ok()) return RefuseControl(st);
+    ++shared_->control_requests;
+    TapIngress::Respond respond = MakeRespond();
+    if (!shared_->on_status) return Unimplemented(respond);
+    shared_->on_status(peer_, std::move(respond));
+    return true;
+  }
+
+  // Says why before closing (best effort: a small frame on an idle socket).
+  bool RefuseControl(const absl::Status& st) {
+    ControlReply r;
+    r.code = st.code();
+    r.text = std::string(st.message());
+    std::string frame = EncodeControlReply(r);
+    (void)::send(socket_.native_handle(), frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    return Malformed();
+  }
+
+  static bool Unimplemented(const TapIngress::Respond& respond) {
+    ControlReply r;
+    r.code = absl::StatusCode::kUnimplemented;
+    r.text = "this agent takes no such request";
+    respond(r);
+    return true;
+  }
+
+  // The one reply to a control or status request, sent on this connection's
+  // strand from any thread.
+  TapIngress::Respond MakeRespond() {
     std::weak_ptr<TapConnection> weak = weak_from_this();
-    TapIngress::Respond respond = [weak](const ControlReply& reply) {
+    return [weak](const ControlReply& reply) {
       auto self = weak.lock();
       if (!self) return;
       auto frame = std::make_shared<std::string>(EncodeControlReply(reply));
@@ -333,15 +369,6 @@ class TapConnection : public std::enable_shared_from_this<TapConnection> {
                                  [self, frame](const boost::system::error_code&, size_t) {});
       });
     };
-    if (!shared_->on_control) {
-      ControlReply r;
-      r.code = absl::StatusCode::kUnimplemented;
-      r.text = "this agent takes no control requests";
-      respond(r);
-      return true;
-    }
-    shared_->on_control(peer_, *req, std::move(respond));
-    return true;
   }
 
   // Events, cookies and stats, from a message or a ring record.
@@ -498,24 +525,24 @@ class TapConnection : public std::enable_shared_from_this<TapConnection> {
     if (doorbell_wait_ || closed_) return;
     doorbell_wait_ = true;
     auto self = shared_from_this();
-    doorbell_.async_wait(asio::posix::stream_descriptor::wait_read,
-                         [self](const boost::system::error_code& ec) {
-                           self->doorbell_wait_ = false;
-                           if (ec || self->closed_ || self->shared_->stopped) return;
-                           self->ring_->DrainDoorbell();
-                           const auto delay = self->shared_->options.wake_delay;
-                           if (delay.count() <= 0) {
-                             self->DrainRing(self->shared_->options.drain_budget);
-                             return;
-                           }
-                           // Awake now: the tap stops ringing; records gather.
-                           self->ring_->ClearWaiting();
-                           self->wake_timer_.expires_after(delay);
-                           self->wake_timer_.async_wait([self](const boost::system::error_code& e) {
-                             if (e || self->closed_ || self->shared_->stopped) return;
-                             self->DrainRing(self->shared_->options.drain_budget);
-                           });
-                         });
+    doorbell_.async_wait(
+        asio::posix::stream_descriptor::wait_read, [self](const boost::system::error_code& ec) {
+          self->doorbell_wait_ = false;
+          if (ec || self->closed_ || self->shared_->stopped) return;
+          self->ring_->DrainDoorbell();
+          const auto delay = std::chrono::milliseconds(self->shared_->wake_delay_ms.load());
+          if (delay.count() <= 0) {
+            self->DrainRing(self->shared_->options.drain_budget);
+            return;
+          }
+          // Awake now: the tap stops ringing; records gather.
+          self->ring_->ClearWaiting();
+          self->wake_timer_.expires_after(delay);
+          self->wake_timer_.async_wait([self](const boost::system::error_code& e) {
+            if (e || self->closed_ || self->shared_->stopped) return;
+            self->DrainRing(self->shared_->options.drain_budget);
+          });
+        });
   }
 
   void ReportRingDrops() {
@@ -734,6 +761,14 @@ void TapIngress::SetHelloCallback(HelloCallback on_hello) {
 
 void TapIngress::SetControlCallback(ControlCallback on_control) {
   shared_->on_control = std::move(on_control);
+}
+
+void TapIngress::SetStatusCallback(StatusCallback on_status) {
+  shared_->on_status = std::move(on_status);
+}
+
+void TapIngress::SetWakeDelay(std::chrono::milliseconds delay) {
+  shared_->wake_delay_ms = delay.count();
 }
 
 void TapIngress::SetCookieCallback(CookieCallback on_cookie) {

@@ -95,6 +95,9 @@ class TapIngress {
   using Respond = std::function<void(const ControlReply& reply)>;
   using ControlCallback = std::function<void(const PeerCredentials& peer,
                                              const ControlRequest& request, Respond respond)>;
+  // A status request (control_protocol.h) from any peer the allow-list let
+  // in (read-only), on the io thread. Without a callback: UNIMPLEMENTED.
+  using StatusCallback = std::function<void(const PeerCredentials& peer, Respond respond)>;
 
   struct Counters {
     uint64_t accepted = 0;
@@ -127,6 +130,10 @@ class TapIngress {
   // Call before Start().
   void SetHelloCallback(HelloCallback on_hello);
   void SetControlCallback(ControlCallback on_control);
+  void SetStatusCallback(StatusCallback on_status);
+  // Ring wake-ups coalesce over this from now on (Options::wake_delay): the
+  // watchdog lengthens it while the agent is over its CPU limit.
+  void SetWakeDelay(std::chrono::milliseconds delay);
   // Stops accepting, closes all connections and removes the socket file.
   void Stop();
 

@@ -3,11 +3,13 @@
 #ifndef IDFLOW_TOOLS_COMMANDS_H_
 #define IDFLOW_TOOLS_COMMANDS_H_
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "agent/control_protocol.h"
 
 namespace idflow::tools {
 
@@ -19,6 +21,14 @@ int QaCommand(int argc, char** argv);          // idflowctl qa ... -- TEST COMMA
 int SummaryCommand(int argc, char** argv);     // idflowctl summary (declared vs observed)
 int ReportCommand(int argc, char** argv);      // idflowctl report --run-id ID | --since T
 int ContextCommand(int argc, char** argv);     // idflowctl context set KEY=VALUE...
+int AgentCommand(int argc, char** argv);       // idflowctl agent status [--json]
+
+// `idflowctl agent status`: the agent's answer on its tap socket (Unavailable
+// when none listens), and its table and JSON forms.
+absl::StatusOr<agent::AgentStatus> QueryAgentStatus(const std::string& socket,
+                                                    std::chrono::milliseconds timeout);
+std::string FormatAgentStatusTable(const agent::AgentStatus& status);
+std::string FormatAgentStatusJson(const agent::AgentStatus& status);
 
 // `idflowctl report --since`: unix ms, RFC 3339, or a duration before `now`.
 absl::StatusOr<int64_t> ParseSince(const std::string& text, absl::Time now);

@@ -35,7 +35,7 @@ absl::StatusOr<agent::ControlReply> SendControl(const std::string& socket, const
         absl::StrCat("cannot send to the agent on ", socket, ": ", std::strerror(errno))));
   }
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  char buf[sizeof(agent::TapWireControlReply) + 1];
+  char buf[agent::kControlReplyMaxBytes + 1];
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());

@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   if (!std::strcmp(cmd, "summary")) return idflow::tools::SummaryCommand(argc, argv);
   if (!std::strcmp(cmd, "report")) return idflow::tools::ReportCommand(argc, argv);
   if (!std::strcmp(cmd, "context")) return idflow::tools::ContextCommand(argc, argv);
+  if (!std::strcmp(cmd, "agent")) return idflow::tools::AgentCommand(argc, argv);
   if (!std::strcmp(cmd, "help") || !std::strcmp(cmd, "--help")) {
     std::cout << kUsage;
     return 0;

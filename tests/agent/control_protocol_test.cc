@@ -120,5 +120,102 @@ TEST(ParseContextAssignmentsTest, Syntax) {
   EXPECT_FALSE(ParseContextAssignments({}).ok());
 }
 
+AgentStatus SampleStatus() {
+  AgentStatus s;
+  s.agent_id = "agent-7f3a";
+  s.version = "0.1.0 (commit 1a2b3c4, Release)";
+  s.collector = "collector.example:7443";
+  s.connected = true;
+  s.now_unix_ms = 1764550000000;
+  s.spool_events = 42;
+  s.spool_bytes = 8192;
+  s.pending_events = 3;
+  s.last_seq = 1042;
+  s.oldest_unsent_unix_ms = 1764549990000;
+  s.last_ack_seq = 1000;
+  s.last_ack_unix_ms = 1764549995000;
+  for (size_t i = 1; i < std::size(kStatusDropNames); ++i) s.drops[i] = 10 * i;
+  s.rss_bytes = 15 << 20;
+  s.cpu_permille = 17;
+  s.memory_level = 2;
+  s.cpu_level = 1;
+  s.max_rss_bytes = 48 << 20;
+  s.max_cpu_permille = 250;
+  s.watchdog_steps = 3;
+  s.watchdog_shed = 5;
+  return s;
+}
+
+TEST(ControlProtocolTest, StatusRequestIsStrict) {
+  const std::string frame = EncodeStatusRequest();
+  EXPECT_EQ(frame.size(), sizeof(TapWireStatusRequest));
+  EXPECT_TRUE(IsStatusRequest(frame));
+  EXPECT_FALSE(IsControlRequest(frame)) << "status travels apart from ContextSet/FlushRun";
+  EXPECT_TRUE(DecodeStatusRequest(frame).ok());
+  EXPECT_FALSE(DecodeStatusRequest(frame + "x").ok());
+  EXPECT_FALSE(DecodeStatusRequest(frame.substr(0, frame.size() - 1)).ok());
+  std::string flagged = frame;
+  flagged[sizeof(TapWireHeader)] = 1;  // unknown flags
+  EXPECT_FALSE(DecodeStatusRequest(flagged).ok());
+  std::string bad_length = frame;
+  TapWireHeader h;
+  memcpy(&h, bad_length.data(), sizeof(h));
+  h.length += 1;
+  memcpy(bad_length.data(), &h, sizeof(h));
+  EXPECT_FALSE(DecodeStatusRequest(bad_length).ok());
+}
+
+TEST(ControlProtocolTest, StatusReplyRoundTrips) {
+  ControlReply reply;
+  reply.status = SampleStatus();
+  const std::string frame = EncodeControlReply(reply);
+  EXPECT_EQ(frame.size(), sizeof(TapWireStatusReply));
+  EXPECT_LE(frame.size(), kControlReplyMaxBytes);
+  absl::StatusOr<ControlReply> back = DecodeControlReply(frame);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->code, absl::StatusCode::kOk);
+  ASSERT_TRUE(back->status.has_value());
+  EXPECT_EQ(*back->status, SampleStatus());
+  EXPECT_EQ(back->agent_id, "agent-7f3a");
+  // A plain reply still decodes without a status.
+  absl::StatusOr<ControlReply> plain = DecodeControlReply(EncodeControlReply(ControlReply{}));
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->status.has_value());
+}
+
+TEST(ControlProtocolTest, StatusReplyIsValidatedLikeTheOtherFrames) {
+  ControlReply reply;
+  reply.status = SampleStatus();
+  const std::string frame = EncodeControlReply(reply);
+  EXPECT_FALSE(DecodeControlReply(frame.substr(0, frame.size() - 1)).ok());
+  EXPECT_FALSE(DecodeControlReply(frame + '\0').ok());
+  TapWireStatusReply w;
+  memcpy(&w, frame.data(), sizeof(w));
+  TapWireStatusReply bad = w;
+  bad.agent_id_len = kControlAgentIdMax + 1;
+  EXPECT_FALSE(DecodeControlReply(std::string(reinterpret_cast<char*>(&bad), sizeof(bad))).ok());
+  bad = w;
+  bad.collector_len = kStatusCollectorMax + 1;
+  EXPECT_FALSE(DecodeControlReply(std::string(reinterpret_cast<char*>(&bad), sizeof(bad))).ok());
+  bad = w;
+  bad.flags = 2;
+  EXPECT_FALSE(DecodeControlReply(std::string(reinterpret_cast<char*>(&bad), sizeof(bad))).ok());
+  bad = w;
+  bad.code = 99;
+  EXPECT_FALSE(DecodeControlReply(std::string(reinterpret_cast<char*>(&bad), sizeof(bad))).ok());
+  bad = w;
+  bad.header.magic ^= 1;
+  EXPECT_FALSE(DecodeControlReply(std::string(reinterpret_cast<char*>(&bad), sizeof(bad))).ok());
+}
+
+TEST(ControlProtocolTest, StatusStringsTooLongAreCut) {
+  ControlReply reply;
+  reply.status = SampleStatus();
+  reply.status->collector = std::string(1000, 'c');
+  absl::StatusOr<ControlReply> back = DecodeControlReply(EncodeControlReply(reply));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->status->collector.size(), kStatusCollectorMax);
+}
+
 }  // namespace
 }  // namespace idflow::agent
