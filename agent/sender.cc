@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/version.h"
 
 namespace idflow::agent {
 
@@ -234,7 +235,9 @@ Sender::Outcome Sender::RunStream(const std::string& address) {
   AgentMessage hello;
   hello.mutable_hello()->set_agent_id(spool_->agent_id());
   *hello.mutable_hello()->mutable_device() = options_.device;
-  hello.mutable_hello()->set_agent_version(options_.agent_version);
+  // This build's version unless the caller names another (tests, embedders).
+  hello.mutable_hello()->set_agent_version(options_.agent_version.empty() ? VersionString()
+                                                                          : options_.agent_version);
   *hello.mutable_hello()->mutable_drops() = CurrentDrops();
   uint64_t drops_version = options_.drops ? options_.drops->version() : 0;
   auto drops_sent_at = std::chrono::steady_clock::now();

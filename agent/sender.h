@@ -60,7 +60,7 @@ struct SenderOptions {
   DropCounterStore* drops = nullptr;
   uint64_t dead_letter_max_bytes = 16ull << 20;
   idflow::v1::Device device;
-  std::string agent_version = "0.1.0";
+  std::string agent_version;  // sent in the hello; empty: this build's VersionString()
   // Channel credentials; insecure when null.
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   // Non-empty: sent as "authorization: Bearer <token>" on every Ingest stream

@@ -29,6 +29,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "common/version.h"
 #include "idflow/v1/ingest.grpc.pb.h"
 #include "idflow/v1/query.grpc.pb.h"
 
@@ -337,7 +338,8 @@ class IngestReactor : public grpc::ServerBidiReactor<AgentMessage, CollectorMess
     RETURN_IF_ERROR(c_->store().UpsertAgent(a));
     ASSIGN_OR_RETURN(uint64_t last, c_->store().LastSeq(agent_id_));
     LogInfo(
-        "agent ", agent_id_, " (device ", a.device_id, ") connected; stored up to ", last,
+        "agent ", agent_id_, " (device ", a.device_id, ", version ",
+        a.agent_version.empty() ? "unknown" : a.agent_version, ") connected; stored up to ", last,
         a.drops.Total() ? absl::StrCat("; it reports ", a.drops.Total(), " dropped events") : "");
     CollectorMessage reply;
     reply.mutable_hello_ack()->set_stored_up_to(last);
@@ -1018,6 +1020,12 @@ void Collector::Wait() {
 
 std::string Collector::MetricsText() {
   std::string out;
+  absl::StrAppend(&out,
+                  "# HELP idflow_build_info The collector's build (always 1).\n"
+                  "# TYPE idflow_build_info gauge\n"
+                  "idflow_build_info{version=\"",
+                  Version(), "\",commit=\"", GitCommit(), "\",build_type=\"", BuildType(),
+                  "\"} 1\n");
 #define IDFLOW_COUNTER_TEXT_(member, type, name, help)                                    \
   absl::StrAppend(&out, "# HELP " name " " help "\n# TYPE " name " " #type "\n" name " ", \
                   counters_.member.load(), "\n");
@@ -1057,6 +1065,15 @@ std::string Collector::MetricsText() {
     for (const auto& a : *agents) {
       absl::StrAppend(&out, "idflow_agent_stored_up_to{agent=\"", a.agent_id, "\"} ",
                       a.stored_up_to, "\n");
+    }
+    // The version each agent sent in its last hello (for fleet upgrades).
+    absl::StrAppend(&out,
+                    "# HELP idflow_agent_info The version an agent reported in its last hello "
+                    "(always 1).\n# TYPE idflow_agent_info gauge\n");
+    for (const auto& a : *agents) {
+      absl::StrAppend(&out, "idflow_agent_info{agent=\"", a.agent_id, "\",device=\"",
+                      JsonEscape(a.device_id), "\",version=\"", JsonEscape(a.agent_version),
+                      "\"} 1\n");
     }
   }
   return out;

@@ -10,6 +10,7 @@
 #include "common/flags.h"
 #include "common/log.h"
 #include "common/signals.h"
+#include "common/version.h"
 
 int main(int argc, char** argv) {
   idflow::SetLogPrefix("idflow-collector");
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
             "delete stored events last seen more than this many days ago, hourly "
             "(verdict groups, the matrix and the accounting stay); 0 keeps them");
   flags.AddBool("help", "show this help");
+  flags.AddBool("version", "print the version and exit");
   if (absl::Status st = flags.Parse(argc, argv); !st.ok()) {
     std::cerr << "idflow-collector: " << st.message() << "\nusage: idflow-collector [flags]\n"
               << flags.Usage();
@@ -44,6 +46,10 @@ int main(int argc, char** argv) {
   }
   if (flags.GetBool("help")) {
     std::cout << "usage: idflow-collector [flags]\n" << flags.Usage();
+    return 0;
+  }
+  if (flags.GetBool("version")) {
+    std::cout << idflow::VersionLine("idflow-collector") << "\n";
     return 0;
   }
   idflow::collector::CollectorOptions options;

@@ -66,12 +66,15 @@ int AgentsCommand(int argc, char** argv) {
     }
     return 0;
   }
-  std::vector<std::vector<std::string>> rows = {{"AGENT", "DEVICE", "LAST SEEN", "STORED UP TO",
-                                                 "EVENTS", "DROPS tap/ingress/spool/disk/dead"}};
+  std::vector<std::vector<std::string>> rows = {{"AGENT", "DEVICE", "VERSION", "LAST SEEN",
+                                                 "STORED UP TO", "EVENTS",
+                                                 "DROPS tap/ingress/spool/disk/dead"}};
   for (const auto& a : *agents) {
     const auto& d = a.drops();
-    rows.push_back({a.agent_id(), a.device().id(), Time(a.last_seen_unix_ms()),
-                    absl::StrCat(a.stored_up_to()), absl::StrCat(a.events_stored()),
+    rows.push_back({a.agent_id(), a.device().id(),
+                    a.agent_version().empty() ? "-" : a.agent_version(),
+                    Time(a.last_seen_unix_ms()), absl::StrCat(a.stored_up_to()),
+                    absl::StrCat(a.events_stored()),
                     absl::StrCat(d.tap_dropped(), "/", d.ingress_rejected(), "/", d.spool_dropped(),
                                  "/", d.disk_dropped(), "/", d.dead_lettered())});
   }

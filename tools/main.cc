@@ -2,6 +2,7 @@
 #include <cstring>
 #include <iostream>
 
+#include "common/version.h"
 #include "tools/commands.h"
 
 namespace {
@@ -28,7 +29,9 @@ constexpr char kUsage[] =
     "      change the usage context events are judged under, from now on\n"
     "  policy import FILE [--kind statement|cookies] [-o OUT.yaml]\n"
     "  policy lint DIR | policy diff OLD NEW | policy explain --sdk NAME --data TYPE\n"
-    "      work with declared policies\n";
+    "      work with declared policies\n"
+    "  --version\n"
+    "      print the version and exit\n";
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -46,6 +49,10 @@ int main(int argc, char** argv) {
   if (!std::strcmp(cmd, "report")) return idflow::tools::ReportCommand(argc, argv);
   if (!std::strcmp(cmd, "context")) return idflow::tools::ContextCommand(argc, argv);
   if (!std::strcmp(cmd, "agent")) return idflow::tools::AgentCommand(argc, argv);
+  if (!std::strcmp(cmd, "--version")) {
+    std::cout << idflow::VersionLine("idflowctl") << "\n";
+    return 0;
+  }
   if (!std::strcmp(cmd, "help") || !std::strcmp(cmd, "--help")) {
     std::cout << kUsage;
     return 0;

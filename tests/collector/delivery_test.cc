@@ -1,15 +1,20 @@
 // Component test of delivery: a real Spool and Sender against an in-process
 // Collector with a real SQLite file and the real policies, over loopback gRPC.
+#include <grpcpp/grpcpp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <map>
 
+#include "absl/strings/str_cat.h"
 #include "agent/sender.h"
 #include "agent/spool.h"
 #include "collector/collector.h"
+#include "common/version.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "idflow/v1/query.grpc.pb.h"
 #include "tests/testing/status_matchers.h"
 
 namespace idflow {
@@ -99,6 +104,36 @@ TEST_F(DeliveryTest, EveryEventStoredOnceAndJudged) {
   EXPECT_EQ((*groups)[0].sample.module, "/opt/app/lib/libidm_sdk.so");
   EXPECT_EQ((*groups)[0].sample.verdict, "clear");
   EXPECT_EQ((*groups)[0].sample.finding, "clear");
+}
+
+// The agent's build goes with its hello: the collector keeps it with the
+// agent (Query.ListAgents, the dashboard) and shows it on /metrics next to
+// its own build.
+TEST_F(DeliveryTest, TheAgentsVersionReachesTheAgentListAndMetrics) {
+  agent::Sender sender(SenderOpts({address()}), spool_.get());
+  sender.Start();
+  auto batch = Events(1);
+  ASSERT_THAT(spool_->Append(&batch), IsOk());
+  sender.Notify(spool_->last_seq());
+  ASSERT_TRUE(sender.WaitAcked(1, std::chrono::seconds(30)));
+
+  auto stub = idflow::v1::Query::NewStub(
+      grpc::CreateChannel(address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  idflow::v1::ListAgentsRequest req;
+  idflow::v1::ListAgentsResponse resp;
+  grpc::Status st = stub->ListAgents(&ctx, req, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_EQ(resp.agents_size(), 1);
+  EXPECT_EQ(resp.agents(0).agent_version(), VersionString());
+
+  const std::string metrics = collector_->MetricsText();
+  EXPECT_THAT(metrics, ::testing::HasSubstr(
+                           absl::StrCat("idflow_build_info{version=\"", Version(), "\",commit=\"",
+                                        GitCommit(), "\",build_type=\"", BuildType(), "\"} 1\n")));
+  EXPECT_THAT(metrics, ::testing::HasSubstr(absl::StrCat(
+                           "idflow_agent_info{agent=\"", spool_->agent_id(),
+                           "\",device=\"dev-1\",version=\"", VersionString(), "\"} 1\n")));
 }
 
 // What the agent claims about the SDK is a hint: a Lebo module labelled

@@ -395,6 +395,25 @@ TEST_F(IngestProtocolTest, DropCountersReachTheAgentsListAndNeverGoBack) {
                                    "cause=\"tap\"} 7"));
 }
 
+// A hello's version is kept with the agent and shown, escaped, on /metrics.
+TEST_F(IngestProtocolTest, HelloVersionReachesTheAgentsListAndMetrics) {
+  Client c(address());
+  AgentMessage hello = Hello("a1");
+  hello.mutable_hello()->set_agent_version("0.9.1 (commit \"x\", Debug)");
+  c.Send(hello);
+  CollectorMessage m;
+  ASSERT_TRUE(c.Read(&m));
+  uint64_t ack = 0;
+  EXPECT_TRUE(c.Close(&ack).ok());
+  auto agents = collector_->store().ListAgents("", 0, 0);
+  ASSERT_THAT(agents, IsOk());
+  ASSERT_EQ(agents->size(), 1u);
+  EXPECT_EQ((*agents)[0].agent_version, "0.9.1 (commit \"x\", Debug)");
+  EXPECT_THAT(collector_->MetricsText(),
+              ::testing::HasSubstr("idflow_agent_info{agent=\"a1\",device=\"dev-1\","
+                                   "version=\"0.9.1 (commit \\\"x\\\", Debug)\"} 1\n"));
+}
+
 TEST_F(IngestProtocolTest, NoAckWhileTheStoreCannotCommit) {
   // Another connection holds the write lock: the commit times out (busy),
   // the stream ends UNAVAILABLE (retryable), and no ack was ever sent.
