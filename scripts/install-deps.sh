@@ -9,6 +9,7 @@ PACKAGES=(
   libssl-dev zlib1g-dev nlohmann-json3-dev libxml2-dev libicu-dev libgtest-dev libgmock-dev libbenchmark-dev
   curl wget python3 openssl strace clang libclang-rt-14-dev chromium
   libxml2-utils nodejs npm postgresql libpq-dev
+  dpkg-dev file systemd adduser
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
