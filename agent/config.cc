@@ -320,10 +320,12 @@ absl::Status ReadConfigFile(const std::string& path, std::map<std::string, Value
   return absl::OkStatus();
 }
 
-// --config when given (it must exist), else the default path if it exists.
+// --config when given (it must exist; "" reads no file), else the default
+// path if it exists.
 absl::StatusOr<std::string> ConfigPath(const FlagSet& flags, const std::string& default_path) {
   if (flags.IsSet("config")) {
     const std::string& path = flags.Get("config");
+    if (path.empty()) return path;
     std::error_code ec;
     if (!std::filesystem::exists(path, ec)) {
       return absl::NotFoundError(absl::StrCat("--config ", path, ": no such file"));
@@ -340,7 +342,7 @@ absl::StatusOr<std::string> ConfigPath(const FlagSet& flags, const std::string& 
 void AddAgentFlags(FlagSet* flags) {
   flags->Add("config", kDefaultAgentConfigPath,
              "configuration file (YAML; keys are these flag names; flags override it); the "
-             "default is read only when it exists");
+             "default is read only when it exists, an empty value reads none");
   for (const Setting& s : Settings()) {
     if (s.shape == Shape::kBool) {
       flags->AddBool(s.name, s.help);

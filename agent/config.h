@@ -21,8 +21,9 @@ void AddAgentFlags(FlagSet* flags);
 
 // The options from the config file, then the flags set on `flags` (already
 // parsed by the caller) over it: a flag replaces the file's value, lists
-// included. The file is --config when given (missing: NotFound), otherwise
-// `default_path` when it exists (absent: flags and defaults only).
+// included. The file is --config when given (missing: NotFound; an empty
+// --config reads none), otherwise `default_path` when it exists (absent:
+// flags and defaults only).
 // Errors are InvalidArgument (NotFound for a missing file) and point at the
 // culprit: "FILE:LINE:COLUMN: KEY ..." for the file (unknown key, wrong
 // type, bad value), "--KEY ..." for a flag.

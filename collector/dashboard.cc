@@ -698,6 +698,7 @@ std::string AgentsJson(const std::vector<store::AgentRecord>& agents) {
     d.erase("total");
     list.push_back({{"agent_id", a.agent_id},
                     {"device", a.device_id},
+                    {"agent_version", a.agent_version},
                     {"last_seen_unix_ms", a.last_seen_unix_ms},
                     {"stored_up_to", a.stored_up_to},
                     {"events_stored", a.events_stored},

@@ -118,7 +118,8 @@ TEST_F(AgentConfigTest, UnknownKeyIsAnErrorAtItsPosition) {
   const std::string path = Write("agent.yaml", "socket: /tmp/x.sock\nspool-max-gb: 1\n");
   auto o = Load({"--config", path});
   EXPECT_THAT(o, StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(std::string(o.status().message()), HasSubstr(path + ":2:1: unknown key 'spool-max-gb'"));
+  EXPECT_THAT(std::string(o.status().message()),
+              HasSubstr(path + ":2:1: unknown key 'spool-max-gb'"));
 }
 
 TEST_F(AgentConfigTest, WrongTypeNamesTheKeyAtLineAndColumn) {
@@ -188,6 +189,13 @@ TEST_F(AgentConfigTest, AbsentDefaultFileMeansDefaults) {
   EXPECT_TRUE(o->bearer_token.empty());
   EXPECT_EQ(o->watchdog_max_rss_bytes, d.watchdog_max_rss_bytes);
   EXPECT_DOUBLE_EQ(o->watchdog_max_cpu_percent, d.watchdog_max_cpu_percent);
+}
+
+TEST_F(AgentConfigTest, EmptyConfigFlagSkipsTheDefaultFile) {
+  const std::string path = Write("default.yaml", "spool: /d\n");
+  auto o = Load({"--config", ""}, path);
+  ASSERT_THAT(o, IsOk());
+  EXPECT_EQ(o->spool_dir, "/var/lib/idflow/spool");
 }
 
 TEST_F(AgentConfigTest, PresentDefaultFileIsRead) {

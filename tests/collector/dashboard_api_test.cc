@@ -157,6 +157,7 @@ class DashboardApi : public ::testing::Test {
       store::AgentRecord r;
       r.agent_id = agent;
       r.device_id = device;
+      r.agent_version = "0.1.0 (commit 1a2b3c4, Release)";
       r.last_seen_unix_ms = now_;
       ASSERT_TRUE(c_->store().UpsertAgent(r).ok());
     }
@@ -328,6 +329,15 @@ TEST_F(DashboardApi, OverviewCountsFindingsDevicesAndGaps) {
   EXPECT_EQ(q["devices"]["silent"], 1);
   json strict = Get(port_, absl::StrCat("/api/overview?silent_after_ms=", 3 * 3600 * 1000)).Json();
   EXPECT_EQ(strict["devices"]["silent"], 0);
+}
+
+TEST_F(DashboardApi, AgentsCarryTheVersionOfTheirHello) {
+  json j = Get(port_, "/api/agents").Json();
+  ASSERT_TRUE(j.is_object()) << j;
+  ASSERT_EQ(j["agents"].size(), 2u) << j;
+  for (const json& a : j["agents"]) {
+    EXPECT_EQ(a["agent_version"], "0.1.0 (commit 1a2b3c4, Release)") << a;
+  }
 }
 
 TEST_F(DashboardApi, TimelineShowsContextChangesAndAgentHealth) {
