@@ -281,15 +281,8 @@ absl::Status ReadKey(const std::string& path, const Setting& setting, const YAML
   return absl::OkStatus();
 }
 
-absl::Status ReadConfigFile(const std::string& path, std::map<std::string, Value>* values) {
-  auto text = ReadFile(path);
-  if (!text.ok()) return text.status();
-  YAML::Node root;
-  try {
-    root = YAML::Load(*text);
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(At(path, e.mark), ": ", e.msg));
-  }
+absl::Status ReadConfigNode(const std::string& path, const YAML::Node& root,
+                            std::map<std::string, Value>* values) {
   if (!root || root.IsNull()) return absl::OkStatus();  // empty, or comments only
   if (!root.IsMap()) {
     return absl::InvalidArgumentError(
@@ -318,6 +311,18 @@ absl::Status ReadConfigFile(const std::string& path, std::map<std::string, Value
   }
   for (auto& [key, value] : seen) (*values)[key] = std::move(value);
   return absl::OkStatus();
+}
+
+// yaml-cpp throws (syntax errors, and on any surprise while walking the
+// nodes): nothing escapes this function.
+absl::Status ReadConfigFile(const std::string& path, std::map<std::string, Value>* values) {
+  auto text = ReadFile(path);
+  if (!text.ok()) return text.status();
+  try {
+    return ReadConfigNode(path, YAML::Load(*text), values);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(At(path, e.mark), ": ", e.msg));
+  }
 }
 
 // --config when given (it must exist; "" reads no file), else the default
