@@ -19,16 +19,20 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE=Release -DIDFLOW_BUILD_BENCH=OFF)
-bash scripts/install-deps.sh
+cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE=Release)
 if [ "$ARCH" = "$HOST_ARCH" ]; then
   BUILD_DIR=${BUILD_DIR:-build}
+  bash scripts/install-deps.sh
 elif [ "$ARCH" = arm64 ]; then
   TOOLCHAIN=cmake/toolchains/aarch64-linux-gnu.cmake
-  [ -f "$TOOLCHAIN" ] || { echo "package.sh: $TOOLCHAIN is missing" >&2; exit 2; }
+  for f in "$TOOLCHAIN" scripts/install-cross-deps.sh; do
+    [ -f "$f" ] || { echo "package.sh: $f is missing (needed for --arch arm64)" >&2; exit 2; }
+  done
+  bash scripts/install-deps.sh
   bash scripts/install-cross-deps.sh arm64
   BUILD_DIR=${BUILD_DIR:-build-aarch64}
-  cmake_args+=(-DCMAKE_TOOLCHAIN_FILE="$PWD/$TOOLCHAIN")
+  # As the aarch64 preset (CMakePresets.json) configures it.
+  cmake_args+=(-DCMAKE_TOOLCHAIN_FILE="$PWD/$TOOLCHAIN" -DIDFLOW_BUILD_BENCH=OFF)
 else
   echo "package.sh: cannot build for '$ARCH' on $HOST_ARCH (amd64 natively, or arm64)" >&2
   exit 2
