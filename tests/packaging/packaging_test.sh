@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The Debian packages, built by cpack from a configured and built tree, then
 # checked: contents (layout, modes, stripped binaries), control fields, the
-# systemd units (systemd-analyze verify and security), and an install into a
-# throwaway root: maintainer scripts run chrooted into a tree of the packages'
-# files over the system's /usr, inside a private mount namespace, so the
-# machine's own /etc, /usr and /var are never written (the test asserts it).
+# systemd units (systemd-analyze verify and security), and dpkg's install,
+# upgrade and purge into a throwaway root with its own dpkg database: its
+# /usr and /lib are overlays over the system's (writes land in the scratch
+# folder), its /etc a copy, all mounted in a private mount namespace, so the
+# machine's own /etc, /usr and /var are never written (the test asserts its
+# user database did not change).
 #
 # usage: packaging_test.sh BUILD_DIR SOURCE_DIR
 # env:   IDFLOW_EMULATOR   runs target binaries of a cross build (e.g. "qemu-aarch64 -L /")
@@ -161,15 +163,16 @@ grep -qx /etc/idflow/agent.yaml "$T/ctl-idflow-agent/conffiles" || fail "agent.y
 grep -qx /etc/idflow/collector.env "$T/ctl-idflow-collector/conffiles" || fail "collector.env not a conffile"
 ok_if_clean "control fields, maintainer scripts, conffiles"
 
-# --- throwaway root: the packages' files over the system's read-only /usr
+# --- throwaway root: dpkg installs into it with its own, empty database.
+# Its /usr and /lib are overlays over the system's, whose writes land in
+# $T/up; /etc is a copy. Maintainer scripts run chrooted into it (dpkg
+# --root), so the users they add go to the copy's passwd.
 R=$T/root
-mkdir -p "$R"/{usr,lib,etc,var/lib,var/log,run,tmp,dev,proc}
+mkdir -p "$R"/{usr,lib,etc,var/lib/dpkg/info,var/lib/dpkg/updates,var/log,run,tmp,dev,proc} \
+  "$T"/up/{usr,lib} "$T"/work/{usr,lib}
+touch "$R/var/lib/dpkg/status" "$R/var/lib/dpkg/available" "$R/dev/null" "$R/dev/urandom"
 for l in bin sbin lib64; do [ -L "/$l" ] && ln -s "$(readlink "/$l")" "$R/$l"; done
 cp -a /etc/. "$R/etc/"
-mkdir -p "$T/merged"
-for p in idflow-agent idflow-collector idflowctl; do cp -a "$T/x-$p/." "$T/merged/"; done
-cp -a "$T/merged/etc/." "$R/etc/"
-touch "$R/dev/null" "$R/dev/urandom"
 host_sums=$(sha256sum /etc/passwd /etc/group /etc/shadow /etc/gshadow)
 
 if ! unshare --mount --propagation private true 2>/dev/null; then
@@ -177,28 +180,36 @@ if ! unshare --mount --propagation private true 2>/dev/null; then
   [ "$failures" -eq 0 ] || exit 1
   exit 77
 fi
-# Runs in a private mount namespace: the mounts vanish when it exits. "$R/lib"
-# merges the units over the system's /usr/lib, as /lib is a link to it.
-cat >"$T/in-root.sh" <<'EOS'
+# in_ns CMD: CMD (bash) with the root's mounts, in a private mount namespace
+# (they vanish when it exits). in_root CMD: the same, chrooted into the root.
+cat >"$T/in-ns.sh" <<'EOS'
 set -euo pipefail
 R=$1; T=$2
-mount -t overlay overlay -o "lowerdir=$T/merged/usr:/usr" "$R/usr"
-mount -t overlay overlay -o "lowerdir=$T/merged/lib:$(readlink -f /lib)" "$R/lib"
+mount -t overlay overlay -o "lowerdir=/usr,upperdir=$T/up/usr,workdir=$T/work/usr" "$R/usr"
+mount -t overlay overlay -o "lowerdir=$(readlink -f /lib),upperdir=$T/up/lib,workdir=$T/work/lib" "$R/lib"
 mount --bind /dev/null "$R/dev/null"
 mount --bind /dev/urandom "$R/dev/urandom"
 mount -t proc proc "$R/proc"
-shift 2
-exec chroot "$R" /bin/sh -c "$*"
+bash -c "$3"
 EOS
-in_root() { unshare --mount --propagation private bash "$T/in-root.sh" "$R" "$T" "$@"; }
-maint() {  # PACKAGE SCRIPT ARGS...: as dpkg would run it
-  cp "$T/ctl-$1/$2" "$R/tmp/$1.$2"
-  in_root "DPKG_MAINTSCRIPT_PACKAGE=$1 DPKG_MAINTSCRIPT_NAME=$2 /tmp/$1.$2 ${*:3}" \
-    >"$T/maint.log" 2>&1 || { cat "$T/maint.log" >&2; fail "$1 $2 ${*:3}"; }
+in_ns() { unshare --mount --propagation private bash "$T/in-ns.sh" "$R" "$T" "$1"; }
+in_root() { in_ns "chroot '$R' /bin/sh -c '$1'"; }
+# Only the packages' own dependencies are missing from the empty database.
+dpkg_root() {
+  in_ns "dpkg --root='$R' --force-depends $*" >"$T/dpkg.log" 2>&1 ||
+    { cat "$T/dpkg.log" >&2; fail "dpkg $*"; }
 }
 begin
-maint idflow-agent postinst configure
-maint idflow-collector postinst configure
+# A cross build's packages go into a root that takes their architecture too.
+[ "$ARCH" = "$(dpkg --print-architecture)" ] || dpkg --root="$R" --add-architecture "$ARCH"
+dpkg_root -i "$(deb idflow-agent)" "$(deb idflow-collector)" "$(deb idflowctl)"
+status=$(dpkg-query --admindir="$R/var/lib/dpkg" -W -f='${Package} ${db:Status-Abbrev}\n' 2>/dev/null | sort)
+[ "$status" = "$(printf 'idflow-agent ii \nidflow-collector ii \nidflowctl ii ')" ] ||
+  fail "dpkg did not install all three: $status"
+conffiles=$(dpkg-query --admindir="$R/var/lib/dpkg" -W -f='${Conffiles}' idflow-agent idflow-collector 2>/dev/null)
+for c in /etc/idflow/agent.yaml /etc/idflow/collector.env; do
+  [[ "$conffiles" == *" $c "* ]] || fail "dpkg did not register the conffile $c"
+done
 id_of() { awk -F: -v n="$2" '$1 == n { print $3 }' "$R/etc/$1"; }
 for u in idflow idflow-collector; do
   line=$(grep "^$u:" "$R/etc/passwd" || true)
@@ -213,6 +224,11 @@ state_of() { stat -c '%u:%g %a' "$R/var/lib/$1" 2>/dev/null || echo missing; }
   fail "/var/lib/idflow: $(state_of idflow)"
 [ "$(state_of idflow-collector)" = "$(id_of passwd idflow-collector):$(id_of group idflow-collector) 700" ] ||
   fail "/var/lib/idflow-collector: $(state_of idflow-collector)"
+for f in usr/bin/idflow-agent usr/lib/$MA/idflow/libidflow-tap.so lib/systemd/system/idflow-agent.service \
+         lib/systemd/system/idflow-collector.service etc/idflow/agent.yaml etc/idflow/collector.env \
+         usr/share/idflow/policies/ontology.yaml; do
+  [ -f "$T/up/$f" ] || [ -f "$R/$f" ] || fail "not installed: /$f"
+done
 identity=$R/etc/idflow/identity.yaml
 if [ -f "$identity" ]; then
   [ "$(stat -c '%u:%g %a' "$identity")" = "0:$(id_of group idflow) 640" ] ||
@@ -220,7 +236,7 @@ if [ -f "$identity" ]; then
   grep -qE '^digest_key: "[0-9a-f]{64}"$' "$identity" || fail "identity.yaml has no random digest key"
   grep -qE '^  id: ".+"$' "$identity" || fail "identity.yaml has no device id"
   before=$(sha256sum <"$identity")
-  maint idflow-agent postinst configure 0.1.0   # an upgrade: nothing regenerated
+  dpkg_root -i "$(deb idflow-agent)"   # an upgrade (same version): nothing regenerated
   [ "$(sha256sum <"$identity")" = "$before" ] || fail "postinst rewrote identity.yaml on upgrade"
 else
   fail "postinst wrote no /etc/idflow/identity.yaml"
@@ -268,13 +284,11 @@ check_exposure() {
 check_exposure idflow-agent "$AGENT_MAX_EXPOSURE"
 check_exposure idflow-collector "$COLLECTOR_MAX_EXPOSURE"
 
-# --- purge: users, groups, state and the generated identity go.
+# --- purge: users, groups, state, conffiles and the generated identity go.
 begin
-for p in idflow-agent idflow-collector; do
-  maint $p prerm remove
-  maint $p postrm remove
-  maint $p postrm purge
-done
+dpkg_root --purge idflow-agent idflow-collector idflowctl
+[ -z "$(dpkg-query --admindir="$R/var/lib/dpkg" -W 2>/dev/null)" ] || fail "packages left after purge"
+[ ! -e "$R/etc/idflow" ] || fail "purge left /etc/idflow: $(ls -A "$R/etc/idflow")"
 for u in idflow idflow-collector; do
   ! grep -q "^$u:" "$R/etc/passwd" || fail "postrm purge left user $u"
   ! grep -q "^$u:" "$R/etc/group" || fail "postrm purge left group $u"
