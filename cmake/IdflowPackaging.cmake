@@ -9,12 +9,10 @@
 # The target's Debian architecture and multiarch triplet come from the
 # compiler (CMAKE_LIBRARY_ARCHITECTURE: set by a cross toolchain file, or
 # detected from the native compiler), never from the build host.
+# A tree whose target cannot be told (no multiarch triplet, no dpkg-dev)
+# builds as usual, without packages (and without the packaging test).
 set(IDFLOW_DEB_MULTIARCH "${CMAKE_LIBRARY_ARCHITECTURE}")
-if(NOT IDFLOW_DEB_MULTIARCH)
-  message(FATAL_ERROR "idflow packaging: CMAKE_LIBRARY_ARCHITECTURE is empty; "
-                      "set it (e.g. aarch64-linux-gnu) in the toolchain file")
-endif()
-if(NOT IDFLOW_DEB_ARCH)
+if(NOT IDFLOW_DEB_ARCH AND IDFLOW_DEB_MULTIARCH)
   find_program(IDFLOW_DPKG_ARCHITECTURE dpkg-architecture)
   if(IDFLOW_DPKG_ARCHITECTURE)
     execute_process(
@@ -22,10 +20,13 @@ if(NOT IDFLOW_DEB_ARCH)
       OUTPUT_VARIABLE IDFLOW_DEB_ARCH OUTPUT_STRIP_TRAILING_WHITESPACE
       ERROR_QUIET)  # it warns that the triplet is not the host's
   endif()
-  if(NOT IDFLOW_DEB_ARCH)
-    message(FATAL_ERROR "idflow packaging: no Debian architecture for ${IDFLOW_DEB_MULTIARCH} "
-                        "(install dpkg-dev, or pass -DIDFLOW_DEB_ARCH=...)")
-  endif()
+endif()
+if(NOT IDFLOW_DEB_ARCH OR NOT IDFLOW_DEB_MULTIARCH)
+  message(WARNING "idflow: no Debian packages: the target's multiarch triplet "
+                  "(CMAKE_LIBRARY_ARCHITECTURE='${IDFLOW_DEB_MULTIARCH}') or its Debian "
+                  "architecture is unknown (install dpkg-dev, or pass -DIDFLOW_DEB_ARCH=...)")
+  unset(IDFLOW_DEB_ARCH)
+  return()
 endif()
 
 # Paths are relative to /usr (CPack's packaging prefix) except /etc and the

@@ -30,7 +30,7 @@ ok() { echo "ok: $*"; }
 mark=0
 begin() { mark=$failures; }
 ok_if_clean() { [ "$failures" -ne "$mark" ] || ok "$*"; }
-for tool in cpack dpkg-deb file systemd-analyze unshare chroot mount sha256sum; do
+for tool in cpack dpkg dpkg-deb dpkg-query file systemd-analyze unshare chroot mount sha256sum; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool not found" >&2; exit 1; }
 done
 [ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root (chroot, mount namespace)" >&2; exit 1; }
