@@ -1,6 +1,5 @@
 #include "agent/agent.h"
 
-#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -177,6 +176,9 @@ absl::Status Agent::Start() {
   watchdog_ =
       std::make_unique<Watchdog>(wo, Watchdog::Actions{[this](MemoryLevel l) { OnMemoryLevel(l); },
                                                        [this](CpuLevel l) { OnCpuLevel(l); }});
+  // Start-up (identity, pattern compile, library loading) leaves freed heap
+  // and library pages mapped that the running agent never touches again.
+  ReleaseMemory("after start-up");
   // Also with both limits off: the status shows RSS and CPU.
   watchdog_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
   watchdog_->Check();
@@ -593,7 +595,17 @@ void Agent::OnMemoryLevel(MemoryLevel level) {
   } else {
     pending_limit_ = options_.max_pending;
   }
-  if (level >= MemoryLevel::kTrim) ::malloc_trim(0);  // freed heap back to the kernel
+  if (level >= MemoryLevel::kTrim) ReleaseMemory("watchdog");
+}
+
+void Agent::ReleaseMemory(const char* why) {
+  absl::StatusOr<MemoryRelease> r = ReleaseUnusedMemory();
+  if (!r.ok()) {
+    LogWarning("releasing unused memory (", why, "): ", r.status().ToString());
+    return;
+  }
+  LogInfo("released unused memory (", why, "): ", r->heap_bytes >> 10, " KiB of heap, ",
+          r->file_bytes >> 10, " KiB of unused library pages");
 }
 
 void Agent::OnCpuLevel(CpuLevel level) {

@@ -26,6 +26,7 @@
 #include "agent/inventory.h"
 #include "agent/journal.h"
 #include "agent/pattern_db.h"
+#include "agent/proc_usage.h"
 #include "agent/sender.h"
 #include "agent/spool.h"
 #include "agent/watchdog.h"
@@ -158,6 +159,8 @@ class Agent {
   void ScheduleWatchdog();
   void OnMemoryLevel(MemoryLevel level);
   void OnCpuLevel(CpuLevel level);
+  // Freed heap and unused library pages back to the kernel (proc_usage.h).
+  void ReleaseMemory(const char* why);
   // Notes when the collector's ack mark last moved (for the status).
   void NoteAck();
   // `idflowctl agent status`, on the io thread.

@@ -1,12 +1,15 @@
 #include "agent/proc_usage.h"
 
 #include <fcntl.h>
+#include <malloc.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -16,7 +19,7 @@ namespace idflow::agent {
 namespace {
 
 // One read of a small /proc file (no iostreams: this runs every second).
-absl::StatusOr<std::string> ReadSmall(const std::string& path) {
+absl::StatusOr<std::string> ReadSmall(const std::string& path, size_t max_bytes = 64 << 10) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return absl::UnavailableError(absl::StrCat(path, ": ", std::strerror(errno)));
   std::string out;
@@ -26,7 +29,7 @@ absl::StatusOr<std::string> ReadSmall(const std::string& path) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     out.append(buf, static_cast<size_t>(n));
-    if (out.size() > (64 << 10)) break;
+    if (out.size() > (max_bytes)) break;
   }
   ::close(fd);
   return out;
@@ -89,6 +92,70 @@ absl::StatusOr<ProcUsage> ReadProcUsage(const std::string& proc_dir) {
   u.rss_bytes = *rss;
   u.cpu = *cpu;
   return u;
+}
+
+absl::StatusOr<MemoryRelease> ReleaseUnusedMemory(const std::string& proc_dir) {
+  MemoryRelease out;
+  absl::StatusOr<ProcUsage> before = ReadProcUsage(proc_dir);
+  ::malloc_trim(0);
+  absl::StatusOr<ProcUsage> after = ReadProcUsage(proc_dir);
+  if (before.ok() && after.ok() && after->rss_bytes < before->rss_bytes) {
+    out.heap_bytes = before->rss_bytes - after->rss_bytes;
+  }
+  absl::StatusOr<std::string> smaps = ReadSmall(proc_dir + "/smaps", 16 << 20);
+  if (!smaps.ok()) return smaps.status();
+  // One mapping: its header line, then "Key: value kB" lines.
+  struct Mapping {
+    uintptr_t from = 0, to = 0;
+    bool candidate = false;  // private, not writable, file-backed
+    uint64_t rss_kb = 0, anonymous_kb = 0;
+    bool locked = false;
+  };
+  std::vector<Mapping> maps;
+  for (absl::string_view line : absl::StrSplit(*smaps, '\n')) {
+    if (line.empty()) continue;
+    if (absl::ascii_isxdigit(static_cast<unsigned char>(line[0])) &&
+        line.find('-') < line.find(' ')) {
+      // "from-to perms offset dev inode path"
+      std::vector<absl::string_view> f = absl::StrSplit(line, ' ', absl::SkipWhitespace());
+      std::vector<absl::string_view> range = absl::StrSplit(f[0], '-');
+      Mapping m;
+      if (f.size() < 6 || range.size() != 2 || !absl::SimpleHexAtoi(range[0], &m.from) ||
+          !absl::SimpleHexAtoi(range[1], &m.to)) {
+        continue;
+      }
+      const absl::string_view perms = f[1], inode = f[4], path = f[5];
+      m.candidate = perms.size() == 4 && perms[1] == '-' && perms[3] == 'p' && inode != "0" &&
+                    !path.empty() && path[0] == '/';
+      maps.push_back(m);
+      continue;
+    }
+    if (maps.empty()) continue;
+    uint64_t kb = 0;
+    auto value = [&](absl::string_view key) {
+      absl::string_view rest = line;
+      if (!absl::ConsumePrefix(&rest, key)) return false;
+      rest = absl::StripAsciiWhitespace(rest);
+      absl::ConsumeSuffix(&rest, " kB");
+      return absl::SimpleAtoi(rest, &kb);
+    };
+    if (value("Rss:")) {
+      maps.back().rss_kb = kb;
+    } else if (value("Anonymous:")) {
+      maps.back().anonymous_kb = kb;
+    } else if (value("Locked:")) {
+      maps.back().locked = kb > 0;
+    }
+  }
+  for (const Mapping& m : maps) {
+    // A mapping holding a private copy of a page (relocated constants) keeps
+    // it: unmapping that page would bring back the file's bytes.
+    if (!m.candidate || m.rss_kb == 0 || m.anonymous_kb != 0 || m.locked) continue;
+    if (::madvise(reinterpret_cast<void*>(m.from), m.to - m.from, MADV_DONTNEED) == 0) {
+      out.file_bytes += m.rss_kb * 1024;
+    }
+  }
+  return out;
 }
 
 }  // namespace idflow::agent

@@ -30,6 +30,20 @@ absl::StatusOr<uint64_t> ParseStatusKb(absl::string_view status, absl::string_vi
 // Reads `proc_dir`'s statm and stat ("/proc/self", "/proc/1234").
 absl::StatusOr<ProcUsage> ReadProcUsage(const std::string& proc_dir = "/proc/self");
 
+// What ReleaseUnusedMemory gave back, in bytes of RSS.
+struct MemoryRelease {
+  uint64_t heap_bytes = 0;  // freed heap returned by malloc_trim
+  uint64_t file_bytes = 0;  // clean file pages of read-only mappings unmapped
+};
+
+// Gives back resident memory the process holds but does not use: free heap
+// (malloc_trim) and the clean pages of read-only file mappings (library code
+// and constants the kernel mapped around the pages really used, or used only
+// at start-up). Only mappings without a private copy of any page (smaps
+// "Anonymous: 0") are touched, so nothing but a mapping goes: the pages stay
+// in the page cache and come back on the next access. Reads `proc_dir`/smaps.
+absl::StatusOr<MemoryRelease> ReleaseUnusedMemory(const std::string& proc_dir = "/proc/self");
+
 }  // namespace idflow::agent
 
 #endif  // IDFLOW_AGENT_PROC_USAGE_H_

@@ -3,6 +3,7 @@
 // averaged over its window.
 #include "agent/watchdog.h"
 
+#include <string>
 #include <vector>
 
 #include "agent/proc_usage.h"
@@ -189,6 +190,21 @@ TEST(ProcUsageTest, ParsesStatmStatAndStatus) {
 }
 
 TEST(ProcUsageTest, ReadsItsOwnProcess) {
+  absl::StatusOr<ProcUsage> u = ReadProcUsage();
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_GT(u->rss_bytes, 0u);
+}
+
+TEST(ProcUsageTest, ReleasingUnusedMemoryKeepsTheProcessWorking) {
+  // Heap freed, and library pages unmapped: everything still runs and reads
+  // back as before (code and constants come back from the page cache).
+  std::vector<std::string> garbage(10000, std::string(1000, 'x'));
+  garbage.clear();
+  garbage.shrink_to_fit();
+  absl::StatusOr<MemoryRelease> r = ReleaseUnusedMemory();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_GT(r->file_bytes, 0u);
+  EXPECT_EQ(*ParseStatmRss("1 2 3", 4096), 8192u);
   absl::StatusOr<ProcUsage> u = ReadProcUsage();
   ASSERT_TRUE(u.ok()) << u.status();
   EXPECT_GT(u->rss_bytes, 0u);
