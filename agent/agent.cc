@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "common/utf8.h"
+#include "common/version.h"
 
 namespace idflow::agent {
 
@@ -631,6 +632,7 @@ AgentStatus Agent::Status() {
   NoteAck();
   AgentStatus s;
   s.agent_id = spool_->agent_id();
+  s.version = VersionString();
   const SenderStats sender = sender_ ? sender_->stats() : SenderStats{};
   s.connected = sender.connected;
   s.collector = sender.collector.empty() ? options_.collectors.front() : sender.collector;

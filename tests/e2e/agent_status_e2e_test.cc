@@ -74,6 +74,7 @@ TEST_F(AgentStatusE2e, SpoolDepthMatchesEventsSentWhileTheCollectorIsDown) {
   EXPECT_GT(s["rss_bytes"].get<uint64_t>(), 0u);
   EXPECT_EQ(s["watchdog"]["memory"], "ok");
   EXPECT_FALSE(s["agent_id"].get<std::string>().empty());
+  EXPECT_FALSE(s["version"].get<std::string>().empty());
   // Counts and times only: no identifier value in the answer.
   EXPECT_FALSE(absl::StrContains(s.dump(), Stack::kOaid));
 
