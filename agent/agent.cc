@@ -152,6 +152,7 @@ absl::Status Agent::Start() {
   // identifier, for the cookie policies.
   ingress_->SetCookieCallback([this](const TapHello& who, const TapCookie& c) {
     counters_.events_in++;
+    if (Shed(c.ring_id, c.ring_next)) return;
     Accept(EnrichCookie(who, c), /*aggregate=*/false, c.ring_id, c.ring_next);
   });
   ingress_->UpdatePatterns(patterns_);
@@ -312,13 +313,6 @@ void MakeEventUtf8(idflow::v1::Event* ev) {
 
 void Agent::Accept(idflow::v1::Event enriched, bool aggregate, uint64_t ring_id,
                    uint64_t ring_next) {
-  if (watchdog_ != nullptr && watchdog_->shedding()) {
-    // Over a limit at its last step: refused, and declared to the collector.
-    counters_.watchdog_shed++;
-    drops_->Add(idflow::v1::DROP_CAUSE_INGRESS, 1);
-    if (ring_id != 0) batch_cursors_[ring_id] = ring_next;
-    return;
-  }
   MakeEventUtf8(&enriched);
   if (ring_id != 0) {
     // Held until the drain pass ends (before_release commits it).
@@ -352,6 +346,16 @@ void Agent::Accept(idflow::v1::Event enriched, bool aggregate, uint64_t ring_id,
   if (pending_.size() >= 256) Flush();
 }
 
+bool Agent::Shed(uint64_t ring_id, uint64_t ring_next) {
+  if (watchdog_ == nullptr || !watchdog_->shedding()) return false;
+  // Over a limit at its last step: refused before any work is spent on it,
+  // and declared to the collector.
+  counters_.watchdog_shed++;
+  drops_->Add(idflow::v1::DROP_CAUSE_INGRESS, 1);
+  if (ring_id != 0) batch_cursors_[ring_id] = ring_next;
+  return true;
+}
+
 uint64_t Agent::TakeRingCursor(uint64_t ring_id) {
   std::lock_guard lock(cursors_mu_);
   auto it = ring_cursors_.find(ring_id);
@@ -381,6 +385,7 @@ void Agent::OnTapEvent(const TapHello& who, const TapEvent& ev) {
     drops_->Add(idflow::v1::DROP_CAUSE_INGRESS, 1);
     return;
   }
+  if (Shed(ev.ring_id, ev.ring_next)) return;
   Accept(Enrich(who, ev), /*aggregate=*/true, ev.ring_id, ev.ring_next);
 }
 

@@ -159,6 +159,8 @@ class Agent {
   void ScheduleWatchdog();
   void OnMemoryLevel(MemoryLevel level);
   void OnCpuLevel(CpuLevel level);
+  // True (and counted as an ingress drop) when the watchdog sheds load.
+  bool Shed(uint64_t ring_id, uint64_t ring_next);
   // Freed heap and unused library pages back to the kernel (proc_usage.h).
   void ReleaseMemory(const char* why);
   // Notes when the collector's ack mark last moved (for the status).

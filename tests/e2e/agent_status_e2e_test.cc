@@ -99,6 +99,43 @@ TEST_F(AgentStatusE2e, SpoolDepthMatchesEventsSentWhileTheCollectorIsDown) {
   EXPECT_TRUE(absl::StrContains(out, "drops dead_letter")) << out;
 }
 
+// A real agent over its RSS limit (1 MiB: always over) steps down to
+// shedding one counted step a second; the tap events it then refuses are
+// ingress drops the collector is told about, and the status shows it all.
+TEST_F(AgentStatusE2e, WatchdogShedsOverItsMemoryLimitWithCountedDrops) {
+  stack_.agent_args = {"--watchdog-max-rss-mb", "1"};
+  std::string why;
+  ASSERT_TRUE(stack_.Start(&why)) << why;
+  nlohmann::json s;
+  EXPECT_TRUE(WaitFor([&] {
+    s = Status();
+    return !s.is_null() && s["watchdog"]["memory"] == "shed";
+  })) << s.dump()
+      << last_err_;
+  EXPECT_EQ(s["watchdog"]["steps"], 3);  // trim, shrink, shed
+  EXPECT_EQ(s["watchdog"]["max_rss_bytes"], 1 << 20);
+
+  constexpr int kEvents = 50;
+  std::string out, err;
+  ASSERT_EQ(
+      RunToEnd({BinDir() + "/tap_test_sender", "flows", std::to_string(kBasePort),
+                std::string("id=") + Stack::kOaid, std::to_string(kEvents), "1", "0"},
+               &out, &err,
+               {{"LD_PRELOAD", LibDir() + "/libidflow-tap.so"}, {"IDFLOW_SOCKET", stack_.socket}}),
+      0)
+      << err;
+  EXPECT_TRUE(WaitFor([&] {
+    s = Status();
+    return !s.is_null() && s["watchdog"]["shed_events"] == kEvents;
+  })) << s.dump();
+  EXPECT_EQ(s["drops"]["ingress"], kEvents);
+  EXPECT_EQ(s["spool"]["last_seq"], 0);
+  // Declared to the collector: stored + drops == emitted.
+  EXPECT_TRUE(WaitFor([&] { return ReportedDrops(stack_.collector_address()) == kEvents; }));
+  EXPECT_EQ(StoredTapEvents(stack_.collector_address()), 0);
+  EXPECT_TRUE(absl::StrContains(stack_.agent->Stderr(), "memory step 'shed'"));
+}
+
 TEST_F(AgentStatusE2e, AnAbsentAgentIsAClearErrorAndExit2) {
   const std::string dir = MakeTempDir("idflow-status");
   std::string out, err;
