@@ -338,7 +338,9 @@ bool Stack::StartAgent(std::string* why, const std::string& collector_address) {
                                    "--spool",
                                    spool_dir,
                                    "--identity",
-                                   identity};
+                                   identity,
+                                   "--config",
+                                   ""};  // never a host's /etc/idflow/agent.yaml
   argv.insert(argv.end(), agent_args.begin(), agent_args.end());
   agent = std::make_unique<Process>(argv, dir + "/agent");
   bool up = WaitFor([&] {

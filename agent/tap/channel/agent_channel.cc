@@ -1,6 +1,8 @@
 #include "agent/tap/channel/agent_channel.h"
 
-#include <emmintrin.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>  // streaming stores (x86-64); other targets use memcpy
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
