@@ -330,17 +330,18 @@ bool Stack::StartAgent(std::string* why, const std::string& collector_address) {
                           "\"\n"
                           "  - kind: device_id\n    value: \"" +
                           kHwDeviceId + "\"\n");
-  std::vector<std::string> argv = {BinDir() + "/idflow-agent",
-                                   "--collector",
-                                   collector_address,
-                                   "--socket",
-                                   socket,
-                                   "--spool",
-                                   spool_dir,
-                                   "--identity",
-                                   identity,
+  std::vector<std::string> argv = {BinDir() + "/idflow-agent", "--collector", collector_address,
+                                   "--socket", socket, "--spool", spool_dir, "--identity", identity,
                                    "--config",
-                                   ""};  // never a host's /etc/idflow/agent.yaml
+                                   "",  // never a host's /etc/idflow/agent.yaml
+                                   // Tests of delivery share two cores with the whole suite:
+                                   // the CPU limit would shed their events. The watchdog's own
+                                   // tests set their limits in agent_args (later flags win).
+                                   "--watchdog-max-cpu-percent", "0"};
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // A sanitized agent is several times the size of a shipped one.
+  argv.insert(argv.end(), {"--watchdog-max-rss-mb", "0"});
+#endif
   argv.insert(argv.end(), agent_args.begin(), agent_args.end());
   agent = std::make_unique<Process>(argv, dir + "/agent");
   bool up = WaitFor([&] {
