@@ -45,8 +45,8 @@ TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/ts
   run_ctest --test-dir build-tsan --output-on-failure -j2 --timeout 600
 
 if [ -f scripts/fuzz.sh ]; then
-  stage "stage 5: fuzz targets (${IDFLOW_FUZZ_SECONDS:-40} s each)"
-  bash scripts/fuzz.sh "${IDFLOW_FUZZ_SECONDS:-40}"
+  stage "stage 5: fuzz targets (${IDFLOW_FUZZ_SECONDS:-30} s each)"
+  bash scripts/fuzz.sh "${IDFLOW_FUZZ_SECONDS:-30}"
 fi
 stage "all stages passed"
 # ctest counts a skipped test as run; its "did not run" list names each one.
