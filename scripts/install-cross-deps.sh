@@ -34,6 +34,8 @@ done
 if ((${#missing[@]})); then
   echo "idflow: installing ${missing[*]}" >&2
   ((updated)) || $SUDO apt-get update -qq
+  # --no-remove: an arm64 package that would replace a host one (as the
+  # -dev packages above that are not co-installable do) stops the install.
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}" >/dev/null
+    --no-remove "${missing[@]}" >/dev/null
 fi
