@@ -107,6 +107,11 @@ absl::StatusOr<std::unique_ptr<EmbeddedStack>> EmbeddedStack::Start(
   a.identity_file = identity;
   a.sysfs_root = options.sysfs_root;
   a.send_linger = std::chrono::milliseconds(5);  // one run: deliver at once
+  // No watchdog: it would measure this whole process (collector, policies,
+  // agent) against the device agent's limits and shed the run's events; a QA
+  // run must judge every event its programs send.
+  a.watchdog_max_rss_bytes = 0;
+  a.watchdog_max_cpu_percent = 0;
   ASSIGN_OR_RETURN(s->agent_, agent::Agent::Create(a));
   RETURN_IF_ERROR(s->agent_->Start());
   s->agent_thread_ = std::thread([agent = s->agent_.get()] { agent->Run(); });
