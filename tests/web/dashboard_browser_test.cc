@@ -86,7 +86,9 @@ TEST(DashboardBrowser, ScenarioDataInChromium) {
   const std::string socket = dir + "/agent.sock";
   Process agent({BinDir() + "/idflow-agent", "--collector", absl::StrCat("127.0.0.1:", grpc),
                  "--socket", socket, "--spool", dir + "/spool", "--identity",
-                 dir + "/identity.yaml", "--token-file", dir + "/token"},
+                 dir + "/identity.yaml", "--token-file", dir + "/token", "--config", "",
+                 // The scenario's data, whole: no self-limits (a sanitized agent is far larger).
+                 "--watchdog-max-rss-mb", "0", "--watchdog-max-cpu-percent", "0"},
                 dir + "/agent");
   ASSERT_TRUE(WaitFor([&] { return std::filesystem::exists(socket) || !agent.Running(); }));
   ASSERT_TRUE(agent.Running()) << agent.Stderr();
