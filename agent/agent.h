@@ -41,12 +41,12 @@ struct AgentOptions {
   std::string identity_file;
   std::string sysfs_root = "/sys";
   uint64_t spool_max_bytes = 256ull << 20;
-  std::chrono::milliseconds flush_interval{20};
+  std::chrono::milliseconds flush_interval{100};
   // The ingress journal is truncated once it passes this (and after a failed
   // spool append); flush markers make a longer file replay correctly.
   uint64_t journal_max_bytes = 1 << 20;
   // Ring wake-ups coalesce over this (TapIngress::Options::wake_delay).
-  std::chrono::milliseconds ring_wake_delay{4};
+  std::chrono::milliseconds ring_wake_delay{50};
   // The sender waits this long for a batch to fill (SenderOptions).
   std::chrono::milliseconds send_linger{100};
   size_t max_pending = 10000;  // events awaiting the spool; beyond: counted drops

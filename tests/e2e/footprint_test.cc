@@ -35,10 +35,11 @@ constexpr uint64_t kMiB = 1 << 20;
 constexpr uint64_t kAgentRssBudget = 16 * kMiB;
 constexpr double kAgentCpuBudgetPercent = 2.0;
 constexpr uint64_t kTapRssBudget = 4 * kMiB;
-// Regression ceilings: today's agent (peak 18.7-20.5 MiB, VmHWM 22.4 MiB,
-// 4.8-5.0 % of a core on the 2-core x86-64 CI machine) plus a margin.
+// Regression ceilings: today's agent (peak 18.7-21.4 MiB, VmHWM 22.4 MiB,
+// 3.9 % of a core on a 2-core x86-64 machine of the CI's kind, which
+// measures up to 2x that on a busy day) plus that margin.
 constexpr uint64_t kAgentRssCeiling = 26 * kMiB;
-constexpr double kAgentCpuCeilingPercent = 7.5;
+constexpr double kAgentCpuCeilingPercent = 8.0;
 constexpr int kRate = 1000;
 constexpr int kSeconds = 10;
 constexpr int kFlows = 50;
@@ -174,7 +175,7 @@ TEST_F(FootprintTest, AgentAndTapStayWithinTheirBudgetsAt1kEventsPerSecond) {
   if (std::string skip = BudgetsSkipped(); !skip.empty()) GTEST_SKIP() << skip << "; " << report;
   // The issue 13 budgets for the agent (16 MiB, 2 % of a core at 1k
   // events/s) are not met yet (docs/PERFORMANCE.md "Footprint": about 20
-  // MiB and 5 %). Each line says where a run stands against them; the
+  // MiB and 4 %). Each line says where a run stands against them; the
   // assertions hold the agent to what it reaches today, so a regression
   // fails, while the tap's budget is enforced as it stands.
   std::printf("budgets: agent peak VmRSS %s 16 MiB, VmHWM %s 16 MiB, CPU %s 2 %%; tap %s 4 MiB\n",
