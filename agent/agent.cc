@@ -6,13 +6,17 @@
 #include <cerrno>
 #include <future>
 #include <map>
+#include <optional>
 
 #include <grpcpp/security/credentials.h>
 
 #include <boost/asio/post.hpp>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/file_util.h"
@@ -156,6 +160,23 @@ absl::Status Agent::Start() {
     Accept(EnrichCookie(who, c), /*aggregate=*/false, c.ring_id, c.ring_next);
   });
   ingress_->UpdatePatterns(patterns_);
+  // TLS inside programs (static OpenSSL, Node.js, Go): the uprobe source.
+  TlsUprobeOptions to;
+  to.enabled = options_.tls_uprobes;
+  to.ring_bytes = options_.tls_uprobe_ring_bytes;
+  tls_uprobes_ = TlsUprobeSource::Create(
+      io_, to, [this](const TlsWrite& w) { OnTlsWrite(w); }, [this](pid_t pid) { OnTlsExit(pid); });
+  if (tls_uprobes_->available()) {
+    LogInfo("tls uprobes: available (processes are watched on request)");
+  } else {
+    LogInfo("tls uprobes: unavailable (", tls_uprobes_->unavailable_reason(),
+            "): TLS inside programs (static OpenSSL, Node.js, Go) is not seen; the preload tap "
+            "still sees libssl and libgnutls");
+  }
+  for (const std::string& exe : options_.tls_uprobe_executables) {
+    TlsCoverage c = tls_uprobes_->WatchExecutable(exe);
+    LogInfo("tls coverage of every process of ", exe, ": ", TlsCoverageLine(c, false));
+  }
   RETURN_IF_ERROR(ingress_->Start());
 
   SenderOptions so;
@@ -199,6 +220,11 @@ void Agent::Stop() {
   if (flush_wait_timer_) flush_wait_timer_->cancel();
   if (watchdog_timer_) watchdog_timer_->cancel();
   if (ingress_) ingress_->Stop();
+  if (tls_uprobes_) {
+    tls_uprobes_->Drain();
+    CollectTlsLosses();
+    tls_uprobes_.reset();  // detaches every probe
+  }
   Flush();  // whatever is pending is durable before we go
   if (sender_) sender_->Stop();
   if (spool_) {
@@ -215,6 +241,7 @@ uint64_t Agent::FlushNow() {
   std::promise<uint64_t> done;
   std::future<uint64_t> seq = done.get_future();
   boost::asio::post(io_, [this, &done] {
+    if (tls_uprobes_) tls_uprobes_->Drain();
     Flush();
     done.set_value(spool_->last_seq());
   });
@@ -225,6 +252,7 @@ void Agent::ScheduleFlush() {
   flush_timer_->expires_after(flush_interval_);
   flush_timer_->async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
+    CollectTlsLosses();
     Flush();
     ScheduleFlush();
   });
@@ -524,12 +552,152 @@ void Agent::OnControl(const PeerCredentials& peer, const ControlRequest& request
     reply.applied_unix_ms = static_cast<uint64_t>(now);
     return respond(reply);
   }
+  if (const auto* watch = std::get_if<WatchTlsRequest>(&request)) {
+    return respond(WatchTls(peer, *watch));
+  }
   const auto& flush = std::get<FlushRunRequest>(request);
+  // Writes the probes saw before this request are read first.
+  if (tls_uprobes_) tls_uprobes_->Drain();
   // At most 10 minutes: a forgotten daemon of the run must not pin a waiter.
   const auto wait = std::chrono::milliseconds(std::min<uint32_t>(flush.timeout_ms, 600000));
   flush_waiters_.push_back(
       {flush.run_id, std::chrono::steady_clock::now() + wait, std::move(respond)});
   CheckFlushWaiters();
+}
+
+namespace {
+
+// The real uid of a process; nullopt when it is gone.
+std::optional<uid_t> ProcessUid(pid_t pid) {
+  absl::StatusOr<std::string> status = ReadFile(absl::StrCat("/proc/", pid, "/status"));
+  if (!status.ok()) return std::nullopt;
+  for (absl::string_view line : absl::StrSplit(*status, '\n')) {
+    if (!absl::ConsumePrefix(&line, "Uid:")) continue;
+    std::vector<absl::string_view> f =
+        absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    uint32_t uid = 0;
+    if (!f.empty() && absl::SimpleAtoi(f[0], &uid)) return static_cast<uid_t>(uid);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+ControlReply Agent::WatchTls(const PeerCredentials& peer, const WatchTlsRequest& req) {
+  ControlReply reply;
+  const pid_t pid = static_cast<pid_t>(req.pid);
+  std::optional<uid_t> uid = ProcessUid(pid);
+  if (!uid) {
+    reply.code = absl::StatusCode::kNotFound;
+    reply.text = absl::StrCat("no process ", req.pid);
+    return reply;
+  }
+  // Reading a process's TLS plaintext is for root, the agent's user, and a
+  // process's own user (as ptrace would allow).
+  if (peer.uid != 0 && peer.uid != ::geteuid() && peer.uid != *uid) {
+    reply.code = absl::StatusCode::kPermissionDenied;
+    reply.text = absl::StrCat("uid ", peer.uid, " may not watch pid ", req.pid, " (uid ", *uid,
+                              "): root, the agent's user or the process's own user may");
+    LogWarning("tls watch refused: pid ", peer.pid, " uid ", peer.uid, " asked for pid ", req.pid);
+    return reply;
+  }
+  counters_.tls_uprobe_watches++;
+  TlsCoverage c = tls_uprobes_->Watch(pid, req.exe, req.scan_maps, req.under_tap);
+  reply.text = TlsCoverageLine(c, req.under_tap);
+  LogInfo("tls coverage of pid ", req.pid, " (", req.exe, "): ", reply.text);
+  if (!c.available || c.probes.empty()) return reply;
+  auto [it, added] = tls_watched_.try_emplace(pid);
+  TapHello& who = it->second.who;
+  const std::string old_run = who.run_id;
+  who.pid = req.pid;
+  who.exe = req.exe;
+  who.peer = PeerCredentials{true, pid, *uid, 0, req.exe};
+  if (req.context.scenarios) who.scenarios = *req.context.scenarios;
+  for (const auto& [k, v] : req.context.consents) who.consents[k] = v;
+  if (req.context.run_id) who.run_id = *req.context.run_id;
+  it->second.modules.clear();  // the program may have changed (exec)
+  // The run is open while the process lives (OnTlsExit closes it).
+  if (who.run_id != old_run) {
+    if (!old_run.empty()) {
+      if (auto r = open_runs_.find(old_run); r != open_runs_.end() && --r->second == 0) {
+        open_runs_.erase(r);
+      }
+    }
+    if (!who.run_id.empty()) ++open_runs_[who.run_id];
+  }
+  return reply;
+}
+
+void Agent::OnTlsWrite(const TlsWrite& w) {
+  const pid_t pid = static_cast<pid_t>(w.tgid);
+  auto it = tls_watched_.find(pid);
+  if (it == tls_watched_.end()) {
+    // A process of a configured executable: the device's context.
+    TlsWatched tw;
+    tw.who.pid = w.tgid;
+    char exe[4096];
+    const ssize_t n = ::readlink(absl::StrCat("/proc/", pid, "/exe").c_str(), exe, sizeof(exe) - 1);
+    tw.who.exe = n > 0 ? std::string(exe, static_cast<size_t>(n)) : "";
+    tw.who.peer = PeerCredentials{true, pid, ProcessUid(pid).value_or(0), 0, tw.who.exe};
+    it = tls_watched_.emplace(pid, std::move(tw)).first;
+    (void)tls_uprobes_->Watch(pid, "", false, false);  // for its exit
+  }
+  TlsWatched& tw = it->second;
+  counters_.tls_uprobe_writes++;
+  auto covered = [&](uint64_t a) {
+    for (const TapRingModule& m : tw.modules) {
+      if (a >= m.lo && a < m.hi) return true;
+    }
+    return false;
+  };
+  if (tw.modules.empty() || (w.return_address != 0 && !covered(w.return_address))) {
+    absl::StatusOr<std::string> maps = ReadFile(absl::StrCat("/proc/", pid, "/maps"));
+    if (maps.ok()) tw.modules = ModulesFromMaps(*maps);
+  }
+  const std::string record =
+      TlsPayloadRecord(w, static_cast<uint64_t>(absl::ToUnixMillis(absl::Now())));
+  std::vector<std::string> encoded;
+  absl::Status st = tls_matcher_.Match(record, patterns_, tw.modules.data(),
+                                       static_cast<uint32_t>(tw.modules.size()), &encoded);
+  if (!st.ok()) {
+    LogError("tls uprobe write of pid ", pid, ": ", st.ToString());
+    counters_.ingress_dropped++;
+    drops_->Add(idflow::v1::DROP_CAUSE_INGRESS, 1);
+    return;
+  }
+  for (const std::string& bytes : encoded) {
+    absl::StatusOr<TapMessage> msg = DecodeTapMessage(bytes);
+    TapEvent* ev = msg.ok() ? std::get_if<TapEvent>(&msg->body) : nullptr;
+    if (ev == nullptr) {  // the matcher builds what the decoder takes: a bug
+      LogError("tls uprobe event of pid ", pid, " did not decode");
+      counters_.ingress_dropped++;
+      drops_->Add(idflow::v1::DROP_CAUSE_INGRESS, 1);
+      continue;
+    }
+    ev->channel = TlsProbeChannel(w.kind);
+    OnTapEvent(tw.who, *ev);
+  }
+}
+
+void Agent::OnTlsExit(pid_t pid) {
+  auto it = tls_watched_.find(pid);
+  if (it == tls_watched_.end()) return;
+  const std::string run_id = it->second.who.run_id;
+  tls_watched_.erase(it);
+  if (run_id.empty()) return;
+  if (auto r = open_runs_.find(run_id); r != open_runs_.end() && --r->second == 0) {
+    open_runs_.erase(r);
+  }
+  if (!flush_waiters_.empty()) CheckFlushWaiters();
+}
+
+void Agent::CollectTlsLosses() {
+  if (!tls_uprobes_) return;
+  const uint64_t n = tls_uprobes_->TakeLost();
+  if (n == 0) return;
+  counters_.tls_uprobe_lost += n;
+  counters_.tap_dropped += n;
+  drops_->Add(idflow::v1::DROP_CAUSE_TAP, n);
 }
 
 ControlReply Agent::FlushedReply(uint32_t open_processes, bool quiet) {

@@ -29,6 +29,8 @@
 #include "agent/proc_usage.h"
 #include "agent/sender.h"
 #include "agent/spool.h"
+#include "agent/tap_matcher.h"
+#include "agent/uprobe/tls_uprobe_source.h"
 #include "agent/watchdog.h"
 #include "idflow/v1/event.pb.h"
 
@@ -73,6 +75,12 @@ struct AgentOptions {
   // bound. 0 turns a limit off. CPU is percent of one core over a window.
   uint64_t watchdog_max_rss_bytes = 48ull << 20;
   double watchdog_max_cpu_percent = 25;
+  // TLS uprobe source (agent/uprobe/): on when the agent may load BPF;
+  // processes are watched on request (`idflowctl run`/`qa`) and every
+  // process of the executables listed here.
+  bool tls_uprobes = true;
+  std::vector<std::string> tls_uprobe_executables;
+  uint32_t tls_uprobe_ring_bytes = 1u << 20;
 };
 
 struct AgentCounters {
@@ -90,6 +98,11 @@ struct AgentCounters {
   std::atomic<uint64_t> watchdog_cpu_steps{0};
   std::atomic<uint64_t> watchdog_recoveries{0};
   std::atomic<uint64_t> watchdog_shed{0};
+  // TLS uprobe source: writes matched, records lost in its ring buffer
+  // (also counted as tap drops), processes watched on request.
+  std::atomic<uint64_t> tls_uprobe_writes{0};
+  std::atomic<uint64_t> tls_uprobe_lost{0};
+  std::atomic<uint64_t> tls_uprobe_watches{0};
 };
 
 class Agent {
@@ -136,6 +149,13 @@ class Agent {
   // Control requests from the tap socket: context changes, run flushes.
   void OnControl(const PeerCredentials& peer, const ControlRequest& request,
                  TapIngress::Respond respond);
+  // The TLS uprobe source: a watch request, a probed write, a watched
+  // process's end.
+  ControlReply WatchTls(const PeerCredentials& peer, const WatchTlsRequest& req);
+  void OnTlsWrite(const TlsWrite& write);
+  void OnTlsExit(pid_t pid);
+  // Counts what the uprobe source's ring buffer had no room for.
+  void CollectTlsLosses();
   // Answers the flush waiters whose run has ended (or whose time is up).
   void CheckFlushWaiters();
   ControlReply FlushedReply(uint32_t open_processes, bool quiet);
@@ -195,7 +215,14 @@ class Agent {
   std::vector<FlushWaiter> flush_waiters_;  // io thread
   std::unique_ptr<boost::asio::steady_timer> flush_wait_timer_;
   std::atomic<bool> stopped_{false};
-  std::unique_ptr<Watchdog> watchdog_;  // io thread
+  std::unique_ptr<TlsUprobeSource> tls_uprobes_;  // io thread
+  struct TlsWatched {
+    TapHello who;                        // as a tap's Hello would say: pid, exe, declared context
+    std::vector<TapRingModule> modules;  // from /proc/PID/maps, re-read on a miss
+  };
+  absl::flat_hash_map<pid_t, TlsWatched> tls_watched_;  // io thread
+  TapPayloadMatcher tls_matcher_;                       // io thread
+  std::unique_ptr<Watchdog> watchdog_;                  // io thread
   std::unique_ptr<boost::asio::steady_timer> watchdog_timer_;
   // What the watchdog's steps change (io thread): events held in memory
   // before the spool, and the flush interval.

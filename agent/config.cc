@@ -227,6 +227,38 @@ const std::vector<Setting>& Settings() {
         {"watchdog-max-cpu-percent", Shape::kScalar, absl::StrCat(d.watchdog_max_cpu_percent),
          "watchdog: percent of one core above which the agent degrades, counted (0 = no limit)",
          [](const Value& v, O* o) { return Number(v, 0, &o->watchdog_max_cpu_percent); }},
+        {"tls-uprobes", Shape::kScalar, d.tls_uprobes ? "auto" : "off",
+         "TLS inside programs (static OpenSSL, Node.js, Go) through eBPF uprobes: auto (when the "
+         "agent may load BPF: root or CAP_BPF+CAP_PERFMON) or off",
+         [](const Value& v, O* o) {
+           if (v.one() != "auto" && v.one() != "off") return v.Error("takes auto or off");
+           o->tls_uprobes = v.one() == "auto";
+           return absl::OkStatus();
+         }},
+        {"tls-uprobe-exe", Shape::kList, "",
+         "absolute path of an executable whose every process has its TLS writes probed; "
+         "repeatable",
+         [](const Value& v, O* o) {
+           o->tls_uprobe_executables.clear();
+           for (const std::string& path : v.items) {
+             if (path.empty() || path.front() != '/') {
+               return v.Fail(absl::StrCat(path, " is not an absolute path"));
+             }
+             o->tls_uprobe_executables.push_back(path);
+           }
+           return absl::OkStatus();
+         }},
+        {"tls-uprobe-ring-kb", Shape::kScalar, absl::StrCat(d.tls_uprobe_ring_bytes >> 10),
+         "the uprobes' BPF ring buffer in KiB (a power of two, 64 to 65536); records without "
+         "room are counted as tap drops",
+         [](const Value& v, O* o) {
+           uint32_t kb = 0;
+           if (absl::Status s = Integer<uint32_t>(v, 64, &kb); !s.ok()) return s;
+           if (kb > 65536 || (kb & (kb - 1)) != 0)
+             return v.Error("takes a power of two, 64 to 65536");
+           o->tls_uprobe_ring_bytes = kb << 10;
+           return absl::OkStatus();
+         }},
     };
   }();
   return *settings;

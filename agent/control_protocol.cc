@@ -57,13 +57,65 @@ absl::StatusOr<std::map<std::string, bool>> StrictConsents(std::string_view raw)
   return out;
 }
 
+// The context part shared by context set and watch frames: whole or refused.
+template <typename W>
+absl::StatusOr<ContextPatch> DecodePatch(const W& w, absl::string_view name) {
+  std::string scenarios, consents, run_id;
+  if (!WireString(w.scenarios, w.scenarios_len, &scenarios) ||
+      !WireString(w.consents, w.consents_len, &consents) ||
+      !WireString(w.run_id, w.run_id_len, &run_id)) {
+    return Bad(absl::StrCat(name, " string length out of range"));
+  }
+  ContextPatch patch;
+  if ((w.flags & kContextHasScenarios) != 0) {
+    absl::StatusOr<std::vector<std::string>> list = StrictScenarios(scenarios);
+    if (!list.ok()) return list.status();
+    patch.scenarios = *std::move(list);
+  } else if (!scenarios.empty()) {
+    return Bad(absl::StrCat(name, " carries scenarios without the flag"));
+  }
+  absl::StatusOr<std::map<std::string, bool>> c = StrictConsents(consents);
+  if (!c.ok()) return c.status();
+  patch.consents = *std::move(c);
+  if ((w.flags & kContextHasRunId) != 0) {
+    // "" clears the run id; anything else must be a valid one.
+    if (!run_id.empty() && !IsValidRunId(run_id)) return Bad("run id is not [A-Za-z0-9._:-]{1,64}");
+    patch.run_id = std::move(run_id);
+  } else if (!run_id.empty()) {
+    return Bad(absl::StrCat(name, " carries a run id without the flag"));
+  }
+  return patch;
+}
+
+// The context part of a frame; InvalidArgument when a string is too long.
+template <typename W>
+absl::Status EncodePatch(const ContextPatch& p, W* w) {
+  std::string scenarios = p.scenarios ? absl::StrJoin(*p.scenarios, ",") : "";
+  std::vector<std::string> parts;
+  for (const auto& [k, v] : p.consents) parts.push_back(absl::StrCat(k, "=", v ? "true" : "false"));
+  std::string consents = absl::StrJoin(parts, ",");
+  std::string run_id = p.run_id.value_or("");
+  if (scenarios.size() > kTapScenarioMax || consents.size() > kTapConsentMax ||
+      run_id.size() > kTapRunIdMax) {
+    return absl::InvalidArgumentError(absl::StrCat("context change too long: scenarios at most ",
+                                                   kTapScenarioMax, " bytes, consents ",
+                                                   kTapConsentMax, ", run id ", kTapRunIdMax));
+  }
+  w->flags |= (p.scenarios ? kContextHasScenarios : 0) | (p.run_id ? kContextHasRunId : 0);
+  w->scenarios_len = PutWireString(w->scenarios, scenarios);
+  w->consents_len = PutWireString(w->consents, consents);
+  w->run_id_len = PutWireString(w->run_id, run_id);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 bool IsControlRequest(std::string_view bytes) {
   if (bytes.size() < sizeof(TapWireHeader)) return false;
   TapWireHeader h;
   memcpy(&h, bytes.data(), sizeof(h));
-  return h.magic == kTapMagic && (h.type == kTapMsgContextSet || h.type == kTapMsgFlushRun);
+  return h.magic == kTapMagic &&
+         (h.type == kTapMsgContextSet || h.type == kTapMsgFlushRun || h.type == kTapMsgWatchTls);
 }
 
 absl::StatusOr<ControlRequest> DecodeControlRequest(std::string_view bytes) {
@@ -77,32 +129,11 @@ absl::StatusOr<ControlRequest> DecodeControlRequest(std::string_view bytes) {
     if ((w->flags & ~(kContextHasScenarios | kContextHasRunId)) != 0 || w->reserved != 0) {
       return Bad("context set has unknown flags");
     }
-    std::string scenarios, consents, run_id;
-    if (!WireString(w->scenarios, w->scenarios_len, &scenarios) ||
-        !WireString(w->consents, w->consents_len, &consents) ||
-        !WireString(w->run_id, w->run_id_len, &run_id)) {
-      return Bad("context set string length out of range");
-    }
+    absl::StatusOr<ContextPatch> patch = DecodePatch(*w, "context set");
+    if (!patch.ok()) return patch.status();
     ContextSetRequest req;
     req.pid = w->pid;
-    if ((w->flags & kContextHasScenarios) != 0) {
-      absl::StatusOr<std::vector<std::string>> list = StrictScenarios(scenarios);
-      if (!list.ok()) return list.status();
-      req.patch.scenarios = *std::move(list);
-    } else if (!scenarios.empty()) {
-      return Bad("context set carries scenarios without the flag");
-    }
-    absl::StatusOr<std::map<std::string, bool>> c = StrictConsents(consents);
-    if (!c.ok()) return c.status();
-    req.patch.consents = *std::move(c);
-    if ((w->flags & kContextHasRunId) != 0) {
-      // "" clears the run id; anything else must be a valid one.
-      if (!run_id.empty() && !IsValidRunId(run_id))
-        return Bad("run id is not [A-Za-z0-9._:-]{1,64}");
-      req.patch.run_id = std::move(run_id);
-    } else if (!run_id.empty()) {
-      return Bad("context set carries a run id without the flag");
-    }
+    req.patch = *std::move(patch);
     return ControlRequest{std::move(req)};
   }
   if (h.type == kTapMsgFlushRun) {
@@ -115,6 +146,29 @@ absl::StatusOr<ControlRequest> DecodeControlRequest(std::string_view bytes) {
     }
     req.timeout_ms = w->timeout_ms;
     return ControlRequest{std::move(req)};
+  }
+  if (h.type == kTapMsgWatchTls) {
+    absl::StatusOr<TapWireWatchTls> w = Frame<TapWireWatchTls>(bytes, kTapMsgWatchTls, "watch");
+    if (!w.ok()) return w.status();
+    if ((w->flags &
+         ~(kContextHasScenarios | kContextHasRunId | kWatchTlsUnderTap | kWatchTlsScanMaps)) != 0) {
+      return Bad("watch has unknown flags");
+    }
+    // Built in place (GCC 12 misreads a moved-in request as uninitialized).
+    ControlRequest out(std::in_place_type<WatchTlsRequest>);
+    WatchTlsRequest& req = std::get<WatchTlsRequest>(out);
+    if (w->pid == 0 || w->pid > static_cast<uint32_t>(INT32_MAX)) return Bad("watch needs a pid");
+    req.pid = w->pid;
+    if (!WireString(w->exe, w->exe_len, &req.exe) || req.exe.empty() || req.exe.front() != '/' ||
+        req.exe.find('\0') != std::string::npos) {
+      return Bad("watch needs an absolute program path");
+    }
+    req.under_tap = (w->flags & kWatchTlsUnderTap) != 0;
+    req.scan_maps = (w->flags & kWatchTlsScanMaps) != 0;
+    absl::StatusOr<ContextPatch> patch = DecodePatch(*w, "watch");
+    if (!patch.ok()) return patch.status();
+    req.context = *std::move(patch);
+    return out;
   }
   return Bad(absl::StrCat("unknown request type ", h.type));
 }
@@ -245,22 +299,22 @@ absl::StatusOr<std::string> EncodeContextSet(const ContextSetRequest& req) {
   memset(&w, 0, sizeof(w));
   FillTapHeader(&w.header, kTapMsgContextSet, sizeof(w));
   w.pid = req.pid;
-  const ContextPatch& p = req.patch;
-  std::string scenarios = p.scenarios ? absl::StrJoin(*p.scenarios, ",") : "";
-  std::vector<std::string> parts;
-  for (const auto& [k, v] : p.consents) parts.push_back(absl::StrCat(k, "=", v ? "true" : "false"));
-  std::string consents = absl::StrJoin(parts, ",");
-  std::string run_id = p.run_id.value_or("");
-  if (scenarios.size() > kTapScenarioMax || consents.size() > kTapConsentMax ||
-      run_id.size() > kTapRunIdMax) {
-    return absl::InvalidArgumentError(absl::StrCat("context change too long: scenarios at most ",
-                                                   kTapScenarioMax, " bytes, consents ",
-                                                   kTapConsentMax, ", run id ", kTapRunIdMax));
+  if (absl::Status st = EncodePatch(req.patch, &w); !st.ok()) return st;
+  return AsBytes(w);
+}
+
+absl::StatusOr<std::string> EncodeWatchTls(const WatchTlsRequest& req) {
+  if (req.exe.empty() || req.exe.front() != '/' || req.exe.size() > kTapModuleMax) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("program path must be absolute and at most ", kTapModuleMax, " bytes"));
   }
-  w.flags = (p.scenarios ? kContextHasScenarios : 0) | (p.run_id ? kContextHasRunId : 0);
-  w.scenarios_len = PutWireString(w.scenarios, scenarios);
-  w.consents_len = PutWireString(w.consents, consents);
-  w.run_id_len = PutWireString(w.run_id, run_id);
+  TapWireWatchTls w;
+  memset(&w, 0, sizeof(w));
+  FillTapHeader(&w.header, kTapMsgWatchTls, sizeof(w));
+  w.pid = req.pid;
+  w.flags = (req.under_tap ? kWatchTlsUnderTap : 0) | (req.scan_maps ? kWatchTlsScanMaps : 0);
+  w.exe_len = PutWireString(w.exe, req.exe);
+  if (absl::Status st = EncodePatch(req.context, &w); !st.ok()) return st;
   return AsBytes(w);
 }
 

@@ -28,6 +28,11 @@ inline constexpr uint16_t kTapMsgControlReply = 18;
 // `idflowctl agent status`: read-only, from anyone allowed on the socket.
 inline constexpr uint16_t kTapMsgStatusRequest = 19;
 inline constexpr uint16_t kTapMsgStatusReply = 20;
+// `idflowctl run`/`qa`: watch a process's TLS writes with the agent's uprobe
+// source (agent/uprobe/); answered with its coverage line.
+inline constexpr uint16_t kTapMsgWatchTls = 21;
+inline constexpr uint32_t kWatchTlsUnderTap = 1u << 8;  // runs with the preload tap
+inline constexpr uint32_t kWatchTlsScanMaps = 1u << 9;  // probe the objects mapped now too
 
 inline constexpr uint32_t kContextHasScenarios = 1u << 0;  // scenarios replace the active ones
 inline constexpr uint32_t kContextHasRunId = 1u << 1;      // run_id replaces the active one
@@ -56,6 +61,22 @@ struct TapWireContextSet {
 };
 static_assert(sizeof(TapWireContextSet) ==
               16 + 16 + kTapScenarioMax + kTapConsentMax + kTapRunIdMax);
+
+struct TapWireWatchTls {
+  TapWireHeader header;
+  uint32_t pid;    // the process (it may not have executed `exe` yet)
+  uint32_t flags;  // kWatchTls*, kContextHas* (the context its events carry)
+  uint16_t exe_len;
+  uint16_t scenarios_len;
+  uint16_t consents_len;
+  uint16_t run_id_len;
+  char exe[kTapModuleMax];  // absolute path of the program
+  char scenarios[kTapScenarioMax];
+  char consents[kTapConsentMax];
+  char run_id[kTapRunIdMax];
+};
+static_assert(sizeof(TapWireWatchTls) ==
+              16 + 16 + kTapModuleMax + kTapScenarioMax + kTapConsentMax + kTapRunIdMax);
 
 struct TapWireFlushRun {
   TapWireHeader header;
@@ -167,6 +188,15 @@ struct FlushRunRequest {
   uint32_t timeout_ms = 10000;
 };
 
+struct WatchTlsRequest {
+  uint32_t pid = 0;
+  std::string exe;  // absolute
+  bool under_tap = false;
+  bool scan_maps = false;
+  ContextPatch context;  // what the process's events carry (as a tap's Hello)
+  bool operator==(const WatchTlsRequest&) const = default;
+};
+
 struct ControlReply {
   absl::StatusCode code = absl::StatusCode::kOk;
   std::string text;
@@ -178,9 +208,9 @@ struct ControlReply {
   std::optional<AgentStatus> status;
 };
 
-using ControlRequest = std::variant<ContextSetRequest, FlushRunRequest>;
+using ControlRequest = std::variant<ContextSetRequest, FlushRunRequest, WatchTlsRequest>;
 
-// True when `bytes` starts with a control request header (type 16 or 17):
+// True when `bytes` starts with a control request header (type 16, 17, 21):
 // such a frame goes to DecodeControlRequest, not DecodeTapMessage.
 bool IsControlRequest(std::string_view bytes);
 
@@ -205,6 +235,7 @@ std::string EncodeStatusRequest();
 // Encoders. A string longer than its wire array is an error.
 absl::StatusOr<std::string> EncodeContextSet(const ContextSetRequest& req);
 absl::StatusOr<std::string> EncodeFlushRun(const FlushRunRequest& req);
+absl::StatusOr<std::string> EncodeWatchTls(const WatchTlsRequest& req);
 std::string EncodeControlReply(const ControlReply& reply);
 
 // Parses `idflowctl context set` arguments: scenario=a,b (or scenario= for

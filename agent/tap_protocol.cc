@@ -275,6 +275,10 @@ std::string_view ChannelName(TapChannel c) {
       return "ioctl";
     case TapChannel::kGetifaddrs:
       return "getifaddrs";
+    case TapChannel::kTlsUprobeOpenssl:
+      return "tls-uprobe-openssl";
+    case TapChannel::kTlsUprobeGo:
+      return "tls-uprobe-go";
     case TapChannel::kOther:
       break;
   }

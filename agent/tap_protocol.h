@@ -466,12 +466,16 @@ enum class TapChannel {
   kTlsGnutls,
   kSysfs,
   kIoctl,
-  kGetifaddrs
+  kGetifaddrs,
+  // Not on the tap's wire (a tap cannot claim them): the agent's TLS uprobe
+  // source (agent/uprobe/).
+  kTlsUprobeOpenssl,
+  kTlsUprobeGo
 };
 
 std::string_view ActionName(TapAction a);  // "transmit", "acquire"
 // "tcp", "udp", "unix", "tls-openssl", "tls-gnutls", "sysfs", "ioctl",
-// "getifaddrs", "other"
+// "getifaddrs", "tls-uprobe-openssl", "tls-uprobe-go", "other"
 std::string_view ChannelName(TapChannel c);
 
 // Credentials of the connected peer (SO_PEERCRED), filled by the ingress.

@@ -10,7 +10,7 @@ SECONDS_EACH="${1:-60}"
 BUILD=build-fuzz
 TARGETS=(fuzz_statement_importer fuzz_statement_labelled fuzz_statement_markdown
          fuzz_statement_html fuzz_statement_text fuzz_cookie_importer fuzz_policy_loader
-         fuzz_tap_message fuzz_tap_payload fuzz_identity)
+         fuzz_tap_message fuzz_tap_payload fuzz_tls_uprobe fuzz_identity)
 # The tap's sniffers (agent/tap/sniff/).
 TARGETS+=(fuzz_tap_http1 fuzz_tap_set_cookie fuzz_tap_http_date fuzz_tap_client_hello)
 

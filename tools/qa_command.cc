@@ -3,6 +3,7 @@
 // are used); the test command runs under the tap with its run id; once every
 // event it produced is judged, the report is written and the exit code says
 // whether a violation was found.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -67,14 +68,27 @@ RunSummary RunTestCommand(const TapLaunch& launch) {
   // collector on other threads).
   const PreparedExec exec(launch);
   static constexpr char kCannotRun[] = "idflowctl qa: cannot run the test command\n";
+  // The child waits on `gate` until the agent has attached its TLS probes
+  // for its pid (they take effect at the exec).
+  int gate[2] = {-1, -1};
+  if (::pipe2(gate, O_CLOEXEC) != 0) gate[0] = gate[1] = -1;
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::sigaction(SIGINT, &old_int, nullptr);
     ::sigaction(SIGTERM, &old_term, nullptr);
+    if (gate[0] >= 0) {
+      ::close(gate[1]);
+      char c;
+      while (::read(gate[0], &c, 1) < 0 && errno == EINTR) {
+      }
+    }
     exec.Exec();
     (void)!::write(2, kCannotRun, sizeof(kCannotRun) - 1);
     ::_exit(127);
   }
+  if (gate[0] >= 0) ::close(gate[0]);
+  if (pid > 0) run.tls_coverage = WatchTls(launch, pid, exec.program());
+  if (gate[1] >= 0) ::close(gate[1]);  // the child execs
   int status = 0;
   if (pid < 0) {
     run.exit_code = 127;

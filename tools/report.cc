@@ -145,7 +145,8 @@ std::string RunLine(const RunSummary& run) {
   }
   return absl::StrCat("run ", Or(run.run_id), ": `", absl::StrJoin(run.command, " "), "` ",
                       run.exit_text, "; ", run.events_judged, " events judged, ", run.events_lost,
-                      " lost before the collector");
+                      " lost before the collector",
+                      run.tls_coverage.empty() ? "" : absl::StrCat("; ", run.tls_coverage));
 }
 
 std::string ContextText(const ContextChange& c) {
@@ -233,7 +234,8 @@ std::string Json(const std::vector<Verdict>& verdicts, const RunSummary* run) {
         "],\"exit_code\":", run->exit_code, ",\"exit\":", Q(run->exit_text),
         ",\"started_unix_ms\":", run->started_unix_ms,
         ",\"finished_unix_ms\":", run->finished_unix_ms, ",\"events_judged\":", run->events_judged,
-        ",\"events_lost\":", run->events_lost, ",\"context_changes\":", TimelineJson(*run),
+        ",\"events_lost\":", run->events_lost, ",\"tls_coverage\":", Q(run->tls_coverage),
+        ",\"context_changes\":", TimelineJson(*run),
         ",\"violations\":", CountFindings(verdicts).violations, "}\n");
   }
   return out;
@@ -328,6 +330,7 @@ std::string JUnit(const std::vector<Verdict>& verdicts, const RunSummary* run) {
         MarkupEscape(absl::StrJoin(run->command, " ")), "\"/>\n",
         "      <property name=\"events_judged\" value=\"", run->events_judged, "\"/>\n",
         "      <property name=\"events_lost\" value=\"", run->events_lost, "\"/>\n",
+        "      <property name=\"tls_coverage\" value=\"", MarkupEscape(run->tls_coverage), "\"/>\n",
         "    </properties>\n", "    <testcase classname=\"idflow.run\" name=\"test command\">\n",
         failed ? absl::StrCat("      <error type=\"command_failed\" message=\"",
                               MarkupEscape(absl::StrCat("the test command ", run->exit_text)),
@@ -437,8 +440,10 @@ std::string Sarif(const std::vector<Verdict>& verdicts, const RunSummary* run) {
         "}],\"properties\":{\"run_id\":", Q(run->run_id), ",\"command\":[",
         absl::StrJoin(run->command, ",",
                       [](std::string* o, const std::string& a) { absl::StrAppend(o, Q(a)); }),
-        "],\"command_exit_code\":", run->exit_code, ",\"events_judged\":", run->events_judged,
-        ",\"events_lost\":", run->events_lost, ",\"context_changes\":", TimelineJson(*run), "}");
+        "],\"command_exit_code\":", run->exit_code, ",\"tls_coverage\":", Q(run->tls_coverage),
+        ",\"events_judged\":", run->events_judged, ",\"events_lost\":", run->events_lost,
+        ",\"tls_coverage\":", Q(run->tls_coverage), ",\"context_changes\":", TimelineJson(*run),
+        "}");
   }
   return absl::StrCat(
       "{\"$schema\":\"https://json.schemastore.org/sarif-2.1.0.json\",\"version\":\"2.1.0\","
@@ -475,6 +480,10 @@ std::string Html(const std::vector<Verdict>& verdicts, const RunSummary* run) {
                     MarkupEscape(run->exit_text), "</span>.</p><p>", run->events_judged,
                     " events judged, ", run->events_lost, " lost before the collector. Started ",
                     Utc(run->started_unix_ms), ", finished ", Utc(run->finished_unix_ms), ".</p>");
+    if (!run->tls_coverage.empty()) {
+      absl::StrAppend(&out, "<p>TLS coverage: <code>", MarkupEscape(run->tls_coverage),
+                      "</code></p>");
+    }
   }
   if (run != nullptr && !run->context.empty()) {
     absl::StrAppend(&out, "<p>Usage context over the run:</p><ul>");

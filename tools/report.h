@@ -43,6 +43,9 @@ struct RunSummary {
   uint64_t events_judged = 0;          // tap events stored and judged
   uint64_t events_lost = 0;            // tap events counted lost on the way (every cause)
   std::vector<ContextChange> context;  // ContextTimeline of the run's events
+  // Where the run's TLS plaintext was seen (tls: preload ...; uprobe: ...):
+  // a blind spot is stated, never silent. "" when unknown (a later report).
+  std::string tls_coverage;
   // `idflowctl report` of an earlier run: no command, exit or accounting known.
   bool later = false;
 };

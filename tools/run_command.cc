@@ -1,3 +1,7 @@
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <iostream>
 
 #include "common/flags.h"
@@ -24,7 +28,8 @@ int RunCommand(int argc, char** argv) {
     return 2;
   }
   // A run nobody observed must not look like a clean one.
-  if (std::string why = WhyUnobserved(launch->socket); !why.empty()) {
+  const std::string why = WhyUnobserved(launch->socket);
+  if (!why.empty()) {
     if (!flags.GetBool("allow-unobserved")) {
       std::cerr << "idflowctl run: " << why
                 << ": the program would run unobserved; start idflow-agent, give --socket, or "
@@ -35,8 +40,14 @@ int RunCommand(int argc, char** argv) {
   }
   // exec, not fork: the program takes idflowctl's pid, so signals (a test
   // harness stopping a server, Ctrl-C) reach it and its exit status is ours.
-  absl::Status st = ExecUnderTap(*launch);
-  std::cerr << "idflowctl run: " << st.message() << "\n";
+  // The same pid lets the agent attach its TLS probes before the exec.
+  const PreparedExec exec(*launch);
+  if (why.empty() && ::access(exec.program().c_str(), X_OK) == 0) {
+    std::cerr << "idflowctl run: " << WatchTls(*launch, ::getpid(), exec.program()) << "\n";
+  }
+  exec.Exec();
+  std::cerr << "idflowctl run: cannot run '" << launch->command[0] << "': " << std::strerror(errno)
+            << "\n";
   return 127;
 }
 

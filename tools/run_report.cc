@@ -59,6 +59,7 @@ int WriteRunReport(const QueryClient& client, const idflow::v1::VerdictFilter& f
     std::cerr << who << "run " << run->run_id << ": " << violations << " violations in "
               << verdicts->size() << " verdict groups; " << run->events_judged << " events judged, "
               << run->events_lost << " lost\n";
+    if (!run->tls_coverage.empty()) std::cerr << who << run->tls_coverage << "\n";
   } else {
     if (!run->run_id.empty() && verdicts->empty()) {
       std::cerr << who << "warning: no event carries run id " << run->run_id

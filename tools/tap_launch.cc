@@ -14,6 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "agent/control_protocol.h"
+#include "tools/control_client.h"
 
 namespace idflow::tools {
 namespace {
@@ -133,11 +135,35 @@ void PreparedExec::Exec() const {
   ::execve(path_.c_str(), argv_.data(), envp_.data());
 }
 
-absl::Status ExecUnderTap(const TapLaunch& launch) {
-  PreparedExec exec(launch);
-  exec.Exec();
-  return absl::NotFoundError(
-      absl::StrCat("cannot run '", launch.command[0], "': ", std::strerror(errno)));
+std::string WatchTls(const TapLaunch& launch, pid_t pid, const std::string& program) {
+  const std::string unknown = "tls: preload libssl, libgnutls; uprobe: unknown (";
+  char real[PATH_MAX];
+  if (::realpath(program.c_str(), real) == nullptr) {
+    return absl::StrCat(unknown, program, ": ", std::strerror(errno), ")");
+  }
+  agent::WatchTlsRequest req;
+  req.pid = static_cast<uint32_t>(pid);
+  req.exe = real;
+  req.under_tap = true;
+  if (!launch.scenarios.empty()) req.context.scenarios = launch.scenarios;
+  for (const std::string& c : launch.consents) {
+    const size_t eq = c.find('=');
+    if (eq != std::string::npos) req.context.consents[c.substr(0, eq)] = c.substr(eq + 1) == "true";
+  }
+  if (!launch.run_id.empty()) req.context.run_id = launch.run_id;
+  absl::StatusOr<std::string> frame = agent::EncodeWatchTls(req);
+  if (!frame.ok()) return absl::StrCat(unknown, frame.status().message(), ")");
+  absl::StatusOr<agent::ControlReply> reply =
+      SendControl(launch.socket, *frame, std::chrono::seconds(10));
+  if (!reply.ok()) return absl::StrCat(unknown, reply.status().message(), ")");
+  if (reply->code == absl::StatusCode::kUnimplemented ||
+      reply->code == absl::StatusCode::kInvalidArgument) {
+    return absl::StrCat(unknown, "the agent does not support it: an older idflow-agent)");
+  }
+  if (reply->code != absl::StatusCode::kOk) {
+    return absl::StrCat(unknown, "the agent refused: ", reply->text, ")");
+  }
+  return reply->text;
 }
 
 }  // namespace idflow::tools

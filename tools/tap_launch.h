@@ -3,6 +3,8 @@
 #ifndef IDFLOW_TOOLS_TAP_LAUNCH_H_
 #define IDFLOW_TOOLS_TAP_LAUNCH_H_
 
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -31,11 +33,14 @@ absl::StatusOr<TapLaunch> TapLaunchFromFlags(const FlagSet& flags, const std::st
 // Why nothing would be observed at `socket`; "" when an agent accepts there.
 std::string WhyUnobserved(const std::string& socket);
 
-// In the process about to become the program: sets LD_PRELOAD (the tap
-// first), IDFLOW_SOCKET, IDFLOW_SCENARIO, IDFLOW_CONSENT, IDFLOW_RUN_ID (when
-// set) and execs it.
-// Returns only on failure, with the reason.
-absl::Status ExecUnderTap(const TapLaunch& launch);
+// Asks the agent at launch.socket to watch the TLS writes of `pid`, which is
+// about to run `program` (the agent's uprobe source, for TLS the preload tap
+// cannot see: static OpenSSL, Node.js, Go), with the launch's context and
+// run id. Returns the coverage line to print and report, e.g.
+//   "tls: preload libssl, libgnutls; uprobe: openssl SSL_write in /usr/bin/node"
+// and, when the agent cannot say, a line saying the uprobe coverage is unknown
+// and why.
+std::string WatchTls(const TapLaunch& launch, pid_t pid, const std::string& program);
 
 // Everything exec needs, built before a fork: the child of a multithreaded
 // process may only call async-signal-safe functions (a malloc there can

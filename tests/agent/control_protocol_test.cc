@@ -66,6 +66,48 @@ TEST(ControlProtocolTest, FlushAndReplyRoundTrip) {
   EXPECT_EQ(back->agent_id, "agent-1");
 }
 
+TEST(ControlProtocolTest, WatchTlsRoundTripsAndIsStrict) {
+  WatchTlsRequest w;
+  w.pid = 4242;
+  w.exe = "/usr/bin/node";
+  w.under_tap = true;
+  w.context.scenarios = std::vector<std::string>{"casting"};
+  w.context.consents = {{"analytics", false}};
+  w.context.run_id = "qa-7";
+  absl::StatusOr<std::string> frame = EncodeWatchTls(w);
+  ASSERT_TRUE(frame.ok()) << frame.status();
+  EXPECT_TRUE(IsControlRequest(*frame));
+  auto req = DecodeControlRequest(*frame);
+  ASSERT_TRUE(req.ok()) << req.status();
+  EXPECT_EQ(std::get<WatchTlsRequest>(*req), w);
+
+  // Only absolute program paths, a pid, known flags.
+  WatchTlsRequest relative = w;
+  relative.exe = "node";
+  EXPECT_FALSE(EncodeWatchTls(relative).ok());
+  TapWireWatchTls raw;
+  memcpy(&raw, frame->data(), sizeof(raw));
+  auto decode = [](TapWireWatchTls x) {
+    return DecodeControlRequest(std::string(reinterpret_cast<const char*>(&x), sizeof(x)));
+  };
+  TapWireWatchTls bad = raw;
+  bad.pid = 0;
+  EXPECT_FALSE(decode(bad).ok());
+  bad = raw;
+  bad.exe[0] = 'x';
+  EXPECT_FALSE(decode(bad).ok());
+  bad = raw;
+  bad.flags |= 1u << 20;
+  EXPECT_FALSE(decode(bad).ok());
+  bad = raw;
+  bad.exe_len = kTapModuleMax + 1;
+  EXPECT_FALSE(decode(bad).ok());
+  bad = raw;
+  bad.flags &= ~kContextHasRunId;  // a run id without its flag
+  EXPECT_FALSE(decode(bad).ok());
+  EXPECT_FALSE(DecodeControlRequest(frame->substr(0, frame->size() - 1)).ok());
+}
+
 TEST(ControlProtocolTest, MalformedFramesAreRefused) {
   std::string good = *EncodeContextSet(Sample());
   // Short, long, wrong magic, version, flags, lengths.

@@ -11,27 +11,13 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/inventory.h"
-#include "agent/pattern_db.h"
 #include "agent/tap_matcher.h"
 #include "agent/tap_protocol.h"
-#include "tests/fuzz/fuzz_util.h"
+#include "tests/fuzz/fuzz_pattern_db.h"
 
 namespace {
 
 using idflow::agent::TapRingModule;
-
-std::shared_ptr<const idflow::agent::PatternDb> Db() {
-  static std::shared_ptr<const idflow::agent::PatternDb> db = [] {
-    idflow::agent::Identity id;
-    id.digest_key = "k";
-    id.identifiers = {{"mac_address", "eth0", "00:1a:2b:3c:4d:5e", "identity_file"}};
-    auto built = idflow::agent::PatternDb::Build(id);
-    if (!built.ok()) idflow::fuzz::Die("no database");
-    return std::make_shared<const idflow::agent::PatternDb>(std::move(*built));
-  }();
-  return db;
-}
 
 }  // namespace
 
@@ -47,8 +33,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   size -= modules * sizeof(TapRingModule);
   idflow::agent::TapPayloadMatcher matcher;
   std::vector<std::string> events;
-  auto st = matcher.Match(std::string_view(reinterpret_cast<const char*>(data), size), Db(),
-                          table.data(), static_cast<uint32_t>(table.size()), &events);
+  auto st = matcher.Match(std::string_view(reinterpret_cast<const char*>(data), size),
+                          idflow::fuzz::MacPatternDb(), table.data(),
+                          static_cast<uint32_t>(table.size()), &events);
   if (!st.ok() && st.message().empty()) idflow::fuzz::Die("refusal without a message");
   for (const std::string& e : events) {
     auto decoded = idflow::agent::DecodeTapMessage(e);
