@@ -87,7 +87,7 @@ RunSummary RunTestCommand(const TapLaunch& launch) {
     ::_exit(127);
   }
   if (gate[0] >= 0) ::close(gate[0]);
-  if (pid > 0) run.tls_coverage = WatchTls(launch, pid, exec.program());
+  if (pid > 0) run.tls_coverage = WatchTls(launch.socket, pid, exec);
   if (gate[1] >= 0) ::close(gate[1]);  // the child execs
   int status = 0;
   if (pid < 0) {

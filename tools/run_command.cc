@@ -43,7 +43,7 @@ int RunCommand(int argc, char** argv) {
   // The same pid lets the agent attach its TLS probes before the exec.
   const PreparedExec exec(*launch);
   if (why.empty() && ::access(exec.program().c_str(), X_OK) == 0) {
-    std::cerr << "idflowctl run: " << WatchTls(*launch, ::getpid(), exec.program()) << "\n";
+    std::cerr << "idflowctl run: " << WatchTls(launch->socket, ::getpid(), exec) << "\n";
   }
   exec.Exec();
   std::cerr << "idflowctl run: cannot run '" << launch->command[0] << "': " << std::strerror(errno)

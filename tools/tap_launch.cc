@@ -135,26 +135,32 @@ void PreparedExec::Exec() const {
   ::execve(path_.c_str(), argv_.data(), envp_.data());
 }
 
-std::string WatchTls(const TapLaunch& launch, pid_t pid, const std::string& program) {
+std::string WatchTls(const std::string& socket, pid_t pid, const PreparedExec& exec) {
   const std::string unknown = "tls: preload libssl, libgnutls; uprobe: unknown (";
   char real[PATH_MAX];
-  if (::realpath(program.c_str(), real) == nullptr) {
-    return absl::StrCat(unknown, program, ": ", std::strerror(errno), ")");
+  if (::realpath(exec.program().c_str(), real) == nullptr) {
+    return absl::StrCat(unknown, exec.program(), ": ", std::strerror(errno), ")");
   }
   agent::WatchTlsRequest req;
   req.pid = static_cast<uint32_t>(pid);
   req.exe = real;
   req.under_tap = true;
-  if (!launch.scenarios.empty()) req.context.scenarios = launch.scenarios;
-  for (const std::string& c : launch.consents) {
-    const size_t eq = c.find('=');
-    if (eq != std::string::npos) req.context.consents[c.substr(0, eq)] = c.substr(eq + 1) == "true";
+  // The context the tap reads from the same environment (agent/tap_protocol.h).
+  for (const std::string& e : exec.environment()) {
+    absl::string_view v(e);
+    if (absl::ConsumePrefix(&v, "IDFLOW_SCENARIO=")) {
+      req.context.scenarios = agent::ParseScenarios(std::string_view(v.data(), v.size()));
+    } else if (absl::ConsumePrefix(&v, "IDFLOW_CONSENT=")) {
+      req.context.consents = agent::ParseConsents(std::string_view(v.data(), v.size()));
+    } else if (absl::ConsumePrefix(&v, "IDFLOW_RUN_ID=")) {
+      if (agent::IsValidRunId(std::string_view(v.data(), v.size()))) {
+        req.context.run_id = std::string(v);
+      }
+    }
   }
-  if (!launch.run_id.empty()) req.context.run_id = launch.run_id;
   absl::StatusOr<std::string> frame = agent::EncodeWatchTls(req);
   if (!frame.ok()) return absl::StrCat(unknown, frame.status().message(), ")");
-  absl::StatusOr<agent::ControlReply> reply =
-      SendControl(launch.socket, *frame, std::chrono::seconds(10));
+  absl::StatusOr<agent::ControlReply> reply = SendControl(socket, *frame, std::chrono::seconds(10));
   if (!reply.ok()) return absl::StrCat(unknown, reply.status().message(), ")");
   if (reply->code == absl::StatusCode::kUnimplemented ||
       reply->code == absl::StatusCode::kInvalidArgument) {

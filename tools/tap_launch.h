@@ -33,14 +33,16 @@ absl::StatusOr<TapLaunch> TapLaunchFromFlags(const FlagSet& flags, const std::st
 // Why nothing would be observed at `socket`; "" when an agent accepts there.
 std::string WhyUnobserved(const std::string& socket);
 
-// Asks the agent at launch.socket to watch the TLS writes of `pid`, which is
-// about to run `program` (the agent's uprobe source, for TLS the preload tap
-// cannot see: static OpenSSL, Node.js, Go), with the launch's context and
-// run id. Returns the coverage line to print and report, e.g.
+// Asks the agent at `socket` to watch the TLS writes of `pid`, which is
+// about to run `exec` (the agent's uprobe source, for TLS the preload tap
+// cannot see: static OpenSSL, Node.js, Go), with the context and run id the
+// program's environment gives the tap (IDFLOW_SCENARIO, IDFLOW_CONSENT,
+// IDFLOW_RUN_ID). Returns the coverage line to print and report, e.g.
 //   "tls: preload libssl, libgnutls; uprobe: openssl SSL_write in /usr/bin/node"
 // and, when the agent cannot say, a line saying the uprobe coverage is unknown
 // and why.
-std::string WatchTls(const TapLaunch& launch, pid_t pid, const std::string& program);
+class PreparedExec;
+std::string WatchTls(const std::string& socket, pid_t pid, const PreparedExec& exec);
 
 // Everything exec needs, built before a fork: the child of a multithreaded
 // process may only call async-signal-safe functions (a malloc there can
@@ -52,6 +54,8 @@ class PreparedExec {
   // execve of the resolved program; returns only on failure (errno set).
   void Exec() const;
   const std::string& program() const { return path_; }
+  // NAME=VALUE entries of the program's environment.
+  const std::vector<std::string>& environment() const { return env_storage_; }
 
  private:
   std::string path_;  // the command resolved against PATH

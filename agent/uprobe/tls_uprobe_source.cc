@@ -97,7 +97,8 @@ class BpfSource final : public TlsUprobeSource, public std::enable_shared_from_t
       : io_(io), on_write_(std::move(on_write)), ring_wait_(io) {}
 
   ~BpfSource() override {
-    ring_wait_.cancel();
+    boost::system::error_code ignored;  // never assigned when Load() failed
+    ring_wait_.cancel(ignored);
     for (auto& [pid, w] : watched_) Detach(&w);
     for (bpf_link* l : exe_links_) bpf_link__destroy(l);
     if (ring_ != nullptr) ring_buffer__free(ring_);
