@@ -16,7 +16,7 @@ PACKAGES=(
   libgrpc++-dev:arm64 libprotobuf-dev:arm64 libabsl-dev:arm64 libboost-dev:arm64
   libsqlite3-dev:arm64 libvectorscan-dev:arm64 libssl-dev:arm64 zlib1g-dev:arm64
   libxml2-dev:arm64 libicu-dev:arm64 libgtest-dev:arm64 libgmock-dev:arm64
-  libyaml-cpp0.7:arm64 libpq5:arm64
+  libyaml-cpp0.7:arm64 libpq5:arm64 libbpf1:arm64
 )
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"

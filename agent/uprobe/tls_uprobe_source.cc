@@ -122,6 +122,9 @@ class BpfSource final : public TlsUprobeSource, public std::enable_shared_from_t
         return absl::StrCat("no CAP_BPF and CAP_PERFMON: loading the probes was refused (",
                             std::strerror(err), ")");
       }
+      if (err == ENOSYS) {
+        return "the kernel (or an emulator) has no bpf() system call: Function not implemented";
+      }
       return absl::StrCat("the kernel refused the probes: ", std::strerror(err));
     }
     for (const ProbeSpec& p : kProbes) {
