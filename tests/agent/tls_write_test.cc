@@ -166,6 +166,9 @@ TEST(TlsCoverageLineTest, SaysWhatIsCoveredAndWhy) {
   some.available = true;
   EXPECT_EQ(TlsCoverageLine(some, false),
             "tls: uprobe: no TLS write function found in the program");
+  EXPECT_EQ(TlsCoverageLine(some, true),
+            "tls: preload libssl, libgnutls; uprobe: none needed (no TLS write function inside "
+            "the program)");
   some.probes = {"openssl SSL_write in /usr/bin/node", "openssl SSL_write_ex in /usr/bin/node"};
   EXPECT_EQ(TlsCoverageLine(some, true),
             "tls: preload libssl, libgnutls; uprobe: openssl SSL_write in /usr/bin/node, openssl "
