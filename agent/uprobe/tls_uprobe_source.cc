@@ -1,10 +1,12 @@
 #include "agent/uprobe/tls_uprobe_source.h"
 
 #include <fcntl.h>
+#include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <map>
 #include <set>
@@ -172,6 +174,11 @@ class BpfSource final : public TlsUprobeSource, public std::enable_shared_from_t
         continue;
       }
       if (!w.objects.insert(path).second) continue;
+      // Probed for every process already (WatchExecutable): once is enough.
+      if (auto it = exe_probes_.find(path); it != exe_probes_.end()) {
+        w.probes.insert(w.probes.end(), it->second.begin(), it->second.end());
+        continue;
+      }
       for (size_t i = 0; i < programs_.size(); ++i) {
         LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = kProbes[i].symbol);
         bpf_link* link = bpf_program__attach_uprobe_opts(programs_[i], pid, path.c_str(), 0, &opts);
@@ -187,16 +194,25 @@ class BpfSource final : public TlsUprobeSource, public std::enable_shared_from_t
     return c;
   }
 
-  TlsCoverage WatchExecutable(const std::string& exe) override {
+  TlsCoverage WatchExecutable(const std::string& exe_path) override {
     TlsCoverage c;
     c.available = true;
+    // Watch() compares the paths of mapped objects: the real path.
+    char real[PATH_MAX];
+    const std::string exe = ::realpath(exe_path.c_str(), real) != nullptr ? real : exe_path;
+    if (auto it = exe_probes_.find(exe); it != exe_probes_.end()) {
+      c.probes = it->second;
+      return c;
+    }
+    std::vector<std::string>& probes = exe_probes_[exe];
     for (size_t i = 0; i < programs_.size(); ++i) {
       LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = kProbes[i].symbol);
       bpf_link* link = bpf_program__attach_uprobe_opts(programs_[i], -1, exe.c_str(), 0, &opts);
       if (link == nullptr) continue;
       exe_links_.push_back(link);
-      c.probes.push_back(absl::StrCat(kProbes[i].label, " in ", exe));
+      probes.push_back(absl::StrCat(kProbes[i].label, " in ", exe, " (every process)"));
     }
+    c.probes = probes;
     return c;
   }
 
@@ -297,6 +313,7 @@ class BpfSource final : public TlsUprobeSource, public std::enable_shared_from_t
   boost::asio::posix::stream_descriptor ring_wait_;
   std::map<pid_t, Watched> watched_;
   std::vector<bpf_link*> exe_links_;
+  std::map<std::string, std::vector<std::string>> exe_probes_;  // real path -> coverage
   Counters counters_;
   uint64_t lost_reported_ = 0;
   std::string none_;
