@@ -10,6 +10,8 @@ PACKAGES=(
   curl wget python3 openssl strace clang libclang-rt-14-dev chromium
   libxml2-utils nodejs npm postgresql libpq-dev
   dpkg-dev file systemd adduser
+  # The agent's TLS uprobes (libbpf) and the Go TLS fixture (tests/fixtures/tls).
+  golang-go libbpf-dev
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

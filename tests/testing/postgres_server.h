@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "tests/testing/subprocess.h"
 
 namespace idflow::testing {
 
@@ -51,9 +52,8 @@ class PostgresServer {
 
  private:
   PostgresServer() = default;
-  absl::Status Launch(const std::string& bin, const PostgresServerOptions& options);
-  absl::Status WaitReady();
   std::string LogTail() const;
+  SpawnOptions SpawnOptionsFor(const std::string& log_name) const;
 
   std::string dir_;  // temporary folder: data/, the socket, logs
   int port_ = 0;
