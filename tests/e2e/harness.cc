@@ -343,6 +343,7 @@ bool Stack::StartAgent(std::string* why, const std::string& collector_address) {
   argv.insert(argv.end(), {"--watchdog-max-rss-mb", "0"});
 #endif
   argv.insert(argv.end(), agent_args.begin(), agent_args.end());
+  argv.insert(argv.begin(), agent_wrapper.begin(), agent_wrapper.end());
   agent = std::make_unique<Process>(argv, dir + "/agent");
   bool up = WaitFor([&] {
     if (!agent->Running()) return true;

@@ -116,6 +116,8 @@ struct Stack {
   std::string store_url;
   std::vector<std::string> collector_args;  // extra flags, e.g. TLS
   std::vector<std::string> agent_args;
+  // Runs the agent through this command (e.g. setpriv dropping capabilities).
+  std::vector<std::string> agent_wrapper;
   std::unique_ptr<Process> collector;
   std::unique_ptr<Process> agent;
 
