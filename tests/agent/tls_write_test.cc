@@ -149,7 +149,8 @@ TEST(TlsPayloadTest, ProbedWriteBecomesTheTapsEvent) {
 TEST(TlsPayloadTest, NothingToFindIsNoEvent) {
   std::shared_ptr<const PatternDb> db = MacDb();
   ASSERT_NE(db, nullptr);
-  absl::StatusOr<TlsWrite> w = ParseTlsRecord(Record("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+  const std::string rec = Record("GET / HTTP/1.1\r\nHost: a\r\n\r\n");  // w views it
+  absl::StatusOr<TlsWrite> w = ParseTlsRecord(rec);
   ASSERT_THAT(w, IsOk());
   TapPayloadMatcher matcher;
   std::vector<std::string> events;
