@@ -11,6 +11,7 @@
 #              write is an event the agent matches and sends
 #   bare-dyn   idflow-bench-tls-write (libssl.so), directly
 #   tap        the same under `idflowctl run` (libidflow-tap.so preloaded)
+#   tap+id     the same with the MAC in every write
 #   trap       (when bpftrace is installed) the static binary directly with a
 #              count-only bpftrace uprobe on its SSL_write: the trap alone,
 #              without the agent's program (stack, copy, ring buffer)
@@ -60,6 +61,7 @@ COLLECTOR=$!
 for _ in $(seq 300); do grep -q grpc= "$DIR/ports" 2>/dev/null && break; sleep 0.1; done
 PORT=$(sed -n 's/^grpc=//p' "$DIR/ports")
 [ -n "$PORT" ] || { cat "$DIR/collector.log" >&2; die "the collector did not start"; }
+# shellcheck disable=SC2086 # AGENT_ARGS: several flags, split on purpose
 "$BIN/idflow-agent" --collector "127.0.0.1:$PORT" --socket "$DIR/agent.sock" \
   --spool "$DIR/spool" --identity "$DIR/identity.yaml" --config "" ${AGENT_ARGS:-} \
   2>"$DIR/agent.log" &
@@ -92,7 +94,7 @@ field() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<" $2"; }
 # Idle agent CPU, as the floor the per-run figures sit on.
 T0=$(ticks); sleep 3; IDLE=$(($(ticks) - T0))
 
-declare -A NS MIN MAX CPU AGENT_NS EVENTS DROPS
+declare -A NS MIN MAX CPU AGENT_NS EVENTS DROPS WRITES
 COVERAGE_UPROBE="" COVERAGE_TAP=""
 # run_case CASE SIZE CMD...
 run_case() {
@@ -103,7 +105,7 @@ run_case() {
   if [ "$case" = trap ]; then
     bpftrace -e "uprobe:$STATIC:SSL_write { @calls = count(); }" >"$DIR/bt.out" 2>&1 &
     BT=$!
-    for _ in $(seq 200); do grep -q Attaching "$DIR/bt.out" && break; sleep 0.05; done
+    for _ in $(seq 200); do grep -qs Attaching "$DIR/bt.out" && break; sleep 0.05; done
     sleep 0.5 # the probe is in place shortly after the banner
   fi
   d0=$(drops); s0=$(last_seq); t0=$(ticks)
@@ -119,6 +121,7 @@ run_case() {
   line=$(grep "^size=$size " "$out") || { cat "$out" "$err" >&2; die "$case: no result"; }
   writes=$(field writes "$line"); rounds=$(field rounds "$line"); warm=$(field warmup "$line")
   total=$((warm + rounds * writes))
+  WRITES[$case,$size]=$total
   NS[$case,$size]=$(field ns_per_write "$line")
   MIN[$case,$size]=$(field min "$line")
   MAX[$case,$size]=$(field max "$line")
@@ -134,17 +137,17 @@ run_case() {
     grep -q 'uprobe: openssl SSL_write in' <<<"$cov" ||
       die "$case: the uprobes did not attach: ${cov:-no coverage line} ($(head -3 "$err"))"
     COVERAGE_UPROBE=$cov
-  elif [ "$case" = tap ]; then
+  elif [[ $case == tap* ]]; then
     COVERAGE_TAP=$(grep '^idflowctl run: tls:' "$err" || true)
   fi
 }
 
 echo "tls_write_cost: $(nproc) cpus, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
   "kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg); ${SECS}s per size and case"
-echo "$("$STATIC" --seconds 0.01 --sizes 64 | head -1)"
+"$STATIC" --seconds 0.01 --sizes 64 | head -1
 RUN=("$CTL" run --socket "$DIR/agent.sock" --tap "$LIB/libidflow-tap.so" --)
 IFS=, read -ra SIZE_LIST <<<"$SIZES"
-CASES=(bare uprobe uprobe+id bare-dyn tap)
+CASES=(bare uprobe uprobe+id bare-dyn tap tap+id)
 TRAP=0
 if [ "${NO_BPFTRACE:-0}" != 1 ] && command -v bpftrace >/dev/null; then
   TRAP=1
@@ -157,6 +160,7 @@ for size in "${SIZE_LIST[@]}"; do
   run_case uprobe+id "$size" "${RUN[@]}" "$STATIC" --with-identifier "$MAC"
   run_case bare-dyn "$size" "$DYNAMIC"
   run_case tap "$size" "${RUN[@]}" "$DYNAMIC"
+  run_case tap+id "$size" "${RUN[@]}" "$DYNAMIC" --with-identifier "$MAC"
   [ "$TRAP" = 1 ] && run_case trap "$size" "$STATIC"
 done
 echo "coverage (uprobe runs): $COVERAGE_UPROBE"
@@ -164,30 +168,37 @@ echo "coverage (tap runs):    $COVERAGE_TAP"
 echo "agent idle: $IDLE ticks of 1/$HZ s in 3 s"
 echo
 echo "ns per SSL_write, wall, median of 5 rounds [min-max]; ratios of medians"
-printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' size bare uprobe \
-  uprobe/bare "uprobe+id" "uprobe+id/bare" bare-dyn tap tap/bare-dyn trap trap/bare
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
+printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' size bare \
+  uprobe uprobe/bare "uprobe+id" "uprobe+id/bare" bare-dyn tap tap/bare-dyn "tap+id" \
+  "tap+id/bare-dyn" trap trap/bare
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 cell() { [ -n "${NS[$1,$2]:-}" ] && echo "${NS[$1,$2]} [${MIN[$1,$2]}-${MAX[$1,$2]}]" || echo -; }
 ratio() {
   [ -n "${NS[$1,$3]:-}" ] || { echo -; return; }
   awk -v a="${NS[$1,$3]}" -v b="${NS[$2,$3]}" 'BEGIN {printf "%.2f", a / b}'
 }
 for size in "${SIZE_LIST[@]}"; do
-  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$size" \
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$size" \
     "$(cell bare "$size")" "$(cell uprobe "$size")" "$(ratio uprobe bare "$size")" \
     "$(cell uprobe+id "$size")" "$(ratio uprobe+id bare "$size")" "$(cell bare-dyn "$size")" \
-    "$(cell tap "$size")" "$(ratio tap bare-dyn "$size")" "$(cell trap "$size")" \
-    "$(ratio trap bare "$size")"
+    "$(cell tap "$size")" "$(ratio tap bare-dyn "$size")" "$(cell tap+id "$size")" \
+    "$(ratio tap+id bare-dyn "$size")" "$(cell trap "$size")" "$(ratio trap bare "$size")"
 done
 echo
-echo "writer thread CPU ns per write (median round); agent CPU ns per write (all writes of"
-echo "the run, until the agent is quiet; 1 tick = $((1000 / HZ)) ms); events; drops"
-printf '| %s | %s | %s | %s | %s | %s |\n' size case "writer cpu" "agent cpu" events drops
-echo "|---|---|---|---|---|---|"
+echo "writer thread CPU ns per write (median round) and its ratio to the unobserved binary's;"
+echo "agent CPU ns per write (over the run's writes, warm-up included, until the agent is"
+echo "quiet; 1 tick = $((1000 / HZ)) ms); SSL_write calls of the run; events; drops"
+printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' size case "writer cpu" ratio "agent cpu" \
+  writes events drops
+echo "|---|---|---|---|---|---|---|---|"
 for size in "${SIZE_LIST[@]}"; do
   for case in "${CASES[@]}"; do
-    printf '| %s | %s | %s | %s | %s | %s |\n' "$size" "$case" "${CPU[$case,$size]}" \
-      "${AGENT_NS[$case,$size]}" "${EVENTS[$case,$size]}" "${DROPS[$case,$size]}"
+    base=bare
+    [[ $case == tap* || $case == bare-dyn ]] && base=bare-dyn
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$size" "$case" "${CPU[$case,$size]}" \
+      "$(awk -v a="${CPU[$case,$size]}" -v b="${CPU[$base,$size]}" 'BEGIN {printf "%.2f", a / b}')" \
+      "${AGENT_NS[$case,$size]}" "${WRITES[$case,$size]}" "${EVENTS[$case,$size]}" \
+      "${DROPS[$case,$size]}"
   done
 done
 echo
