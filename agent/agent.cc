@@ -654,6 +654,10 @@ void Agent::OnTlsWrite(const TlsWrite& w) {
     absl::StatusOr<std::string> maps = ReadFile(absl::StrCat("/proc/", pid, "/maps"));
     if (maps.ok()) tw.modules = ModulesFromMaps(*maps);
   }
+  // The process may be gone already (its maps empty): the probed object
+  // itself is known from the attachment, and usually holds the caller.
+  TapRingModule probed;
+  if (!covered(w.ip) && tls_uprobes_->ProbedObject(w, &probed)) tw.modules.push_back(probed);
   const std::string record =
       TlsPayloadRecord(w, static_cast<uint64_t>(absl::ToUnixMillis(absl::Now())));
   std::vector<std::string> encoded;

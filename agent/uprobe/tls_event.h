@@ -25,6 +25,7 @@
 struct idflow_tls_event {
   unsigned long long ktime_ns; /* bpf_ktime_get_ns() */
   unsigned long long ret_addr; /* the probed function's return address */
+  unsigned long long cookie;   /* the attachment's bpf cookie: which object, which probe */
   unsigned int tgid;
   unsigned int tid;
   unsigned int len;         /* bytes the call was asked to write */
@@ -36,6 +37,6 @@ struct idflow_tls_event {
 };
 
 /* Bytes of the record before data. */
-#define IDFLOW_TLS_EVENT_HEADER_BYTES (8 + 8 + 4 * 6 + 8 * IDFLOW_TLS_FRAMES)
+#define IDFLOW_TLS_EVENT_HEADER_BYTES (8 + 8 + 8 + 4 * 6 + 8 * IDFLOW_TLS_FRAMES)
 
 #endif /* IDFLOW_AGENT_UPROBE_TLS_EVENT_H_ */

@@ -64,6 +64,7 @@ static __always_inline int emit(struct pt_regs *ctx, const void *buf, __u64 len,
   e->len = len > 0xffffffffULL ? 0xffffffffU : (__u32)len;
   e->source = source;
   e->ret_addr = return_address(ctx);
+  e->cookie = bpf_get_attach_cookie(ctx);
   long frames = bpf_get_stack(ctx, e->frames, sizeof(e->frames), BPF_F_USER_STACK);
   e->frame_bytes = frames > 0 ? (__u32)frames : 0;
   __u64 n = len;

@@ -23,6 +23,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "agent/uprobe/elf_image.h"
 #include "agent/uprobe/tls_event.h"
 
 // The compiled tls_probes.bpf.c (generated at build time).
@@ -52,6 +53,7 @@ class UnavailableSource final : public TlsUprobeSource {
   const std::string& unavailable_reason() const override { return why_; }
   TlsCoverage Watch(pid_t, const std::string&, bool, bool) override { return Coverage(); }
   TlsCoverage WatchExecutable(const std::string&) override { return Coverage(); }
+  bool ProbedObject(const TlsWrite&, TapRingModule*) const override { return false; }
   void Drain() override {}
   uint64_t TakeLost() override { return 0; }
   Counters counters() override { return {}; }
@@ -179,13 +181,7 @@ class BpfSource final : public TlsUprobeSource, public std::enable_shared_from_t
         w.probes.insert(w.probes.end(), it->second.begin(), it->second.end());
         continue;
       }
-      for (size_t i = 0; i < programs_.size(); ++i) {
-        LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = kProbes[i].symbol);
-        bpf_link* link = bpf_program__attach_uprobe_opts(programs_[i], pid, path.c_str(), 0, &opts);
-        if (link == nullptr) continue;
-        w.links.push_back(link);
-        w.probes.push_back(absl::StrCat(kProbes[i].label, " in ", path));
-      }
+      Attach(pid, path, "", &w.links, &w.probes);
     }
     TlsCoverage c;
     c.available = true;
@@ -205,15 +201,16 @@ class BpfSource final : public TlsUprobeSource, public std::enable_shared_from_t
       return c;
     }
     std::vector<std::string>& probes = exe_probes_[exe];
-    for (size_t i = 0; i < programs_.size(); ++i) {
-      LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = kProbes[i].symbol);
-      bpf_link* link = bpf_program__attach_uprobe_opts(programs_[i], -1, exe.c_str(), 0, &opts);
-      if (link == nullptr) continue;
-      exe_links_.push_back(link);
-      probes.push_back(absl::StrCat(kProbes[i].label, " in ", exe, " (every process)"));
-    }
+    Attach(-1, exe, " (every process)", &exe_links_, &probes);
     c.probes = probes;
     return c;
+  }
+
+  bool ProbedObject(const TlsWrite& w, TapRingModule* module) const override {
+    if (w.cookie == 0 || w.cookie > sites_.size() || w.ip == 0) return false;
+    const ProbeSite& site = sites_[w.cookie - 1];
+    *module = ProbedModule(site.path, site.lo_vaddr, site.hi_vaddr, site.symbol_vaddr, w.ip);
+    return module->path_len != 0;
   }
 
   void Drain() override {
@@ -248,6 +245,40 @@ class BpfSource final : public TlsUprobeSource, public std::enable_shared_from_t
     std::vector<std::string> probes;
     std::vector<std::string> left_to_tap;
   };
+
+  // One probe on one object: what ProbedObject() needs, named by the
+  // attachment's cookie (its index + 1).
+  struct ProbeSite {
+    std::string path;
+    uint64_t lo_vaddr, hi_vaddr, symbol_vaddr;
+  };
+
+  // Attaches every probe whose symbol `path` defines, for `pid` (-1: every
+  // process); appends the links and the coverage entries.
+  void Attach(pid_t pid, const std::string& path, const char* suffix, std::vector<bpf_link*>* links,
+              std::vector<std::string>* probes) {
+    auto image = images_.find(path);
+    if (image == images_.end()) {
+      std::vector<std::string> names;
+      for (const ProbeSpec& p : kProbes) names.emplace_back(p.symbol);
+      absl::StatusOr<ElfImage> read = ReadElfImage(path, names);
+      image = images_.emplace(path, read.ok() ? *read : ElfImage{}).first;
+    }
+    for (size_t i = 0; i < programs_.size(); ++i) {
+      auto sym = image->second.symbols.find(kProbes[i].symbol);
+      if (sym == image->second.symbols.end()) continue;  // nothing to attach to
+      sites_.push_back({path, image->second.lo_vaddr, image->second.hi_vaddr, sym->second});
+      LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = sites_.size(),
+                  .func_name = kProbes[i].symbol);
+      bpf_link* link = bpf_program__attach_uprobe_opts(programs_[i], pid, path.c_str(), 0, &opts);
+      if (link == nullptr) {
+        sites_.pop_back();
+        continue;
+      }
+      links->push_back(link);
+      probes->push_back(absl::StrCat(kProbes[i].label, " in ", path, suffix));
+    }
+  }
 
   static int OnRecord(void* ctx, void* data, size_t size) {
     auto* self = static_cast<BpfSource*>(ctx);
@@ -314,6 +345,8 @@ class BpfSource final : public TlsUprobeSource, public std::enable_shared_from_t
   std::map<pid_t, Watched> watched_;
   std::vector<bpf_link*> exe_links_;
   std::map<std::string, std::vector<std::string>> exe_probes_;  // real path -> coverage
+  std::map<std::string, ElfImage> images_;  // objects read (empty: not ELF or unreadable)
+  std::vector<ProbeSite> sites_;            // never shrinks: cookies stay valid
   Counters counters_;
   uint64_t lost_reported_ = 0;
   std::string none_;

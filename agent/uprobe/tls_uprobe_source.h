@@ -83,6 +83,11 @@ class TlsUprobeSource {
   virtual TlsCoverage Watch(pid_t pid, const std::string& exe, bool scan_maps, bool under_tap) = 0;
   // Every process running `exe` (a configured executable), now and later.
   virtual TlsCoverage WatchExecutable(const std::string& exe) = 0;
+  // The object `write`'s probe sat in, placed where the process loaded it
+  // (its attachment and where it fired say which and where): for a
+  // process whose /proc/PID/maps is gone or does not cover the caller.
+  // False when the attachment is unknown.
+  virtual bool ProbedObject(const TlsWrite& write, TapRingModule* module) const = 0;
   // Reads every record buffered now (before a run is flushed).
   virtual void Drain() = 0;
   // Losses counted since the last call (records without room, not read).

@@ -48,6 +48,8 @@ absl::StatusOr<TlsWrite> ParseTlsRecord(std::string_view record) {
   w.len = h.len;
   w.data = record.substr(IDFLOW_TLS_EVENT_HEADER_BYTES, h.data_len);
   w.return_address = h.ret_addr;
+  w.cookie = h.cookie;
+  if (h.frame_bytes >= sizeof(uint64_t)) w.ip = h.frames[0];
   // frames[0] is the probed function itself; frame-pointer walks from its
   // first instruction skip its caller, which the return address supplies.
   const size_t n = h.frame_bytes / sizeof(uint64_t);
@@ -59,6 +61,25 @@ absl::StatusOr<TlsWrite> ParseTlsRecord(std::string_view record) {
 
 TapChannel TlsProbeChannel(TlsProbeKind kind) {
   return kind == TlsProbeKind::kGo ? TapChannel::kTlsUprobeGo : TapChannel::kTlsUprobeOpenssl;
+}
+
+TapRingModule ProbedModule(std::string_view path, uint64_t lo_vaddr, uint64_t hi_vaddr,
+                           uint64_t symbol_vaddr, uint64_t ip) {
+  TapRingModule m;
+  memset(&m, 0, sizeof(m));
+  if (path.empty() || path.size() > kTapModuleMax || hi_vaddr <= lo_vaddr || ip < symbol_vaddr ||
+      symbol_vaddr < lo_vaddr || symbol_vaddr >= hi_vaddr) {
+    return m;
+  }
+  const uint64_t bias = ip - symbol_vaddr;
+  if ((bias & 0xfff) > 1) return m;  // not this symbol: a load bias is page-aligned
+  const uint64_t base = bias & ~uint64_t{0xfff};
+  if (base + lo_vaddr < base || base + hi_vaddr < base) return m;  // wraps
+  m.lo = base + lo_vaddr;
+  m.hi = base + hi_vaddr;
+  m.path_len = static_cast<uint16_t>(path.size());
+  memcpy(m.path, path.data(), path.size());
+  return m;
 }
 
 std::vector<TapRingModule> ModulesFromMaps(std::string_view maps_in) {

@@ -27,6 +27,8 @@ struct TlsWrite {
   uint32_t len = 0;       // bytes the call was asked to write
   std::string_view data;  // the first min(len, IDFLOW_TLS_DATA_MAX) of them
   uint64_t return_address = 0;
+  uint64_t ip = 0;      // where the probe fired (the function's entry), 0 if unknown
+  uint64_t cookie = 0;  // the attachment (TlsUprobeSource's probe sites)
   // The user stack from the probe, innermost first, without the probed
   // function's own address: return addresses.
   std::vector<uint64_t> frames;
@@ -39,6 +41,14 @@ absl::StatusOr<TlsWrite> ParseTlsRecord(std::string_view record);
 // The channel name events from this probe carry ("tls-uprobe-openssl",
 // "tls-uprobe-go").
 TapChannel TlsProbeChannel(TlsProbeKind kind);
+
+// The module a probe sat in, without /proc (the process may be gone when
+// its write is read): the object's span of PT_LOAD addresses [lo_vaddr,
+// hi_vaddr) moved by its load bias, which the probed function's address
+// gives (ip - its symbol value, page-aligned; an int3 may leave ip one
+// byte past the entry). Empty (path_len 0) when ip cannot be that symbol.
+TapRingModule ProbedModule(std::string_view path, uint64_t lo_vaddr, uint64_t hi_vaddr,
+                           uint64_t symbol_vaddr, uint64_t ip);
 
 // A process's loaded objects, as the tap's ring module table holds them
 // (one entry per file: the span of its mappings), from the text of

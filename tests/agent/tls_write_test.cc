@@ -32,6 +32,7 @@ std::string Record(const std::string& data, uint32_t source = IDFLOW_TLS_SOURCE_
   e.data_len = static_cast<uint32_t>(data.size());
   e.source = source;
   e.ret_addr = 0x2010;
+  e.cookie = 7;
   e.frame_bytes = static_cast<uint32_t>(frames.size() * 8);
   for (size_t i = 0; i < frames.size(); ++i) e.frames[i] = frames[i];
   memcpy(e.data, data.data(), data.size());
@@ -50,6 +51,8 @@ TEST(TlsRecordTest, ParsesWhatTheProbeWrote) {
   EXPECT_EQ(w->len, 100000u);  // the call wrote more than was copied
   EXPECT_EQ(w->data, "GET / HTTP/1.1\r\n\r\n");
   EXPECT_EQ(w->return_address, 0x2010u);
+  EXPECT_EQ(w->cookie, 7u);
+  EXPECT_EQ(w->ip, 0x1000u);
   // frames[0] is the probed function itself: left out.
   EXPECT_EQ(w->frames, std::vector<uint64_t>{0x2050});
   EXPECT_EQ(ChannelName(TlsProbeChannel(w->kind)), "tls-uprobe-go");
@@ -97,6 +100,43 @@ constexpr char kMaps[] =
     "garbage line\n"
     "zz-7f0000310000 r-xp 00000000 fe:01 99     /lib/bad.so\n"
     "7ffd00000000-7ffd00002000 r-xp 00000000 00:00 0      [vdso]\n";
+
+// A write read after its process exited: the probed object alone, placed by
+// where the probe fired, still names the program.
+TEST(ProbedModuleTest, PlacesTheObjectByTheProbedFunction) {
+  // A PIE loaded at 0x55d0c0a00000 whose SSL_write is at vaddr 0x4a000.
+  TapRingModule m = ProbedModule("/usr/bin/node", 0, 0x120000, 0x4a000, 0x55d0c0a4a000);
+  EXPECT_EQ(std::string(m.path, m.path_len), "/usr/bin/node");
+  EXPECT_EQ(m.lo, 0x55d0c0a00000u);
+  EXPECT_EQ(m.hi, 0x55d0c0b20000u);
+  // An int3 leaves ip one byte past the entry; a non-PIE has no bias.
+  EXPECT_EQ(ProbedModule("/x", 0x400000, 0x500000, 0x401230, 0x401231).lo, 0x400000u);
+  // Not where that symbol could be: nothing rather than a wrong module.
+  EXPECT_EQ(ProbedModule("/x", 0, 0x120000, 0x4a000, 0x55d0c0a4a123).path_len, 0);
+  EXPECT_EQ(ProbedModule("/x", 0, 0x120000, 0x4a000, 0x1000).path_len, 0);
+  EXPECT_EQ(ProbedModule("", 0, 0x120000, 0x4a000, 0x4a000).path_len, 0);
+  EXPECT_EQ(ProbedModule("/x", 0, 0x120000, 0x200000, 0x200000).path_len, 0);
+
+  // Through the matcher with that module only: the chain is the program.
+  std::shared_ptr<const PatternDb> db = MacDb();
+  ASSERT_NE(db, nullptr);
+  std::string rec = Record("GET /?m=3c:22:fb:12:34:56 HTTP/1.1\r\nHost: a\r\n\r\n",
+                           IDFLOW_TLS_SOURCE_OPENSSL, {0x55d0c0a4a000, 0x55d0c0a10500});
+  const uint64_t ret = 0x55d0c0a10400;
+  memcpy(&rec[offsetof(idflow_tls_event, ret_addr)], &ret, 8);
+  absl::StatusOr<TlsWrite> w = ParseTlsRecord(rec);
+  ASSERT_THAT(w, IsOk());
+  EXPECT_EQ(w->ip, 0x55d0c0a4a000u);
+  TapPayloadMatcher matcher;
+  std::vector<std::string> events;
+  ASSERT_THAT(matcher.Match(TlsPayloadRecord(*w, 1), db, &m, 1, &events), IsOk());
+  ASSERT_EQ(events.size(), 1u);
+  absl::StatusOr<TapMessage> msg = DecodeTapMessage(events[0]);
+  ASSERT_THAT(msg, IsOk());
+  const TapEvent& ev = std::get<TapEvent>(msg->body);
+  ASSERT_EQ(ev.call_chain.size(), 1u);
+  EXPECT_EQ(ev.call_chain[0].path, "/usr/bin/node");
+}
 
 TEST(ModulesFromMapsTest, OneSpanPerFileWithoutSpecialMappings) {
   std::vector<TapRingModule> m = ModulesFromMaps(kMaps);
