@@ -37,9 +37,12 @@ std::string TlsCoverageLine(const TlsCoverage& c, bool under_tap) {
   std::string line = under_tap ? "tls: preload libssl, libgnutls; uprobe: " : "tls: uprobe: ";
   if (!c.available) return absl::StrCat(line, "unavailable (", c.unavailable_reason, ")");
   if (c.probes.empty()) {
-    // Under the tap, a program without TLS of its own is covered already.
-    return absl::StrCat(line, under_tap ? "none needed (no TLS write function inside the program)"
-                                        : "no TLS write function found in the program");
+    // Under the tap, a program without TLS of its own is covered already;
+    // what it starts later is probed only when configured (a blind spot
+    // for a script that starts, say, node: said here, not left silent).
+    return absl::StrCat(line, "none in ", c.program.empty() ? "the program" : c.program,
+                        under_tap ? " (no TLS of its own)" : " (no TLS write function found)",
+                        "; programs it starts are probed only when listed by --tls-uprobe-exe");
   }
   return absl::StrCat(line, absl::StrJoin(c.probes, ", "));
 }
@@ -185,6 +188,7 @@ class BpfSource final : public TlsUprobeSource, public std::enable_shared_from_t
     }
     TlsCoverage c;
     c.available = true;
+    c.program = exe;
     c.probes = w.probes;
     c.left_to_tap = w.left_to_tap;
     return c;

@@ -37,6 +37,7 @@ struct TlsUprobeOptions {
 // What the probes cover in one watched process.
 struct TlsCoverage {
   bool available = false;
+  std::string program;             // what was watched ("" for a configured executable's process)
   std::string unavailable_reason;  // when !available
   // "openssl SSL_write in /usr/bin/node", "go crypto/tls.(*Conn).Write in /x"
   std::vector<std::string> probes;

@@ -206,10 +206,12 @@ TEST(TlsCoverageLineTest, SaysWhatIsCoveredAndWhy) {
   TlsCoverage some;
   some.available = true;
   EXPECT_EQ(TlsCoverageLine(some, false),
-            "tls: uprobe: no TLS write function found in the program");
+            "tls: uprobe: none in the program (no TLS write function found); programs it starts "
+            "are probed only when listed by --tls-uprobe-exe");
+  some.program = "/bin/bash";
   EXPECT_EQ(TlsCoverageLine(some, true),
-            "tls: preload libssl, libgnutls; uprobe: none needed (no TLS write function inside "
-            "the program)");
+            "tls: preload libssl, libgnutls; uprobe: none in /bin/bash (no TLS of its own); "
+            "programs it starts are probed only when listed by --tls-uprobe-exe");
   some.probes = {"openssl SSL_write in /usr/bin/node", "openssl SSL_write_ex in /usr/bin/node"};
   EXPECT_EQ(TlsCoverageLine(some, true),
             "tls: preload libssl, libgnutls; uprobe: openssl SSL_write in /usr/bin/node, openssl "
