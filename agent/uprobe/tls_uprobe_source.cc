@@ -141,20 +141,34 @@ class BpfSource final : public TlsUprobeSource, public std::enable_shared_from_t
       if (programs_.back() == nullptr) return absl::StrCat("BPF object: no program ", p.program);
     }
     stats_fd_ = bpf_object__find_map_fd_by_name(obj_, "stats");
-    ring_ = ring_buffer__new(bpf_map__fd(events), &BpfSource::OnRecord, this, nullptr);
-    if (ring_ == nullptr) return absl::StrCat("ring buffer: ", std::strerror(errno));
-    const int fd = ::fcntl(ring_buffer__epoll_fd(ring_), F_DUPFD_CLOEXEC, 0);
-    if (fd < 0) return absl::StrCat("ring buffer: ", std::strerror(errno));
-    ring_wait_.assign(fd);
+    events_fd_ = bpf_map__fd(events);
     return "";
   }
 
-  void StartReading() { WaitRing(); }
+  // The ring buffer is mapped on the first watch: its pages (twice its size)
+  // count in the agent's RSS from the mmap on, and an agent nobody asks to
+  // probe needs none of them.
+  void StartReading() {
+    if (ring_ != nullptr || events_fd_ < 0) return;
+    ring_ = ring_buffer__new(events_fd_, &BpfSource::OnRecord, this, nullptr);
+    if (ring_ == nullptr) {
+      LogError("tls uprobes: ring buffer: ", std::strerror(errno), " (probed writes are lost)");
+      return;
+    }
+    const int fd = ::fcntl(ring_buffer__epoll_fd(ring_), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) {
+      LogError("tls uprobes: ring buffer: ", std::strerror(errno), " (probed writes are lost)");
+      return;
+    }
+    ring_wait_.assign(fd);
+    WaitRing();
+  }
 
   bool available() const override { return true; }
   const std::string& unavailable_reason() const override { return none_; }
 
   TlsCoverage Watch(pid_t pid, const std::string& exe, bool scan_maps, bool under_tap) override {
+    StartReading();
     Watched& w = watched_[pid];
     if (w.pidfd < 0) {
       w.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
@@ -195,6 +209,7 @@ class BpfSource final : public TlsUprobeSource, public std::enable_shared_from_t
   }
 
   TlsCoverage WatchExecutable(const std::string& exe_path) override {
+    StartReading();
     TlsCoverage c;
     c.available = true;
     // Watch() compares the paths of mapped objects: the real path.
@@ -344,6 +359,7 @@ class BpfSource final : public TlsUprobeSource, public std::enable_shared_from_t
   bpf_object* obj_ = nullptr;
   std::vector<bpf_program*> programs_;
   int stats_fd_ = -1;
+  int events_fd_ = -1;
   ring_buffer* ring_ = nullptr;
   boost::asio::posix::stream_descriptor ring_wait_;
   std::map<pid_t, Watched> watched_;
@@ -371,7 +387,6 @@ std::unique_ptr<TlsUprobeSource> TlsUprobeSource::Create(boost::asio::io_context
   std::string why = source->Load(options);
   if (!why.empty()) return std::make_unique<UnavailableSource>(std::move(why));
   source->on_exit = std::move(on_exit);
-  source->StartReading();
   return source;
 #else
   (void)io;
