@@ -49,6 +49,7 @@ absl::StatusOr<ElfImage> ReadElfImage(const std::string& path,
     for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr; scn = elf_nextscn(elf, scn)) {
       GElf_Shdr sh;
       if (gelf_getshdr(scn, &sh) == nullptr || sh.sh_type != type || sh.sh_entsize == 0) continue;
+      if (type == SHT_SYMTAB) image.has_symtab = true;
       Elf_Data* data = elf_getdata(scn, nullptr);
       if (data == nullptr) continue;
       const size_t count = sh.sh_size / sh.sh_entsize;

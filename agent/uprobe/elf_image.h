@@ -19,6 +19,7 @@ struct ElfImage {
   uint64_t lo_vaddr = 0;                    // lowest PT_LOAD address (page-aligned down)
   uint64_t hi_vaddr = 0;                    // end of the highest PT_LOAD segment
   std::map<std::string, uint64_t> symbols;  // of `names`, the defined functions found
+  bool has_symtab = false;                  // false: stripped, only exported functions can be found
 };
 
 // NotFound / InvalidArgument naming the path when it cannot be read as an

@@ -41,7 +41,8 @@ std::string TlsCoverageLine(const TlsCoverage& c, bool under_tap) {
     // what it starts later is probed only when configured (a blind spot
     // for a script that starts, say, node: said here, not left silent).
     return absl::StrCat(line, "none in ", c.program.empty() ? "the program" : c.program,
-                        under_tap ? " (no TLS of its own)" : " (no TLS write function found)",
+                        c.program_stripped ? " (stripped: a TLS library inside it cannot be found)"
+                                           : " (no TLS write function in its symbols)",
                         "; programs it starts are probed only when listed by --tls-uprobe-exe");
   }
   return absl::StrCat(line, absl::StrJoin(c.probes, ", "));
@@ -203,6 +204,8 @@ class BpfSource final : public TlsUprobeSource, public std::enable_shared_from_t
     TlsCoverage c;
     c.available = true;
     c.program = exe;
+    if (auto it = images_.find(exe); it != images_.end())
+      c.program_stripped = !it->second.has_symtab;
     c.probes = w.probes;
     c.left_to_tap = w.left_to_tap;
     return c;

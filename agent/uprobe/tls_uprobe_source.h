@@ -38,6 +38,7 @@ struct TlsUprobeOptions {
 struct TlsCoverage {
   bool available = false;
   std::string program;             // what was watched ("" for a configured executable's process)
+  bool program_stripped = false;   // no symbol table: TLS inside it could not be found
   std::string unavailable_reason;  // when !available
   // "openssl SSL_write in /usr/bin/node", "go crypto/tls.(*Conn).Write in /x"
   std::vector<std::string> probes;

@@ -40,6 +40,7 @@ TEST(ElfImageTest, ReadsTheSpanAndFunctionSymbolsOfThisBinary) {
   const uint64_t bias = reinterpret_cast<uint64_t>(&idflow_elf_image_probe) - vaddr;
   EXPECT_EQ(bias & 0xfff, 0u);
   EXPECT_EQ(idflow_elf_image_probe(1), 2);
+  EXPECT_TRUE(image->has_symtab);
 }
 
 TEST(ElfImageTest, NotElfAndMissingAreErrorsNamingTheFile) {

@@ -206,12 +206,18 @@ TEST(TlsCoverageLineTest, SaysWhatIsCoveredAndWhy) {
   TlsCoverage some;
   some.available = true;
   EXPECT_EQ(TlsCoverageLine(some, false),
-            "tls: uprobe: none in the program (no TLS write function found); programs it starts "
-            "are probed only when listed by --tls-uprobe-exe");
+            "tls: uprobe: none in the program (no TLS write function in its symbols); programs it "
+            "starts are probed only when listed by --tls-uprobe-exe");
   some.program = "/bin/bash";
   EXPECT_EQ(TlsCoverageLine(some, true),
-            "tls: preload libssl, libgnutls; uprobe: none in /bin/bash (no TLS of its own); "
-            "programs it starts are probed only when listed by --tls-uprobe-exe");
+            "tls: preload libssl, libgnutls; uprobe: none in /bin/bash (no TLS write function in "
+            "its symbols); programs it starts are probed only when listed by --tls-uprobe-exe");
+  some.program_stripped = true;
+  EXPECT_EQ(TlsCoverageLine(some, true),
+            "tls: preload libssl, libgnutls; uprobe: none in /bin/bash (stripped: a TLS library "
+            "inside it cannot be found); programs it starts are probed only when listed by "
+            "--tls-uprobe-exe");
+  some.program_stripped = false;
   some.probes = {"openssl SSL_write in /usr/bin/node", "openssl SSL_write_ex in /usr/bin/node"};
   EXPECT_EQ(TlsCoverageLine(some, true),
             "tls: preload libssl, libgnutls; uprobe: openssl SSL_write in /usr/bin/node, openssl "
