@@ -42,6 +42,40 @@ std::string CoverageLine(const std::string& err) {
 
 bool Executable(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
 
+// `idflowctl qa` of `command` against a running stack, with a JSON report;
+// returns the report's tls_coverage ("" when it has none) and fills *log
+// with qa's stderr and the report, for failure messages.
+std::string QaCoverage(const Stack& stack, const std::string& run_id,
+                       const std::vector<std::string>& command, std::string* log) {
+  const std::string report = absl::StrCat(stack.dir, "/", run_id, ".json");
+  std::vector<std::string> argv = {"/usr/bin/timeout",
+                                   "120",
+                                   BinDir() + "/idflowctl",
+                                   "qa",
+                                   "--socket",
+                                   stack.socket,
+                                   "--collector",
+                                   stack.collector_address(),
+                                   "--run-id",
+                                   run_id,
+                                   "--format",
+                                   "json",
+                                   "--out",
+                                   report,
+                                   "--tap",
+                                   LibDir() + "/libidflow-tap.so",
+                                   "--"};
+  argv.insert(argv.end(), command.begin(), command.end());
+  std::string out, err;
+  RunToEnd(argv, &out, &err);
+  *log = err + Slurp(report);
+  for (absl::string_view line : absl::StrSplit(Slurp(report), '\n', absl::SkipEmpty())) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.contains("tls_coverage")) return j["tls_coverage"];
+  }
+  return "";
+}
+
 class TlsUprobeE2e : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -165,44 +199,19 @@ TEST_F(TlsUprobeE2e, AWriteBothSourcesCouldSeeIsCountedOnce) {
   const std::string prog = BinDir() + "/dynamic_ssl_client";
   ASSERT_TRUE(Executable(prog)) << prog;
   const std::string run_id = absl::StrCat("uprobe-", ::getpid(), "-once");
-  const std::string report = stack_.dir + "/once.json";
-  std::string out, err;
-  RunToEnd({"/usr/bin/timeout",
-            "120",
-            BinDir() + "/idflowctl",
-            "qa",
-            "--socket",
-            stack_.socket,
-            "--collector",
-            stack_.collector_address(),
-            "--run-id",
-            run_id,
-            "--format",
-            "json",
-            "--out",
-            report,
-            "--tap",
-            LibDir() + "/libidflow-tap.so",
-            "--",
-            prog,
-            std::to_string(tls_->port()),
-            Payload()},
-           &out, &err);
-  std::string coverage;
-  for (absl::string_view line : absl::StrSplit(Slurp(report), '\n', absl::SkipEmpty())) {
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_object() && j.contains("tls_coverage")) coverage = j["tls_coverage"];
-  }
+  std::string log;
+  const std::string coverage =
+      QaCoverage(stack_, run_id, {prog, std::to_string(tls_->port()), Payload()}, &log);
   ASSERT_TRUE(absl::StartsWith(coverage, "tls: preload libssl, libgnutls; uprobe: "))
       << coverage << "\n"
-      << Slurp(report) << err;
+      << log;
   int tap = 0, uprobe = 0;
   for (const Event& e : ListEvents(stack_.collector_address())) {
     if (e.run_id() != run_id || e.identifier().kind() != "oaid") continue;
     if (e.channel() == "tls-openssl") tap += static_cast<int>(e.count());
     if (absl::StartsWith(e.channel(), "tls-uprobe")) uprobe += static_cast<int>(e.count());
   }
-  EXPECT_EQ(tap, 1) << Dump() << err;
+  EXPECT_EQ(tap, 1) << Dump() << log;
   EXPECT_EQ(uprobe, 0) << Dump();
 }
 
@@ -241,34 +250,15 @@ TEST(TlsUprobeConfigured, EveryProcessOfAConfiguredExecutableOnce) {
 
   // The same program in a qa run: watched twice over, probed once.
   const std::string run_id = absl::StrCat("uprobe-", ::getpid(), "-configured");
-  const std::string report = stack.dir + "/configured.json";
-  RunToEnd({"/usr/bin/timeout",
-            "120",
-            BinDir() + "/idflowctl",
-            "qa",
-            "--socket",
-            stack.socket,
-            "--collector",
-            stack.collector_address(),
-            "--run-id",
-            run_id,
-            "--format",
-            "json",
-            "--out",
-            report,
-            "--tap",
-            LibDir() + "/libidflow-tap.so",
-            "--",
-            prog,
-            std::to_string(tls.port()),
-            absl::StrCat("id=", Stack::kOaid)},
-           &out, &err);
+  std::string log;
+  const std::string coverage = QaCoverage(
+      stack, run_id, {prog, std::to_string(tls.port()), absl::StrCat("id=", Stack::kOaid)}, &log);
   int64_t count = 0;
   for (const Event& e : ListEvents(stack.collector_address())) {
     if (e.run_id() == run_id && e.identifier().kind() == "oaid") count += e.count();
   }
-  EXPECT_EQ(count, 1) << err << stack.agent->Stderr();
-  EXPECT_TRUE(absl::StrContains(Slurp(report), "(every process)")) << Slurp(report);
+  EXPECT_EQ(count, 1) << log << stack.agent->Stderr();
+  EXPECT_TRUE(absl::StrContains(coverage, "(every process)")) << coverage << "\n" << log;
 }
 
 // Without CAP_BPF and CAP_PERFMON the agent cannot probe: the run says so,
@@ -300,24 +290,14 @@ TEST(TlsUprobeUnprivileged, TheCoverageLineSaysWhy) {
       << stack.agent->Stderr();
 
   // `idflowctl qa` against that agent: its report says the same.
-  const std::string report = stack.dir + "/report.json";
-  RunToEnd({"/usr/bin/timeout", "120", BinDir() + "/idflowctl", "qa", "--socket", stack.socket,
-            "--collector", stack.collector_address(), "--format", "json", "--out", report, "--tap",
-            LibDir() + "/libidflow-tap.so", "--", prog, std::to_string(tls.port()),
-            absl::StrCat("id=", Stack::kOaid)},
-           &out, &err);
-  bool found = false;
-  for (absl::string_view line : absl::StrSplit(Slurp(report), '\n', absl::SkipEmpty())) {
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_object() && j.contains("tls_coverage")) {
-      EXPECT_TRUE(
-          absl::StartsWith(std::string(j["tls_coverage"]),
-                           "tls: preload libssl, libgnutls; uprobe: unavailable (no CAP_BPF"))
-          << j.dump();
-      found = true;
-    }
-  }
-  EXPECT_TRUE(found) << Slurp(report) << err;
+  std::string log;
+  const std::string coverage =
+      QaCoverage(stack, "uprobe-unprivileged",
+                 {prog, std::to_string(tls.port()), absl::StrCat("id=", Stack::kOaid)}, &log);
+  EXPECT_TRUE(
+      absl::StartsWith(coverage, "tls: preload libssl, libgnutls; uprobe: unavailable (no CAP_BPF"))
+      << coverage << "\n"
+      << log;
   // The blind spot is stated, and nothing was made up: no event of the write.
   for (const Event& e : ListEvents(stack.collector_address())) {
     EXPECT_FALSE(absl::StartsWith(e.channel(), "tls-")) << e.channel();
