@@ -616,6 +616,7 @@ ControlReply Agent::WatchTls(const PeerCredentials& peer, const WatchTlsRequest&
   for (const auto& [k, v] : req.context.consents) who.consents[k] = v;
   if (req.context.run_id) who.run_id = *req.context.run_id;
   it->second.modules.clear();  // the program may have changed (exec)
+  it->second.maps_read = {};
   // The run is open while the process lives (OnTlsExit closes it).
   if (who.run_id != old_run) {
     if (!old_run.empty()) {
@@ -650,7 +651,12 @@ void Agent::OnTlsWrite(const TlsWrite& w) {
     }
     return false;
   };
-  if (tw.modules.empty() || (w.return_address != 0 && !covered(w.return_address))) {
+  // Re-read on a miss, at most once a second: a caller in memory no file
+  // backs (JIT code) would otherwise cost a read of the maps per write.
+  const auto now = std::chrono::steady_clock::now();
+  if ((tw.modules.empty() || (w.return_address != 0 && !covered(w.return_address))) &&
+      now - tw.maps_read >= std::chrono::seconds(1)) {
+    tw.maps_read = now;
     absl::StatusOr<std::string> maps = ReadFile(absl::StrCat("/proc/", pid, "/maps"));
     if (maps.ok()) tw.modules = ModulesFromMaps(*maps);
   }

@@ -219,6 +219,7 @@ class Agent {
   struct TlsWatched {
     TapHello who;                        // as a tap's Hello would say: pid, exe, declared context
     std::vector<TapRingModule> modules;  // from /proc/PID/maps, re-read on a miss
+    std::chrono::steady_clock::time_point maps_read{};
   };
   absl::flat_hash_map<pid_t, TlsWatched> tls_watched_;  // io thread
   TapPayloadMatcher tls_matcher_;                       // io thread
