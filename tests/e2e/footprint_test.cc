@@ -35,11 +35,12 @@ constexpr uint64_t kMiB = 1 << 20;
 constexpr uint64_t kAgentRssBudget = 16 * kMiB;
 constexpr double kAgentCpuBudgetPercent = 2.0;
 constexpr uint64_t kTapRssBudget = 4 * kMiB;
-// Regression ceilings: today's agent (peak 18.7-21.4 MiB, VmHWM 22.4 MiB,
-// 3.9 % of a core on a 2-core x86-64 machine of the CI's kind, which
-// measures up to 2x that on a busy day) plus that margin.
+// Regression ceilings: today's agent (peak 18.7-21.4 MiB, VmHWM 22.4-22.9
+// MiB, 3.3-4.0 % of a core on a 2-core x86-64 machine of the CI's kind,
+// which measured up to 1.8x this machine's figure on the same code) plus a
+// margin: a CPU ceiling of 2.5x today's figure still fails a doubling plus noise.
 constexpr uint64_t kAgentRssCeiling = 26 * kMiB;
-constexpr double kAgentCpuCeilingPercent = 8.0;
+constexpr double kAgentCpuCeilingPercent = 10.0;
 constexpr int kRate = 1000;
 constexpr int kSeconds = 10;
 constexpr int kFlows = 50;
