@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "boost/asio/posix/stream_descriptor.hpp"
+#include "boost/asio/post.hpp"
 #include "common/file_util.h"
 #include "common/log.h"
 
@@ -109,7 +110,10 @@ class BpfSource final : public TlsUprobeSource, public std::enable_shared_from_t
   ~BpfSource() override {
     boost::system::error_code ignored;  // never assigned when Load() failed
     ring_wait_.cancel(ignored);
-    for (auto& [pid, w] : watched_) Detach(&w);
+    for (auto& [pid, w] : watched_) {
+      if (w.exit_wait) w.exit_wait->cancel(ignored);
+      Detach(&w);
+    }
     for (bpf_link* l : exe_links_) bpf_link__destroy(l);
     if (ring_ != nullptr) ring_buffer__free(ring_);
     if (obj_ != nullptr) bpf_object__close(obj_);
@@ -173,7 +177,14 @@ class BpfSource final : public TlsUprobeSource, public std::enable_shared_from_t
     Watched& w = watched_[pid];
     if (w.pidfd < 0) {
       w.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-      if (w.pidfd >= 0) WaitExit(pid, w.pidfd);
+      if (w.pidfd >= 0) {
+        WaitExit(pid, w.pidfd);
+      } else {
+        // Gone already (a short-lived process of a configured executable):
+        // its end is handled as soon as this returns, or its run would stay
+        // open and its entry would never be freed.
+        boost::asio::post(io_, [this, pid] { Exited(pid); });
+      }
     }
     std::vector<std::string> objects;
     if (!exe.empty()) objects.push_back(exe);
@@ -262,6 +273,7 @@ class BpfSource final : public TlsUprobeSource, public std::enable_shared_from_t
  private:
   struct Watched {
     int pidfd = -1;
+    std::shared_ptr<boost::asio::posix::stream_descriptor> exit_wait;
     std::set<std::string> objects;  // tried already
     std::vector<bpf_link*> links;
     std::vector<std::string> probes;
@@ -337,19 +349,23 @@ class BpfSource final : public TlsUprobeSource, public std::enable_shared_from_t
 
   void WaitExit(pid_t pid, int pidfd) {
     auto d = std::make_shared<boost::asio::posix::stream_descriptor>(io_, pidfd);
+    watched_[pid].exit_wait = d;  // cancelled if the source goes first
     d->async_wait(boost::asio::posix::stream_descriptor::wait_read,
                   [this, pid, d](const boost::system::error_code& ec) {
                     if (ec) return;  // the source is going away
-                    // Its last writes are in the ring buffer already.
-                    Drain();
-                    auto it = watched_.find(pid);
-                    if (it != watched_.end()) {
-                      it->second.pidfd = -1;  // closed with d
-                      Detach(&it->second);
-                      watched_.erase(it);
-                    }
-                    if (on_exit) on_exit(pid);
+                    Exited(pid);     // d (the pidfd) closes with the last handler
                   });
+  }
+
+  void Exited(pid_t pid) {
+    // Its last writes are in the ring buffer already.
+    Drain();
+    auto it = watched_.find(pid);
+    if (it != watched_.end()) {
+      Detach(&it->second);
+      watched_.erase(it);
+    }
+    if (on_exit) on_exit(pid);
   }
 
   static void Detach(Watched* w) {
