@@ -127,6 +127,14 @@ absl::Status Agent::Start() {
       drops_->Add(idflow::v1::DROP_CAUSE_INGRESS, n);
     }
   };
+  ing.on_ring_drops = [this](uint64_t ring_id, uint64_t n, uint64_t upto) {
+    counters_.tap_dropped += n;
+    if (absl::Status st = drops_->AddRingDrops(ring_id, n, upto); !st.ok()) {
+      LogError("drop counters: ", st.ToString());
+    }
+  };
+  ing.ring_drops_marked = [this](uint64_t ring_id) { drops_->ForgetRing(ring_id); };
+  ing.ring_drops_counted = [this](uint64_t ring_id) { return drops_->RingDropsCounted(ring_id); };
   ingress_ = std::make_unique<TapIngress>(
       io_, ing, [this](const TapHello& who, const TapEvent& ev) { OnTapEvent(who, ev); },
       [this](const TapHello&, const TapStats& st) { OnTapStats(st); },

@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -48,15 +49,22 @@ uint32_t Crc(absl::string_view s) {
       crc32(0L, reinterpret_cast<const Bytef*>(s.data()), static_cast<uInt>(s.size())));
 }
 
+// "ring:" + hex id: two fields, so that an older agent's decoder ignores it
+// as an unknown cause instead of refusing the file.
+constexpr absl::string_view kRingPrefix = "ring:";
+
 }  // namespace
 
-std::string DropCounterStore::Encode(const DropCounters& c) {
+std::string DropCounterStore::Encode(const DropCounters& c, const RingMarks& marks) {
   std::string body;
   for (const auto& k : kCauses) absl::StrAppend(&body, k.name, " ", (c.*k.get)(), "\n");
+  for (const auto& [id, upto] : marks) {
+    absl::StrAppend(&body, kRingPrefix, absl::Hex(id), " ", upto, "\n");
+  }
   return absl::StrCat(body, "crc ", Crc(body), "\n");
 }
 
-absl::StatusOr<DropCounters> DropCounterStore::Decode(const std::string& text) {
+absl::StatusOr<DropCounters> DropCounterStore::Decode(const std::string& text, RingMarks* marks) {
   size_t crc_at = text.rfind("crc ");
   if (crc_at == std::string::npos) return absl::DataLossError("no crc line");
   absl::string_view body(text.data(), crc_at);
@@ -73,6 +81,14 @@ absl::StatusOr<DropCounters> DropCounterStore::Decode(const std::string& text) {
     if (kv.size() != 2 || !absl::SimpleAtoi(kv[1], &v)) {
       return absl::DataLossError(absl::StrCat("bad line: ", line));
     }
+    if (absl::StartsWith(kv[0], kRingPrefix)) {
+      uint64_t id = 0;
+      if (!absl::SimpleHexAtoi(kv[0].substr(kRingPrefix.size()), &id)) {
+        return absl::DataLossError(absl::StrCat("bad line: ", line));
+      }
+      if (marks != nullptr) (*marks)[id] = v;
+      continue;
+    }
     for (const auto& k : kCauses) {
       if (kv[0] == k.name) (out.*k.set)(v);
     }  // unknown causes from a newer agent are ignored
@@ -84,7 +100,7 @@ absl::StatusOr<std::unique_ptr<DropCounterStore>> DropCounterStore::Open(
     std::string path, std::chrono::milliseconds persist_interval) {
   std::unique_ptr<DropCounterStore> s(new DropCounterStore(std::move(path), persist_interval));
   if (absl::StatusOr<std::string> text = ReadFile(s->path_); text.ok()) {
-    absl::StatusOr<DropCounters> c = Decode(*text);
+    absl::StatusOr<DropCounters> c = Decode(*text, &s->marks_);
     if (!c.ok()) return absl::DataLossError(absl::StrCat(s->path_, ": ", c.status().message()));
     s->counters_ = *c;
   }
@@ -124,10 +140,32 @@ absl::Status DropCounterStore::Flush() {
   return FlushLocked();
 }
 
+absl::Status DropCounterStore::AddRingDrops(uint64_t ring_id, uint64_t n, uint64_t upto) {
+  std::lock_guard lock(mu_);
+  counters_.set_tap_dropped(counters_.tap_dropped() + n);
+  while (marks_.size() >= kMaxRingMarks && !marks_.contains(ring_id)) marks_.erase(marks_.begin());
+  marks_[ring_id] = upto;
+  ++version_;
+  return FlushLocked();
+}
+
+void DropCounterStore::ForgetRing(uint64_t ring_id) {
+  std::lock_guard lock(mu_);
+  // Not a change worth a write of its own: a stale mark is at most what the
+  // ring itself says, and the next write leaves it out.
+  marks_.erase(ring_id);
+}
+
+uint64_t DropCounterStore::RingDropsCounted(uint64_t ring_id) const {
+  std::lock_guard lock(mu_);
+  auto it = marks_.find(ring_id);
+  return it == marks_.end() ? 0 : it->second;
+}
+
 absl::Status DropCounterStore::FlushLocked() {
   if (persisted_version_ == version_) return absl::OkStatus();
   last_persist_ = std::chrono::steady_clock::now();
-  absl::Status st = WriteFileAtomic(path_, Encode(counters_));
+  absl::Status st = WriteFileAtomic(path_, Encode(counters_, marks_));
   if (!st.ok()) {
     // Kept in memory and retried on the next Add/Flush; logged once per streak
     // (a full disk would otherwise log on every drop it causes).

@@ -7,11 +7,18 @@
 // add); the file is rewritten at most once per `persist_interval` from
 // Add(), and on Flush() / destruction, so a kill -9 loses at most the
 // increments of the last interval.
+//
+// Tap drops are counted from a ring's shared `dropped` counter and then
+// marked reported in the ring; a kill -9 between the two would make the next
+// agent count them again. So the file also holds, per ring, the total the
+// count includes ("ring:ID upto" lines), written in the same atomic write as
+// the counters: the next agent resumes the ring's report from there.
 #ifndef IDFLOW_AGENT_DROP_COUNTERS_H_
 #define IDFLOW_AGENT_DROP_COUNTERS_H_
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -44,8 +51,21 @@ class DropCounterStore {
   // Writes the file if anything changed since the last write.
   absl::Status Flush();
 
-  static std::string Encode(const idflow::v1::DropCounters& c);
-  static absl::StatusOr<idflow::v1::DropCounters> Decode(const std::string& text);
+  // `n` tap drops read from ring `ring_id`, whose drop total is then `upto`:
+  // counted and written at once, with the mark, before the ring is told.
+  absl::Status AddRingDrops(uint64_t ring_id, uint64_t n, uint64_t upto);
+  // The ring now says so itself: the mark may go (with the next write).
+  void ForgetRing(uint64_t ring_id);
+  // The drop total counted for a ring, per this file (0: none); consulted
+  // when a ring attaches.
+  uint64_t RingDropsCounted(uint64_t ring_id) const;
+
+  using RingMarks = std::map<uint64_t, uint64_t>;
+  static std::string Encode(const idflow::v1::DropCounters& c, const RingMarks& marks = {});
+  static absl::StatusOr<idflow::v1::DropCounters> Decode(const std::string& text,
+                                                         RingMarks* marks = nullptr);
+  // Marks kept at most (rings of processes that never come back go first).
+  static constexpr size_t kMaxRingMarks = 256;
 
  private:
   DropCounterStore(std::string path, std::chrono::milliseconds interval)
@@ -56,6 +76,7 @@ class DropCounterStore {
   const std::chrono::milliseconds interval_;
   mutable std::mutex mu_;
   idflow::v1::DropCounters counters_;
+  RingMarks marks_;
   uint64_t version_ = 0;
   uint64_t persisted_version_ = 0;
   bool error_logged_ = false;

@@ -440,6 +440,10 @@ class TapConnection : public std::enable_shared_from_this<TapConnection> {
     uint64_t journaled =
         shared_->options.ring_resume ? shared_->options.ring_resume(ring_->ring_id()) : 0;
     ring_->Resume(journaled);
+    if (shared_->options.ring_drops_counted) {
+      ring_->ResumeDrops(shared_->options.ring_drops_counted(ring_->ring_id()));
+      if (shared_->options.ring_drops_marked) shared_->options.ring_drops_marked(ring_->ring_id());
+    }
     int dup_fd = ::fcntl(ring_->doorbell_fd(), F_DUPFD_CLOEXEC, 0);
     if (dup_fd < 0) return false;
     boost::system::error_code ec;
@@ -549,8 +553,16 @@ class TapConnection : public std::enable_shared_from_this<TapConnection> {
     uint64_t upto = 0;
     uint64_t n = ring_->PendingDrops(&upto);
     if (n == 0) return;
-    shared_->Lose(TapIngress::Loss::kTap, n);  // durable when it returns
+    const auto& o = shared_->options;
+    if (!o.on_ring_drops) {
+      shared_->Lose(TapIngress::Loss::kTap, n);  // durable when it returns
+      ring_->MarkDropsReported(upto);
+      return;
+    }
+    shared_->tap_lost += n;
+    o.on_ring_drops(ring_->ring_id(), n, upto);  // durable, with `upto`
     ring_->MarkDropsReported(upto);
+    if (o.ring_drops_marked) o.ring_drops_marked(ring_->ring_id());
   }
 
   bool Malformed() {

@@ -80,6 +80,15 @@ class TapIngress {
     // Counted losses, in tap events. Called on the connection's strand; the
     // count must be durable when it returns (the ring is then told).
     std::function<void(Loss loss, uint64_t events)> on_loss;
+    // Drops read from a ring's shared counter: `n` more, the tap's total
+    // now `upto`. Must be durable with `upto` when it returns (the ring is
+    // then marked, and ring_drops_marked called); a previous agent's durable
+    // `upto` for a ring is asked when it attaches (0: none), so a kill
+    // between the two steps does not count them twice. Without
+    // on_ring_drops they go to on_loss(kTap, n).
+    std::function<void(uint64_t ring_id, uint64_t n, uint64_t upto)> on_ring_drops;
+    std::function<void(uint64_t ring_id)> ring_drops_marked;
+    std::function<uint64_t(uint64_t ring_id)> ring_drops_counted;
   };
   using EventCallback = std::function<void(const TapHello& who, const TapEvent& event)>;
   using StatsCallback = std::function<void(const TapHello& who, const TapStats& stats)>;

@@ -163,6 +163,15 @@ void TapRingReader::MarkDropsReported(uint64_t upto) {
   Store(&header()->dropped_reported, reported_);
 }
 
+void TapRingReader::ResumeDrops(uint64_t counted) {
+  // Never past what the tap counted: a mark from a damaged file (or a ring
+  // id reused by a hostile tap) cannot hide drops counted later.
+  counted = std::min(counted, Load(&header()->dropped));
+  if (counted > std::max(reported_, Load(&header()->dropped_reported))) {
+    MarkDropsReported(counted);
+  }
+}
+
 uint64_t TapRingReader::Uncommitted() const {
   const uint64_t head = Load(&header()->head);
   const uint64_t end = head > pos_ ? pos_ + std::min<uint64_t>(head - pos_, slots_) : pos_;

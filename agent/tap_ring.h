@@ -69,6 +69,9 @@ class TapRingReader {
   // next agent does not count them again.
   uint64_t PendingDrops(uint64_t* upto) const;
   void MarkDropsReported(uint64_t upto);
+  // At attach: a previous agent durably counted drops up to `counted` but
+  // may have died before marking them in the ring; marks them now.
+  void ResumeDrops(uint64_t counted);
   // Records reserved by producers but never committed. Only meaningful
   // once the process is gone (then they are lost); at most slot_count().
   uint64_t Uncommitted() const;

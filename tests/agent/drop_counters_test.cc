@@ -2,6 +2,8 @@
 // silently reset by a damaged file.
 #include "agent/drop_counters.h"
 
+#include <zlib.h>
+
 #include <fstream>
 #include <thread>
 #include <vector>
@@ -74,6 +76,50 @@ TEST(DropCountersTest, DamagedFileIsAnErrorNotAReset) {
   auto decoded = DropCounterStore::Decode(DropCounterStore::Encode(c));
   ASSERT_THAT(decoded, IsOk());
   EXPECT_EQ(decoded->disk_dropped(), 42u);
+}
+
+// Ring marks travel in the same write as the counters, survive a reopen,
+// are forgotten once the ring holds them, and an older decoder's view of
+// the file (unknown names ignored) still reads the counters.
+TEST(DropCountersTest, RingMarksAreWrittenWithTheCount) {
+  const std::string path = TempPath();
+  auto d = DropCounterStore::Open(path, std::chrono::hours(1));
+  ASSERT_THAT(d, IsOk());
+  ASSERT_THAT((*d)->AddRingDrops(0xabcdef0123456789u, 7, 40), IsOk());
+  ASSERT_THAT((*d)->AddRingDrops(2, 3, 3), IsOk());
+  {
+    auto other = DropCounterStore::Open(path);  // written at once, interval or not
+    ASSERT_THAT(other, IsOk());
+    EXPECT_EQ((*other)->Get(idflow::v1::DROP_CAUSE_TAP), 10u);
+    EXPECT_EQ((*other)->RingDropsCounted(0xabcdef0123456789u), 40u);
+    EXPECT_EQ((*other)->RingDropsCounted(2), 3u);
+    EXPECT_EQ((*other)->RingDropsCounted(5), 0u);
+  }
+  (*d)->ForgetRing(2);
+  EXPECT_EQ((*d)->RingDropsCounted(2), 0u);
+  ASSERT_THAT((*d)->AddRingDrops(9, 1, 1), IsOk());
+  auto other = DropCounterStore::Open(path);
+  ASSERT_THAT(other, IsOk());
+  EXPECT_EQ((*other)->RingDropsCounted(2), 0u);
+  EXPECT_EQ((*other)->RingDropsCounted(9), 1u);
+  EXPECT_EQ((*other)->Get(idflow::v1::DROP_CAUSE_TAP), 11u);
+  // Bounded (rings of processes that never come back): the newest is kept.
+  const uint64_t last = 100 + 2 * DropCounterStore::kMaxRingMarks;
+  for (uint64_t id = 100; id <= last; ++id) ASSERT_THAT((*d)->AddRingDrops(id, 1, 1), IsOk());
+  size_t kept = 0;
+  for (uint64_t id = 100; id <= last; ++id) kept += (*d)->RingDropsCounted(id) > 0;
+  EXPECT_LE(kept, DropCounterStore::kMaxRingMarks);
+  EXPECT_EQ((*d)->RingDropsCounted(last), 1u);
+  auto text = DropCounterStore::Encode(idflow::v1::DropCounters{}, {{1, 2}});
+  EXPECT_NE(text.find("ring:1 2\n"), std::string::npos) << text;
+  DropCounterStore::RingMarks marks;
+  ASSERT_THAT(DropCounterStore::Decode(text, &marks), IsOk());
+  EXPECT_EQ(marks.size(), 1u);
+  EXPECT_FALSE(DropCounterStore::Decode(
+                   "ring:zz 1\ncrc " +
+                   std::to_string(crc32(0, reinterpret_cast<const Bytef*>("ring:zz 1\n"), 10)) +
+                   "\n")
+                   .ok());
 }
 
 }  // namespace

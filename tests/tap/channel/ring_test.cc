@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "agent/drop_counters.h"
 #include "agent/tap/channel/agent_channel.h"
 #include "agent/tap_protocol.h"
 #include "agent/tap_ring.h"
@@ -149,6 +150,42 @@ TEST_F(RingTest, ConcurrentProducersLoseNothingUncounted) {
   for (auto& t : producers) t.join();
   EXPECT_EQ(read + refused.load(), uint64_t{kProducers} * kEach);
   EXPECT_GT(read, 0u);
+}
+
+// Drops are counted from the ring's shared counter, durably, then marked in
+// the ring. An agent killed between the two must not make the next one count
+// them again: the drop file's mark for the ring is applied at attach.
+TEST_F(RingTest, DropsCountedByAKilledAgentAreNotCountedAgain) {
+  const std::string path = ::testing::TempDir() + "/ring_drops_" + std::to_string(::getpid());
+  ::unlink(path.c_str());
+  OwnRing()->dropped = 781;
+  {
+    auto store = agent::DropCounterStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    uint64_t upto = 0;
+    const uint64_t n = reader_->PendingDrops(&upto);
+    ASSERT_EQ(n, 781u);
+    ASSERT_TRUE((*store)->AddRingDrops(reader_->ring_id(), n, upto).ok());
+    // Killed here: the ring is never told.
+  }
+  reader_.reset();
+  OwnRing()->dropped += 5;  // dropped while no agent ran
+  auto store = agent::DropCounterStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ((*store)->Get(idflow::v1::DROP_CAUSE_TAP), 781u);
+  auto reader = agent::TapRingReader::Attach(dup(RingFd()), dup(DoorbellFd()));
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  reader_ = std::move(*reader);
+  reader_->ResumeDrops((*store)->RingDropsCounted(reader_->ring_id()));
+  uint64_t upto = 0;
+  EXPECT_EQ(reader_->PendingDrops(&upto), 5u);  // 786 without the mark
+  EXPECT_EQ(upto, 786u);
+  reader_->MarkDropsReported(upto);
+  // A mark past what the tap counted (a damaged file) hides no later drop.
+  reader_->ResumeDrops(10000);
+  OwnRing()->dropped += 3;
+  EXPECT_EQ(reader_->PendingDrops(&upto), 3u);
+  ::unlink(path.c_str());
 }
 
 }  // namespace
