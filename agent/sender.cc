@@ -332,6 +332,8 @@ Sender::Outcome Sender::RunStream(const std::string& address) {
           msg.mutable_gap()->set_cause(read->gap.cause);
           sent_up_to_ = read->gap.to;
           ++stats_.gaps_sent;
+          // Purged events this sender had in flight before: now known lost.
+          spool_->GapDeclared(read->gap.from, read->gap.to);
         } else if (read->events.empty()) {
           // Nothing held beyond `after` (the spool moved on): wait for more.
           latest_spooled_ = sent_up_to_;

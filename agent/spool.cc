@@ -169,6 +169,18 @@ absl::Status Spool::Recover() {
       lost_.push_back(r);
     }
   }
+  if (auto purged = ReadFile(options_.dir + "/purged"); purged.ok()) {
+    for (absl::string_view line : absl::StrSplit(*purged, '\n', absl::SkipEmpty())) {
+      std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
+      uint64_t seq = 0, weight = 0;
+      if (f.size() != 2 || !absl::SimpleAtoi(f[0], &seq) || !absl::SimpleAtoi(f[1], &weight) ||
+          seq <= acked_) {
+        continue;
+      }
+      purged_in_flight_.emplace_back(seq, weight);
+    }
+    std::sort(purged_in_flight_.begin(), purged_in_flight_.end());
+  }
   DIR* d = ::opendir(options_.dir.c_str());
   if (d == nullptr) return Errno(absl::StrCat(options_.dir, ": opendir"));
   std::vector<Segment> found;
@@ -399,24 +411,22 @@ void Spool::MakeRoom(uint64_t incoming) {
   uint64_t total = TotalBytesLocked();
   // Never delete the segment being written (the last one).
   bool lost_changed = false;
+  bool purged_changed = false;
   while (total + incoming > options_.max_bytes && segments_.size() > 1) {
     Segment old = segments_.front();
     uint64_t first_unacked = std::max(old.first_seq, acked_ + 1);
     if (old.last_seq >= first_unacked) {
       // Remember the purged range so the sender declares it, minus any part
       // already set aside for another cause.
-      uint64_t n = 0;
-      uint64_t s = first_unacked;
-      for (const SeqRange& r : lost_) {
-        if (r.to < s || r.from > old.last_seq) continue;
-        if (r.from > s) n += r.from - s;
-        s = r.to + 1;
-      }
-      if (s <= old.last_seq) n += old.last_seq - s + 1;
+      const uint64_t n = CountableLocked(first_unacked, old.last_seq);
       dropped_ += n;
       // Counters weigh each purged event by its count: one read of the
-      // segment, only when the spool is full.
+      // segment, only when the spool is full. Events a Read handed out may
+      // reach the collector still: counted when declared as a gap.
+      const uint64_t now_from = std::max(first_unacked, handed_out_ + 1);
+      const uint64_t n_now = now_from <= old.last_seq ? CountableLocked(now_from, old.last_seq) : 0;
       uint64_t weight = 0;
+      std::vector<std::pair<uint64_t, uint64_t>> in_flight;
       auto counted = [&](uint64_t seq) {
         if (seq < first_unacked) return false;
         for (const SeqRange& r : lost_) {
@@ -426,10 +436,21 @@ void Spool::MakeRoom(uint64_t incoming) {
       };
       absl::StatusOr<uint64_t> scanned =
           ScanSegment(old.path, [&](const idflow::v1::Event& ev, size_t, size_t) {
-            if (counted(ev.seq())) weight += TapEvents(ev);
+            if (!counted(ev.seq())) return true;
+            if (ev.seq() <= handed_out_) {
+              in_flight.emplace_back(ev.seq(), TapEvents(ev));
+            } else {
+              weight += TapEvents(ev);
+            }
             return true;
           });
-      CountDrop(idflow::v1::DROP_CAUSE_SPOOL, scanned.ok() ? std::max(weight, n) : n);
+      if (scanned.ok()) {
+        CountDrop(idflow::v1::DROP_CAUSE_SPOOL, std::max(weight, n_now));
+        purged_in_flight_.insert(purged_in_flight_.end(), in_flight.begin(), in_flight.end());
+        purged_changed = purged_changed || !in_flight.empty();
+      } else {
+        CountDrop(idflow::v1::DROP_CAUSE_SPOOL, n);  // unreadable: each counts once, now
+      }
       if (n > 0) {
         LogWarning("spool full: purged ", n, " unacked events (seq ", first_unacked, "..",
                    old.last_seq, ")");
@@ -441,6 +462,10 @@ void Spool::MakeRoom(uint64_t incoming) {
     ::unlink(old.path.c_str());
     total -= old.bytes;
     segments_.erase(segments_.begin());
+  }
+  if (purged_changed) {
+    std::sort(purged_in_flight_.begin(), purged_in_flight_.end());
+    (void)PersistPurgedLocked();
   }
   if (lost_changed) {
     uint64_t first_held = segments_.front().first_seq;
@@ -466,6 +491,44 @@ void Spool::DropSegmentsAckedLocked() {
     ::unlink(segments_.front().path.c_str());
     segments_.erase(segments_.begin());
   }
+}
+
+uint64_t Spool::CountableLocked(uint64_t from, uint64_t to) const {
+  uint64_t n = 0;
+  uint64_t s = from;
+  for (const SeqRange& r : lost_) {
+    if (r.to < s || r.from > to) continue;
+    if (r.from > s) n += r.from - s;
+    s = r.to + 1;
+  }
+  if (s <= to) n += to - s + 1;
+  return n;
+}
+
+absl::Status Spool::PersistPurgedLocked() {
+  std::string text;
+  for (const auto& [seq, weight] : purged_in_flight_)
+    absl::StrAppend(&text, seq, " ", weight, "\n");
+  absl::Status st = WriteFileAtomic(options_.dir + "/purged", text);
+  if (!st.ok()) LogError("spool: purged in-flight events not persisted: ", st.message());
+  return st;
+}
+
+uint64_t Spool::TakePurgedLocked(uint64_t from, uint64_t to) {
+  auto lo = std::lower_bound(purged_in_flight_.begin(), purged_in_flight_.end(),
+                             std::make_pair(from, uint64_t{0}));
+  auto hi = std::upper_bound(lo, purged_in_flight_.end(), std::make_pair(to, UINT64_MAX));
+  if (lo == hi) return 0;
+  uint64_t weight = 0;
+  for (auto it = lo; it != hi; ++it) weight += it->second;
+  purged_in_flight_.erase(lo, hi);
+  (void)PersistPurgedLocked();
+  return weight;
+}
+
+void Spool::GapDeclared(uint64_t from, uint64_t to) {
+  std::lock_guard lock(mu_);
+  CountDrop(idflow::v1::DROP_CAUSE_SPOOL, TakePurgedLocked(from, to));
 }
 
 absl::Status Spool::PersistLostLocked() {
@@ -496,6 +559,9 @@ absl::Status Spool::MarkLost(uint64_t from, uint64_t to, idflow::v1::DropCause c
   for (const SeqRange& r : add) {
     LogWarning("spool: seq ", r.from, "..", r.to, " set aside (", CauseName(cause), ")");
   }
+  // Purged in flight and now set aside: the caller counts them under its
+  // cause, so a later gap does not count them again.
+  (void)TakePurgedLocked(from, to);
   return PersistLostLocked();
 }
 
@@ -533,6 +599,9 @@ absl::StatusOr<SpoolRead> Spool::Read(uint64_t after, size_t max_events, size_t 
       return out;
     }
     stop = next_lost - 1;
+    // Before the lock is let go: a purge while this read runs must not count
+    // what it returns (at most max_events of it).
+    handed_out_ = std::max(handed_out_, std::min(stop, after + std::max<size_t>(max_events, 1)));
     for (const auto& seg : segments_) {
       if (seg.last_seq < s || seg.first_seq > stop || seg.index.empty()) continue;
       // Last Append that starts at or before s.
@@ -582,6 +651,11 @@ absl::Status Spool::Ack(uint64_t up_to) {
   }
   acked_ = up_to;
   while (!lost_.empty() && lost_.front().to <= acked_) lost_.erase(lost_.begin());
+  // Stored after all (the file may keep them: they are dropped when read
+  // back below the saved mark, or acked again).
+  purged_in_flight_.erase(purged_in_flight_.begin(),
+                          std::upper_bound(purged_in_flight_.begin(), purged_in_flight_.end(),
+                                           std::make_pair(acked_, UINT64_MAX)));
   if (!lost_.empty()) lost_.front().from = std::max(lost_.front().from, acked_ + 1);
   const bool frees =
       !segments_.empty() && segments_.front().last_seq != 0 && segments_.front().last_seq <= acked_;

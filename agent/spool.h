@@ -17,11 +17,13 @@
 //
 // Accounting: every seq the spool hands out is acked by the collector, still
 // held, or in a lost range (purged when full: DROP_CAUSE_SPOOL; refused by the
-// collector: DROP_CAUSE_DEAD_LETTER). Events an Append could not write get no
-// seq and are counted as DROP_CAUSE_DISK. Counters count tap events
-// (TapEvents(): an aggregated event weighs its count); SpoolStats count
-// spooled events (seqs). After a write failure the spool
-// backs off (exponential, capped): Appends meanwhile fail fast, without I/O.
+// collector: DROP_CAUSE_DEAD_LETTER). A purged event a Read had already
+// handed to the sender may be in flight and then stored: it is counted only
+// once the sender declares it as a gap (GapDeclared), and forgotten when
+// acked (file `purged`, "seq tap-events" lines, so a restart keeps them). Events an Append could
+// not write get no seq and are counted as DROP_CAUSE_DISK. Counters count tap events (TapEvents():
+// an aggregated event weighs its count); SpoolStats count spooled events (seqs). After a write
+// failure the spool backs off (exponential, capped): Appends meanwhile fail fast, without I/O.
 #ifndef IDFLOW_AGENT_SPOOL_H_
 #define IDFLOW_AGENT_SPOOL_H_
 
@@ -133,6 +135,9 @@ class Spool {
   // collector: forget it, deleting fully acked segments (after saving the
   // mark; see SpoolOptions::ack_persist_interval).
   absl::Status Ack(uint64_t up_to);
+  // The sender declared [from, to] lost to the collector (a gap Read
+  // returned): purged events in it that had been handed out are counted now.
+  void GapDeclared(uint64_t from, uint64_t to);
 
   // Sets [from, to] aside for good (clamped to unacked, spooled seqs): Read
   // returns it as a gap with `cause`. Persisted.
@@ -173,6 +178,11 @@ class Spool {
   void MakeRoom(uint64_t incoming);
   void DropSegmentsAckedLocked();
   absl::Status PersistLostLocked();
+  absl::Status PersistPurgedLocked();
+  // Removes the purged in-flight events in [from, to]; their tap events.
+  uint64_t TakePurgedLocked(uint64_t from, uint64_t to);
+  // Seqs in [from, to] not in a lost_ range.
+  uint64_t CountableLocked(uint64_t from, uint64_t to) const;
   // Saves acked_ to the `acked` file if it moved since the last save.
   absl::Status PersistAckedLocked();
   absl::Status FailAppendLocked(const std::vector<idflow::v1::Event>& events, absl::Status st);
@@ -185,6 +195,12 @@ class Spool {
   mutable std::mutex mu_;  // std::mutex: visible to ThreadSanitizer
   std::vector<Segment> segments_;
   std::vector<SeqRange> lost_;  // sorted, disjoint, all > acked_
+  // Highest seq a Read may have handed out (a purge at or below it may be
+  // in flight to the collector).
+  uint64_t handed_out_ = 0;
+  // Purged after being handed out, not acked yet: (seq, tap events), sorted.
+  // Bounded by what the sender has in flight plus one read.
+  std::vector<std::pair<uint64_t, uint64_t>> purged_in_flight_;
   int write_fd_ = -1;
   uint64_t next_seq_ = 1;
   uint64_t acked_ = 0;

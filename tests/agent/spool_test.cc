@@ -329,6 +329,68 @@ TEST(SpoolTest, DropCountersWeighAggregatedEventsByTheirCount) {
   EXPECT_EQ((*drops)->Get(idflow::v1::DROP_CAUSE_SPOOL), 3 * purged);
 }
 
+// A purge of events the sender had already read (in flight to the
+// collector) counts them only if they turn out lost: acked, they were
+// stored and are not drops; declared as a gap after a reconnect, they are,
+// also across a restart. Before, each purged in-flight event was counted at
+// once, and stored + drops exceeded what was emitted.
+TEST(SpoolTest, PurgedEventsInFlightAreCountedOnlyWhenLost) {
+  for (const bool acked : {true, false}) {
+    SCOPED_TRACE(acked ? "acked" : "declared lost after a restart");
+    const std::string dir = TempDir();
+    auto drops = DropCounterStore::Open(dir + "-drops", std::chrono::milliseconds(0));
+    ASSERT_THAT(drops, IsOk());
+    SpoolOptions o;
+    o.dir = dir;
+    o.segment_bytes = 1024;
+    o.max_bytes = 4096;
+    o.sync = false;
+    o.drops = drops->get();
+    auto spool = Spool::Open(o);
+    ASSERT_THAT(spool, IsOk());
+    for (int i = 0; i < 10; ++i) {
+      auto batch = Events(2);
+      for (auto& e : batch) e.set_count(3);
+      ASSERT_THAT((*spool)->Append(&batch), IsOk());
+    }
+    // The sender reads seqs 1..8 (in flight); nothing is acked yet.
+    auto read = (*spool)->Read(0, 8, 1 << 20);
+    ASSERT_THAT(read, IsOk());
+    ASSERT_EQ(read->events.size(), 8u);
+    for (int i = 0; i < 100; ++i) {  // the spool fills: seqs 1.. are purged
+      auto batch = Events(2);
+      ASSERT_THAT((*spool)->Append(&batch), IsOk());
+    }
+    const uint64_t first_held = (*spool)->ReadAfter(0, 1, 1 << 20)->front().seq();
+    ASSERT_GT(first_held, 21u);
+    // Counted now: the purged events never read (9..first_held-1; up to 20
+    // they weigh 3 each, later ones 1).
+    const uint64_t not_read = 12 * 3 + (first_held - 21);
+    EXPECT_EQ((*drops)->Get(idflow::v1::DROP_CAUSE_SPOOL), not_read);
+    if (acked) {
+      ASSERT_THAT((*spool)->Ack(8), IsOk());  // the collector stored them
+      auto gap = (*spool)->Read(8, 100, 1 << 20);
+      ASSERT_THAT(gap, IsOk());
+      ASSERT_TRUE(gap->is_gap);
+      (*spool)->GapDeclared(gap->gap.from, gap->gap.to);
+      EXPECT_EQ((*drops)->Get(idflow::v1::DROP_CAUSE_SPOOL), not_read);
+      continue;
+    }
+    spool->reset();  // a restart; the collector had none of them
+    spool = Spool::Open(o);
+    ASSERT_THAT(spool, IsOk());
+    auto gap = (*spool)->Read(0, 100, 1 << 20);
+    ASSERT_THAT(gap, IsOk());
+    ASSERT_TRUE(gap->is_gap);
+    EXPECT_EQ(gap->gap.from, 1u);
+    EXPECT_EQ(gap->gap.to, first_held - 1);
+    (*spool)->GapDeclared(gap->gap.from, gap->gap.to);
+    EXPECT_EQ((*drops)->Get(idflow::v1::DROP_CAUSE_SPOOL), not_read + 8 * 3);
+    (*spool)->GapDeclared(gap->gap.from, gap->gap.to);  // counted once
+    EXPECT_EQ((*drops)->Get(idflow::v1::DROP_CAUSE_SPOOL), not_read + 8 * 3);
+  }
+}
+
 TEST(SpoolTest, AckDeletesTheLastSegmentAndSeqsContinueAfterReopen) {
   SpoolOptions o;
   o.dir = TempDir();

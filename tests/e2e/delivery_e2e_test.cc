@@ -270,10 +270,8 @@ TEST_F(DeliveryE2e, EightHoursOfflineThenBack) {
   // The collector comes back once the agent has taken in what the tap handed
   // over (a slow, sanitized agent is still draining the ring when the sender
   // exits): the spool's last seq stands still over two status reads with
-  // nothing pending. Known defect this avoids, not yet fixed: a purge of a
-  // segment whose events the sender has in flight counts them as spool drops
-  // even when the collector then stores them (seen under TSan: 6,656 events
-  // counted twice when the collector returned while the spool was purging).
+  // nothing pending. (The collector returning while the spool purges is
+  // SpoolFullWhenTheCollectorReturns.)
   auto spool_state = [&]() -> std::string {
     std::string out, err;
     if (RunToEnd({BinDir() + "/idflowctl", "agent", "status", "--socket", stack_.socket, "--json"},
@@ -317,6 +315,34 @@ TEST_F(DeliveryE2e, EightHoursOfflineThenBack) {
   EXPECT_GT(peak.load(), kBound / 2) << "the spool never filled: the case is not exercised";
   EXPECT_LE(peak.load(), kBound) << "the spool outgrew its bound";
   EXPECT_GT(drops, 0) << "8 hours fit in the bound: the eviction path is not exercised";
+}
+
+// The collector returns while the spool is full and still taking events:
+// the sender reads the oldest segment while purges take it. Events purged
+// while in flight are counted only if they are then lost, so stored + drops
+// == emitted (before, each purged in-flight event the collector then stored
+// was counted as a drop too: 6,656 too many once under TSan).
+TEST_F(DeliveryE2e, SpoolFullWhenTheCollectorReturns) {
+  constexpr long kEmitted = 120000;
+  std::string why;
+  ASSERT_TRUE(stack_.StartCollector(&why)) << why;
+  const int port = stack_.grpc_port;
+  stack_.collector->Stop(9);
+  stack_.agent_args = {"--spool-max-mb", "4"};
+  ASSERT_TRUE(stack_.StartAgent(&why, stack_.collector_address())) << why;
+  sender_ = Emit(kEmitted, 1000, 20000, /*hold=*/true, {{"IDFLOW_TAP_RING_SLOTS", "16384"}});
+  // Full: the agent purged its oldest segment.
+  ASSERT_TRUE(WaitFor([&] { return absl::StrContains(stack_.agent->Stderr(), "spool full"); },
+                      seconds(120)))
+      << "the spool never filled: " << Diagnostics();
+  ASSERT_TRUE(stack_.StartCollector(&why, port)) << why;
+  ASSERT_TRUE(SenderPrinted("done " + std::to_string(kEmitted), seconds(120))) << Diagnostics();
+  ExpectAccounted(kEmitted);
+  Release();
+  EXPECT_EQ(sender_->Wait(), 0);
+  std::string detail;
+  ReportedDrops(stack_.collector_address(), &detail);
+  EXPECT_FALSE(absl::StrContains(detail, " spool=0 ")) << "nothing purged: " << detail;
 }
 
 // (e) Another uid on the agent socket: even when the file system lets it
