@@ -160,6 +160,21 @@ CREATE TABLE verdict_hourly (
   PRIMARY KEY (hour_ms, device_id, sdk, data_type, verdict)
 );
 )sql",
+    // v2: the overview's histogram across devices from an (hour, SDK,
+    // verdict) rollup (sqlite_store.cc v6).
+    R"sql(
+CREATE TABLE verdict_hourly_sdk (
+  hour_ms bigint NOT NULL,
+  sdk     text   NOT NULL,
+  verdict text   NOT NULL,
+  finding text   NOT NULL,
+  total   bigint NOT NULL,
+  PRIMARY KEY (hour_ms, sdk, verdict)
+);
+INSERT INTO verdict_hourly_sdk
+  SELECT hour_ms, sdk, verdict, MIN(finding), SUM(total)
+  FROM verdict_hourly GROUP BY hour_ms, sdk, verdict;
+)sql",
 };
 static_assert(std::size(kMigrations) == PostgresStore::kSchemaVersion);
 
@@ -901,6 +916,7 @@ class PostgresStore::Batch {
     m.Add(e, e.last_seen_unix_ms);
     hours_[{HourStart(e.last_seen_unix_ms), {e.device_id, e.sdk, e.data_type, e.verdict}}].Add(
         e, e.last_seen_unix_ms);
+    hours_sdk_[{HourStart(e.last_seen_unix_ms), {e.sdk, e.verdict}}].Add(e, e.last_seen_unix_ms);
   }
   bool empty() const { return groups_.empty(); }
 
@@ -928,6 +944,15 @@ class PostgresStore::Batch {
       cols[0].push_back(absl::StrCat(k.first));
       for (int i = 0; i < 4; ++i) cols[i + 1].push_back(k.second[i]);
       h.Append(cols, 5, /*with_times=*/false);
+    }
+    return Literals(cols);
+  }
+  std::vector<std::string> HourSdkParams() const {
+    std::vector<std::vector<std::string>> cols(5);
+    for (const auto& [k, h] : hours_sdk_) {
+      cols[0].push_back(absl::StrCat(k.first));
+      for (int i = 0; i < 2; ++i) cols[i + 1].push_back(k.second[i]);
+      h.Append(cols, 3, /*with_times=*/false);
     }
     return Literals(cols);
   }
@@ -969,6 +994,7 @@ class PostgresStore::Batch {
   std::map<std::array<std::string, 14>, Group> groups_;
   std::map<std::array<std::string, 3>, Cell> matrix_;
   std::map<std::pair<int64_t, std::array<std::string, 4>>, Cell> hours_;
+  std::map<std::pair<int64_t, std::array<std::string, 2>>, Cell> hours_sdk_;
 };
 
 namespace {
@@ -1085,13 +1111,22 @@ absl::Status PostgresStore::FlushAggregates(Conn& c, Batch& batch) {
            " last_seen_ms = GREATEST(verdict_matrix.last_seen_ms, excluded.last_seen_ms)",
            batch.MatrixParams())
           .status());
-  return Exec(where_, c.pg, "update hourly counts",
-              "INSERT INTO verdict_hourly SELECT * FROM unnest($1::bigint[], $2::text[],"
-              " $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])"
-              " ORDER BY 1, 2, 3, 4, 5 ON CONFLICT (hour_ms, device_id, sdk, data_type, verdict)"
+  RETURN_IF_ERROR(
+      Exec(where_, c.pg, "update hourly counts",
+           "INSERT INTO verdict_hourly SELECT * FROM unnest($1::bigint[], $2::text[],"
+           " $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])"
+           " ORDER BY 1, 2, 3, 4, 5 ON CONFLICT (hour_ms, device_id, sdk, data_type, verdict)"
+           " DO UPDATE SET finding = excluded.finding,"
+           " total = verdict_hourly.total + excluded.total",
+           batch.HourParams())
+          .status());
+  return Exec(where_, c.pg, "update hourly SDK counts",
+              "INSERT INTO verdict_hourly_sdk SELECT * FROM unnest($1::bigint[], $2::text[],"
+              " $3::text[], $4::text[], $5::bigint[])"
+              " ORDER BY 1, 2, 3 ON CONFLICT (hour_ms, sdk, verdict)"
               " DO UPDATE SET finding = excluded.finding,"
-              " total = verdict_hourly.total + excluded.total",
-              batch.HourParams())
+              " total = verdict_hourly_sdk.total + excluded.total",
+              batch.HourSdkParams())
       .status();
 }
 
@@ -1539,10 +1574,12 @@ absl::StatusOr<std::vector<HistogramRow>> PostgresStore::QueryHistogram(const Ve
   // Since is compared with hour starts: the hour holding it is included.
   Where w = BuildWhere(f, "hour_ms", HourStart(f.since_unix_ms));
   const std::string b = w.Param(absl::StrCat(bucket_ms));
-  const std::string sql =
-      absl::StrCat("SELECT hour_ms - ((hour_ms % ", b, ") + ", b, ") % ", b,
-                   " AS bucket, sdk, verdict, SUM(total) FROM verdict_hourly", w.sql,
-                   " GROUP BY bucket, sdk, verdict ORDER BY bucket, sdk, verdict");
+  const std::string sql = absl::StrCat(
+      "SELECT hour_ms - ((hour_ms % ", b, ") + ", b, ") % ", b,
+      " AS bucket, sdk, verdict, SUM(total) FROM ",
+      // Without a device or data-type filter the rollup answers.
+      f.device_id.empty() && f.data_type.empty() ? "verdict_hourly_sdk" : "verdict_hourly", w.sql,
+      " GROUP BY bucket, sdk, verdict ORDER BY bucket, sdk, verdict");
   std::vector<HistogramRow> out;
   RETURN_IF_ERROR(WithConn([&](Conn& c) {
     return Collect(where_, c.pg, "query histogram", sql, w.params, out,

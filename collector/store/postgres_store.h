@@ -43,7 +43,7 @@ class PostgresStore final : public Store {
  public:
   // The schema version this build writes; older databases are migrated
   // forward, newer ones refused (FAILED_PRECONDITION).
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Connects the pool and migrates the schema. Errors never carry the
   // password.

@@ -49,7 +49,7 @@ class SqliteStore final : public Store {
  public:
   // The schema version this build writes; older files are migrated forward,
   // newer ones are refused.
-  static constexpr int kSchemaVersion = 5;
+  static constexpr int kSchemaVersion = 6;
 
   // Opens (creating if needed) the database file at `path` and migrates it.
   static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path,

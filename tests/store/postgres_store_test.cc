@@ -196,6 +196,7 @@ TEST_F(PostgresStoreTest, TwoCollectorsNeverStoreASeqTwice) {
   EXPECT_EQ(QueryInt("SELECT sum(total) FROM verdict_groups"), static_cast<int64_t>(kLast));
   EXPECT_EQ(QueryInt("SELECT sum(total) FROM verdict_matrix"), static_cast<int64_t>(kLast));
   EXPECT_EQ(QueryInt("SELECT sum(total) FROM verdict_hourly"), static_cast<int64_t>(kLast));
+  EXPECT_EQ(QueryInt("SELECT sum(total) FROM verdict_hourly_sdk"), static_cast<int64_t>(kLast));
   EXPECT_EQ(QueryInt("SELECT events_stored FROM streams WHERE agent_id = 'a'"),
             static_cast<int64_t>(kLast));
 }
